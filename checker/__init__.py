@@ -1,0 +1,1 @@
+"""Generic explicit-state model checking: knows nothing about ring buffers."""

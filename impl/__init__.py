@@ -1,0 +1,1 @@
+"""A concrete per-CPU ring buffer and both mapping ABIs on real bytes."""

@@ -1,0 +1,1 @@
+"""The mapping protocol as an executable state machine, one module per concern."""
