@@ -1,0 +1,712 @@
+/*
+ * rbmap guest runner: the /init of the initramfs that `rbmap kernel run` boots.
+ *
+ * It mounts proc, sysfs, devtmpfs and tracefs, pins itself to CPU 0, then runs
+ * every scenario of the files /scn/0.scn, /scn/1.scn, ... (the format of
+ * specs/scenarios/FORMAT.md), each in a fresh tracefs instance
+ * instances/NAME, against per_cpu/cpu0/trace_pipe_raw.  Each operation prints
+ * one JSON object on the console, on a line starting with "RBMAPK ".  Control
+ * lines start with "RBMAPK-" (uname, file boundaries, end).  After each
+ * scenario the new /dev/kmsg records of priority <= 4 are reported as an extra
+ * {"op":"kmsg","warnings":[...]} object.  Finally the machine powers off.
+ *
+ * Build: gcc -static -O2 -o init kernel_init.c
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PREFIX "RBMAPK "
+#define TRACEFS "/sys/kernel/tracing"
+#define GET_READER 0x5220 /* _IO('R', 0x20), TRACE_MMAP_IOCTL_GET_READER */
+#define PAGE 4096
+#define MAX_MAPS 8
+#define MAX_WORDS 16
+#define ALARM_SECONDS 1
+
+/* ---------- output buffer: one JSON object, written with one write() ---------- */
+
+static char *out;
+static size_t out_len, out_cap;
+
+static void put(const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		size_t room = out_cap - out_len;
+		va_start(ap, fmt);
+		int n = vsnprintf(out + out_len, room, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < room) {
+			out_len += n;
+			return;
+		}
+		out_cap = out_cap * 2 + n + 64;
+		out = realloc(out, out_cap);
+		if (!out)
+			_exit(1);
+	}
+}
+
+static void put_str(const char *s)
+{
+	put("\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			put("\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			put("\\u%04x", c);
+		else
+			put("%c", c);
+	}
+	put("\"");
+}
+
+static void flush_line(void)
+{
+	put("\n");
+	size_t done = 0;
+	while (done < out_len) {
+		ssize_t n = write(1, out + done, out_len - done);
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+		done += n;
+	}
+	out_len = 0;
+}
+
+static void control(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	put("RBMAPK-%s", buf);
+	flush_line();
+}
+
+/* ---------- scenario state ---------- */
+
+struct mapping {
+	unsigned char *meta;
+	size_t meta_len;
+	unsigned char *data;
+	size_t data_len;
+	uint32_t subbuf_size;
+	uint32_t nr_subbufs;
+};
+
+static char name[128];
+static char inst[256];
+static int fd = -1;
+static int marker_fd = -1;
+static struct mapping maps[MAX_MAPS];
+static int nmaps;
+static int step;
+static int kmsg_fd = -1;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static int neg(void)
+{
+	return -errno;
+}
+
+static int write_file(const char *rel, const char *text, int trunc)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", inst, rel);
+	int f = open(path, O_WRONLY | (trunc ? O_TRUNC : 0));
+	if (f < 0)
+		return neg();
+	int rc = 0;
+	size_t len = strlen(text);
+	if (len) {
+		ssize_t n = write(f, text, len);
+		if (n < 0)
+			rc = neg();
+	}
+	close(f);
+	return rc;
+}
+
+/* the file's contents as an integer, or -1 */
+static long long read_value(const char *rel)
+{
+	char path[512], buf[64];
+	snprintf(path, sizeof(path), "%s/%s", inst, rel);
+	int f = open(path, O_RDONLY);
+	if (f < 0)
+		return -1;
+	ssize_t n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *end;
+	long long v = strtoll(buf, &end, 10);
+	if (end == buf)
+		return -1;
+	return v;
+}
+
+static unsigned long long num(const char *s, int *ok)
+{
+	char *end;
+	unsigned long long v;
+	errno = 0;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		v = strtoull(s + 2, &end, 16);
+	else
+		v = strtoull(s, &end, 10);
+	if (errno || *end || end == s)
+		*ok = 0;
+	return v;
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static struct mapping *cur_map(void)
+{
+	return nmaps ? &maps[nmaps - 1] : NULL;
+}
+
+static void put_meta(const unsigned char *m)
+{
+	put(",\"meta\":{\"meta_page_size\":%u,\"meta_struct_len\":%u,"
+	    "\"subbuf_size\":%u,\"nr_subbufs\":%u,"
+	    "\"reader\":{\"lost_events\":%llu,\"id\":%u,\"read\":%u},"
+	    "\"flags\":%llu,\"entries\":%llu,\"overrun\":%llu,\"read\":%llu}",
+	    rd32(m + 0), rd32(m + 4), rd32(m + 8), rd32(m + 12),
+	    (unsigned long long)rd64(m + 16), rd32(m + 24), rd32(m + 28),
+	    (unsigned long long)rd64(m + 32), (unsigned long long)rd64(m + 40),
+	    (unsigned long long)rd64(m + 48), (unsigned long long)rd64(m + 56));
+}
+
+/*
+ * Decode a sub-buffer: u64 time_stamp, long commit, data.  `id` < 0 prints
+ * null (a page copied by read()).  `len` bounds what may be looked at.
+ */
+static void put_page(const unsigned char *p, size_t len, long id)
+{
+	int64_t commit = (int64_t)rd64(p + 8);
+	uint64_t size = (uint64_t)commit & 0x3FFFFFFF;
+	int missed = (commit >> 31) & 1;
+	int stored = (commit >> 30) & 1;
+	size_t cap = len - 16;
+	const unsigned char *data = p + 16;
+
+	if (id < 0)
+		put(",\"page\":{\"id\":null");
+	else
+		put(",\"page\":{\"id\":%ld", id);
+	put(",\"commit\":%llu,\"missed_events\":%s,\"missed_stored\":%s,\"lost\":",
+	    (unsigned long long)size, missed ? "true" : "false",
+	    stored ? "true" : "false");
+	if (stored && size + 8 <= cap)
+		put("%llu", (unsigned long long)rd64(data + size));
+	else
+		put("null");
+	put(",\"events\":[");
+	size_t end = size < cap ? size : cap;
+	size_t off = 0;
+	int first = 1;
+	while (off + 4 <= end) {
+		uint32_t h = rd32(data + off);
+		unsigned type_len = h & 31, delta = h >> 5;
+		const char *type = "data";
+		size_t elen;
+		if (type_len >= 1 && type_len <= 28) {
+			elen = 4 + 4 * type_len;
+		} else if (type_len == 0) {
+			if (off + 8 > end)
+				break;
+			elen = 4 + rd32(data + off + 4);
+		} else if (type_len == 29) {
+			type = "padding";
+			if (delta == 0)
+				elen = end - off;
+			else if (off + 8 <= end)
+				elen = 4 + rd32(data + off + 4);
+			else
+				elen = end - off;
+		} else {
+			type = type_len == 30 ? "time_extend" : "time_stamp";
+			elen = 8;
+		}
+		if (elen == 0)
+			break;
+		put("%s{\"offset\":%zu,\"type\":\"%s\",\"length\":%zu}",
+		    first ? "" : ",", off, type, elen);
+		first = 0;
+		off += elen;
+	}
+	put("]}");
+}
+
+static void unmap_one(struct mapping *m)
+{
+	if (m->data)
+		munmap(m->data, m->data_len);
+	if (m->meta)
+		munmap(m->meta, m->meta_len);
+	memset(m, 0, sizeof(*m));
+}
+
+/* `map`: meta area at 0, then all sub-buffers after it. */
+static int do_map(void)
+{
+	if (nmaps == MAX_MAPS)
+		return -ENOMEM;
+	struct mapping m = {0};
+	unsigned char *probe = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	if (probe == MAP_FAILED)
+		return neg();
+	uint32_t meta_size = rd32(probe + 0);
+	m.subbuf_size = rd32(probe + 8);
+	m.nr_subbufs = rd32(probe + 12);
+	if (meta_size > PAGE) {
+		/* a second mapping of the meta area before the probe goes away */
+		m.meta = mmap(NULL, meta_size, PROT_READ, MAP_SHARED, fd, 0);
+		int err = m.meta == MAP_FAILED ? neg() : 0;
+		munmap(probe, PAGE);
+		if (err)
+			return err;
+	} else {
+		m.meta = probe;
+	}
+	m.meta_len = meta_size;
+	m.data_len = (size_t)m.subbuf_size * m.nr_subbufs;
+	m.data = mmap(NULL, m.data_len, PROT_READ, MAP_SHARED, fd, meta_size);
+	if (m.data == MAP_FAILED) {
+		int err = neg();
+		m.data = NULL;
+		unmap_one(&m);
+		return err;
+	}
+	maps[nmaps++] = m;
+	return 0;
+}
+
+static int do_unmap(void)
+{
+	struct mapping *m = cur_map();
+	if (!m)
+		return -EINVAL;
+	int rc = 0;
+	if (m->data && munmap(m->data, m->data_len))
+		rc = neg();
+	if (m->meta && munmap(m->meta, m->meta_len) && !rc)
+		rc = neg();
+	memset(m, 0, sizeof(*m));
+	nmaps--;
+	return rc;
+}
+
+static int guarded_ioctl(unsigned long cmd)
+{
+	alarm(ALARM_SECONDS);
+	int rc = ioctl(fd, cmd);
+	rc = rc < 0 ? neg() : rc;
+	alarm(0);
+	return rc;
+}
+
+static void read_kmsg(void)
+{
+	char rec[8192];
+	int n_warn = 0;
+	if (kmsg_fd < 0)
+		return;
+	for (;;) {
+		ssize_t n = read(kmsg_fd, rec, sizeof(rec) - 1);
+		if (n < 0) {
+			if (errno == EPIPE) /* overwritten records: go on */
+				continue;
+			break;
+		}
+		if (n == 0)
+			break;
+		rec[n] = 0;
+		int pri = atoi(rec);
+		if ((pri & 7) > 4)
+			continue;
+		char *msg = strchr(rec, ';');
+		if (!msg)
+			continue;
+		msg++;
+		char *nl = strchr(msg, '\n');
+		if (nl)
+			*nl = 0;
+		if (!n_warn)
+			put(PREFIX "{\"scenario\":\"%s\",\"op\":\"kmsg\",\"warnings\":[", name);
+		put("%s", n_warn ? "," : "");
+		put_str(msg);
+		n_warn++;
+	}
+	if (n_warn) {
+		put("]}");
+		flush_line();
+	}
+}
+
+static void end_scenario(void)
+{
+	if (!name[0])
+		return;
+	while (nmaps)
+		do_unmap();
+	if (fd >= 0)
+		close(fd);
+	if (marker_fd >= 0)
+		close(marker_fd);
+	fd = marker_fd = -1;
+	if (rmdir(inst))
+		control("WARN rmdir %s: %s", inst, strerror(errno));
+	read_kmsg();
+	name[0] = 0;
+}
+
+static int begin_scenario(const char *n)
+{
+	end_scenario();
+	snprintf(name, sizeof(name), "%s", n);
+	snprintf(inst, sizeof(inst), TRACEFS "/instances/%s", n);
+	step = 0;
+	if (mkdir(inst, 0755))
+		return neg();
+	int rc = write_file("buffer_subbuf_size_kb", "4", 0);
+	if (!rc)
+		rc = write_file("per_cpu/cpu0/buffer_size_kb", "16", 0);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/trace_marker", inst);
+	marker_fd = open(path, O_WRONLY);
+	if (marker_fd < 0 && !rc)
+		rc = neg();
+	return rc;
+}
+
+/* ---------- one operation ---------- */
+
+static void run_op(char **w, int nw)
+{
+	const char *op = w[0];
+	int ok = 1, rc = 0;
+	long long value = -2;
+	int with_meta = 0, child_mapped = -1;
+	const unsigned char *page = NULL;
+	size_t page_len = 0;
+	long page_id = -1;
+	unsigned char *rawbuf = NULL;
+
+	if (strcmp(op, "scenario") == 0) {
+		rc = nw == 2 ? begin_scenario(w[1]) : -EINVAL;
+	} else if (!name[0]) {
+		rc = -EINVAL;
+	} else if (!strcmp(op, "buffer_size_kb") || !strcmp(op, "resize_kb") ||
+		   !strcmp(op, "subbuf_size_kb") || !strcmp(op, "subbuf_resize_kb")) {
+		const char *file = strstr(op, "subbuf") ? "buffer_subbuf_size_kb"
+							: "per_cpu/cpu0/buffer_size_kb";
+		if (nw != 2)
+			ok = 0;
+		else {
+			num(w[1], &ok);
+			if (ok)
+				rc = write_file(file, w[1], 0);
+			value = read_value(file);
+		}
+	} else if (!strcmp(op, "open")) {
+		int flags = O_RDONLY;
+		for (int i = 1; i < nw; i++) {
+			if (!strcmp(w[i], "nonblock"))
+				flags |= O_NONBLOCK;
+			else if (!strcmp(w[i], "rdwr"))
+				flags = (flags & ~O_ACCMODE) | O_RDWR;
+			else
+				ok = 0;
+		}
+		if (ok) {
+			char path[512];
+			if (fd >= 0)
+				close(fd);
+			snprintf(path, sizeof(path), "%s/per_cpu/cpu0/trace_pipe_raw", inst);
+			fd = open(path, flags);
+			rc = fd < 0 ? neg() : 0;
+		}
+	} else if (!strcmp(op, "close")) {
+		rc = close(fd) ? neg() : 0;
+		fd = -1;
+	} else if (!strcmp(op, "markers")) {
+		unsigned long long n = nw > 1 ? num(w[1], &ok) : 0;
+		unsigned long long len = nw > 2 ? num(w[2], &ok) : 8;
+		if (nw < 2 || nw > 3 || len > 4000)
+			ok = 0;
+		if (ok) {
+			char text[4096];
+			for (unsigned long long i = 0; i < len; i++)
+				text[i] = 'a' + (i % 26);
+			for (unsigned long long i = 0; i < n && !rc; i++)
+				if (write(marker_fd, text, len) < 0)
+					rc = neg();
+		}
+	} else if (!strcmp(op, "map")) {
+		rc = do_map();
+		with_meta = !rc;
+	} else if (!strcmp(op, "unmap")) {
+		rc = do_unmap();
+	} else if (!strcmp(op, "ioctl")) {
+		rc = guarded_ioctl(GET_READER);
+		with_meta = !rc && cur_map();
+	} else if (!strcmp(op, "ioctl_raw")) {
+		unsigned long long cmd = nw == 2 ? num(w[1], &ok) : (ok = 0);
+		if (ok)
+			rc = guarded_ioctl(cmd);
+	} else if (!strcmp(op, "meta")) {
+		if (!cur_map())
+			rc = -EFAULT;
+		else
+			with_meta = 1;
+	} else if (!strcmp(op, "page")) {
+		struct mapping *m = cur_map();
+		if (nw > 2)
+			ok = 0;
+		else if (!m)
+			rc = -EFAULT;
+		else {
+			unsigned long long id = nw == 2 ? num(w[1], &ok) : rd32(m->meta + 24);
+			if (ok && id >= m->nr_subbufs)
+				rc = -EINVAL;
+			else if (ok) {
+				page = m->data + (size_t)id * m->subbuf_size;
+				page_len = m->subbuf_size;
+				page_id = (long)id;
+			}
+		}
+	} else if (!strcmp(op, "read_raw")) {
+		unsigned long long n = nw == 2 ? num(w[1], &ok) : (ok = 0);
+		if (ok && n > (1u << 20))
+			ok = 0;
+		if (ok) {
+			rawbuf = calloc(1, n + 16);
+			alarm(ALARM_SECONDS);
+			ssize_t got = read(fd, rawbuf, n);
+			rc = got < 0 ? neg() : (int)got;
+			alarm(0);
+			if (rc >= 16) {
+				page = rawbuf;
+				page_len = rc;
+				page_id = -1;
+			}
+		}
+	} else if (!strcmp(op, "trymap")) {
+		if (nw != 5)
+			ok = 0;
+		else {
+			unsigned long long len = num(w[1], &ok), off = num(w[2], &ok);
+			int prot = !strcmp(w[3], "r")	 ? PROT_READ
+				   : !strcmp(w[3], "rw") ? PROT_READ | PROT_WRITE
+				   : !strcmp(w[3], "rx") ? PROT_READ | PROT_EXEC
+							 : (ok = 0);
+			int flags = !strcmp(w[4], "shared")	 ? MAP_SHARED
+				    : !strcmp(w[4], "private") ? MAP_PRIVATE
+							       : (ok = 0);
+			if (ok) {
+				void *p = mmap(NULL, len, prot, flags, fd, off);
+				if (p == MAP_FAILED)
+					rc = neg();
+				else
+					rc = munmap(p, len) ? neg() : 0;
+			}
+		}
+	} else if (!strcmp(op, "snapshot")) {
+		rc = write_file("snapshot", "1", 0);
+	} else if (!strcmp(op, "reset")) {
+		rc = write_file("trace", "", 1);
+	} else if (!strcmp(op, "partial_munmap")) {
+		struct mapping *m = cur_map();
+		rc = !m ? -EFAULT : munmap(m->data, PAGE) ? neg() : 0;
+	} else if (!strcmp(op, "mprotect_write")) {
+		struct mapping *m = cur_map();
+		rc = !m ? -EFAULT : mprotect(m->meta, m->meta_len, PROT_READ | PROT_WRITE) ? neg() : 0;
+	} else if (!strcmp(op, "mremap_grow")) {
+		struct mapping *m = cur_map();
+		if (!m)
+			rc = -EFAULT;
+		else {
+			void *p = mremap(m->meta, m->meta_len, m->meta_len + PAGE, MREMAP_MAYMOVE);
+			if (p == MAP_FAILED)
+				rc = neg();
+			else {
+				m->meta = p; /* grew after all: keep the bigger one */
+				m->meta_len += PAGE;
+			}
+		}
+	} else if (!strcmp(op, "fork") || !strcmp(op, "dofork_fork")) {
+		struct mapping *m = cur_map();
+		int dofork = !strcmp(op, "dofork_fork");
+		if (!m)
+			rc = -EFAULT;
+		else if (dofork && madvise(m->meta, m->meta_len, MADV_DOFORK))
+			rc = neg();
+		else {
+			pid_t pid = fork();
+			if (pid == 0) {
+				volatile unsigned char c = m->meta[0];
+				(void)c;
+				_exit(0);
+			}
+			if (pid < 0)
+				rc = neg();
+			else {
+				int status = 0;
+				while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+					;
+				if (!dofork)
+					child_mapped = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+			}
+		}
+	} else {
+		ok = 0;
+	}
+
+	if (!ok)
+		rc = -EINVAL;
+	step++; /* the scenario line itself is step 1 */
+	put(PREFIX "{\"step\":%d,\"scenario\":", step);
+	put_str(name);
+	put(",\"op\":");
+	put_str(op);
+	put(",\"args\":[");
+	for (int i = 1; i < nw; i++) {
+		put(i > 1 ? "," : "");
+		put_str(w[i]);
+	}
+	put("],\"rc\":%d", rc);
+	if (!ok)
+		put(",\"error\":\"bad arguments or unknown op\"");
+	if (value != -2)
+		put(",\"value\":%lld", value);
+	if (with_meta)
+		put_meta(cur_map()->meta);
+	if (page)
+		put_page(page, page_len, page_id);
+	if (child_mapped >= 0)
+		put(",\"child_mapped\":%s", child_mapped ? "true" : "false");
+	put("}");
+	flush_line();
+	free(rawbuf);
+}
+
+static void run_file(const char *path)
+{
+	int f = open(path, O_RDONLY);
+	if (f < 0)
+		return;
+	struct stat st;
+	fstat(f, &st);
+	char *text = calloc(1, st.st_size + 2);
+	ssize_t got = 0;
+	while (got < st.st_size) {
+		ssize_t n = read(f, text + got, st.st_size - got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(f);
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = 0;
+		char *w[MAX_WORDS];
+		int nw = 0;
+		char *s2 = NULL;
+		for (char *t = strtok_r(line, " \t\r", &s2); t && nw < MAX_WORDS;
+		     t = strtok_r(NULL, " \t\r", &s2))
+			w[nw++] = t;
+		if (nw)
+			run_op(w, nw);
+	}
+	end_scenario();
+	free(text);
+}
+
+int main(void)
+{
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY)
+		control("WARN mount tracefs: %s", strerror(errno));
+
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		control("WARN sched_setaffinity: %s", strerror(errno));
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm; /* no SA_RESTART: a blocked call returns EINTR */
+	sigaction(SIGALRM, &sa, NULL);
+
+	kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	if (kmsg_fd >= 0)
+		lseek(kmsg_fd, 0, SEEK_END);
+
+	struct utsname u;
+	uname(&u);
+	control("UNAME %s", u.release);
+	for (int i = 0;; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/scn/%d.scn", i);
+		if (access(path, R_OK))
+			break;
+		control("FILE %d", i);
+		run_file(path);
+	}
+	control("END");
+	sync();
+	reboot(RB_POWER_OFF);
+	for (;;)
+		pause();
+}
