@@ -122,7 +122,11 @@ struct mapping {
 
 static char name[128];
 static char inst[256];
-static int fd = -1;
+#define MAX_FDS 8
+static int fds[MAX_FDS]; /* open trace_pipe_raw fds; the last is the current one */
+static int nfds;
+static int raw_pos[MAX_FDS]; /* bytes read() into the current sub-buffer, per fd */
+#define fd (nfds ? fds[nfds - 1] : -1)
 static int marker_fd = -1;
 static struct mapping maps[MAX_MAPS];
 static int nmaps;
@@ -305,12 +309,11 @@ static int do_map(void)
 	m.subbuf_size = rd32(probe + 8);
 	m.nr_subbufs = rd32(probe + 12);
 	if (meta_size > PAGE) {
-		/* a second mapping of the meta area before the probe goes away */
-		m.meta = mmap(NULL, meta_size, PROT_READ, MAP_SHARED, fd, 0);
-		int err = m.meta == MAP_FAILED ? neg() : 0;
+		/* as libtracefs does: drop the probe, map the whole meta area */
 		munmap(probe, PAGE);
-		if (err)
-			return err;
+		m.meta = mmap(NULL, meta_size, PROT_READ, MAP_SHARED, fd, 0);
+		if (m.meta == MAP_FAILED)
+			return neg();
 	} else {
 		m.meta = probe;
 	}
@@ -331,7 +334,7 @@ static int do_unmap(void)
 {
 	struct mapping *m = cur_map();
 	if (!m)
-		return -EINVAL;
+		return -EFAULT;
 	int rc = 0;
 	if (m->data && munmap(m->data, m->data_len))
 		rc = neg();
@@ -378,7 +381,8 @@ static void read_kmsg(void)
 		if (nl)
 			*nl = 0;
 		if (!n_warn)
-			put(PREFIX "{\"scenario\":\"%s\",\"op\":\"kmsg\",\"warnings\":[", name);
+			put(PREFIX "{\"step\":%d,\"scenario\":\"%s\",\"op\":\"kmsg\","
+			    "\"args\":[],\"rc\":0,\"warnings\":[", step + 1, name);
 		put("%s", n_warn ? "," : "");
 		put_str(msg);
 		n_warn++;
@@ -395,11 +399,11 @@ static void end_scenario(void)
 		return;
 	while (nmaps)
 		do_unmap();
-	if (fd >= 0)
-		close(fd);
+	while (nfds)
+		close(fds[--nfds]);
 	if (marker_fd >= 0)
 		close(marker_fd);
-	fd = marker_fd = -1;
+	marker_fd = -1;
 	if (rmdir(inst))
 		control("WARN rmdir %s: %s", inst, strerror(errno));
 	read_kmsg();
@@ -464,17 +468,23 @@ static void run_op(char **w, int nw)
 			else
 				ok = 0;
 		}
-		if (ok) {
+		if (ok && nfds == MAX_FDS)
+			rc = -EMFILE;
+		else if (ok) {
 			char path[512];
-			if (fd >= 0)
-				close(fd);
 			snprintf(path, sizeof(path), "%s/per_cpu/cpu0/trace_pipe_raw", inst);
-			fd = open(path, flags);
-			rc = fd < 0 ? neg() : 0;
+			int f = open(path, flags);
+			rc = f < 0 ? neg() : 0;
+			if (f >= 0) {
+				raw_pos[nfds] = 0;
+				fds[nfds++] = f;
+			}
 		}
 	} else if (!strcmp(op, "close")) {
-		rc = close(fd) ? neg() : 0;
-		fd = -1;
+		if (!nfds)
+			rc = -EBADF;
+		else
+			rc = close(fds[--nfds]) ? neg() : 0;
 	} else if (!strcmp(op, "markers")) {
 		unsigned long long n = nw > 1 ? num(w[1], &ok) : 0;
 		unsigned long long len = nw > 2 ? num(w[2], &ok) : 8;
@@ -514,7 +524,7 @@ static void run_op(char **w, int nw)
 		else {
 			unsigned long long id = nw == 2 ? num(w[1], &ok) : rd32(m->meta + 24);
 			if (ok && id >= m->nr_subbufs)
-				rc = -EINVAL;
+				rc = -EFAULT;
 			else if (ok) {
 				page = m->data + (size_t)id * m->subbuf_size;
 				page_len = m->subbuf_size;
@@ -531,10 +541,16 @@ static void run_op(char **w, int nw)
 			ssize_t got = read(fd, rawbuf, n);
 			rc = got < 0 ? neg() : (int)got;
 			alarm(0);
-			if (rc >= 16) {
+			/* a read that starts a sub-buffer shows its header: decode it */
+			if (rc >= 16 && nfds && raw_pos[nfds - 1] == 0) {
 				page = rawbuf;
 				page_len = rc;
 				page_id = -1;
+			}
+			if (rc > 0 && nfds) {
+				long long kb = read_value("buffer_subbuf_size_kb");
+				long size = kb > 0 ? kb * 1024 : PAGE;
+				raw_pos[nfds - 1] = (raw_pos[nfds - 1] + rc) % size;
 			}
 		}
 	} else if (!strcmp(op, "trymap")) {
@@ -583,13 +599,15 @@ static void run_op(char **w, int nw)
 	} else if (!strcmp(op, "fork") || !strcmp(op, "dofork_fork")) {
 		struct mapping *m = cur_map();
 		int dofork = !strcmp(op, "dofork_fork");
-		if (!m)
+		if (!m && dofork)
 			rc = -EFAULT;
 		else if (dofork && madvise(m->meta, m->meta_len, MADV_DOFORK))
 			rc = neg();
 		else {
 			pid_t pid = fork();
 			if (pid == 0) {
+				if (!m) /* nothing mapped: nothing to see */
+					_exit(1);
 				volatile unsigned char c = m->meta[0];
 				(void)c;
 				_exit(0);

@@ -20,6 +20,7 @@ COMMANDS = [
     ("check", "replay"),
     ("check", "list_cmd"),
     ("check", "bench"),
+    ("kernel", "kernel"),
 ]
 
 
