@@ -21,6 +21,7 @@ COMMANDS = [
     ("check", "list_cmd"),
     ("check", "bench"),
     ("kernel", "kernel"),
+    ("scenario", "scenario"),
 ]
 
 
