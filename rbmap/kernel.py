@@ -312,7 +312,7 @@ def qemu_command(vmlinux: str, initrd: str) -> list[str]:
         "-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none",
         "-serial", "stdio",
         "-kernel", vmlinux, "-initrd", initrd,
-        "-append", "console=ttyS0 panic=-1 quiet nokaslr",
+        "-append", "console=ttyS0 panic=-1 quiet nokaslr norandmaps",
     ]
 
 

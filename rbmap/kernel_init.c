@@ -8,7 +8,9 @@
  * one JSON object on the console, on a line starting with "RBMAPK ".  Control
  * lines start with "RBMAPK-" (uname, file boundaries, end).  After each
  * scenario the new /dev/kmsg records of priority <= 4 are reported as an extra
- * {"op":"kmsg","warnings":[...]} object.  Finally the machine powers off.
+ * {"op":"kmsg","warnings":[...]} object (a WARN splat by its "WARNING: ... at
+ * FILE:LINE FUNC" line only, so that the output is the same on every boot).
+ * Finally the machine powers off.
  *
  * Build: gcc -static -O2 -o init kernel_init.c
  */
@@ -358,6 +360,7 @@ static void read_kmsg(void)
 {
 	char rec[8192];
 	int n_warn = 0;
+	static int in_splat;
 	if (kmsg_fd < 0)
 		return;
 	for (;;) {
@@ -380,6 +383,18 @@ static void read_kmsg(void)
 		char *nl = strchr(msg, '\n');
 		if (nl)
 			*nl = 0;
+		/* a WARN splat is reported by its "WARNING: ... at FILE:LINE FUNC" line;
+		 * its register dump and stack trace vary from boot to boot */
+		if (strstr(msg, "[ cut here ]")) {
+			in_splat = 1;
+			continue;
+		}
+		if (in_splat) {
+			if (strstr(msg, "---[ end trace"))
+				in_splat = 0;
+			if (strncmp(msg, "WARNING:", 8) != 0)
+				continue;
+		}
 		if (!n_warn)
 			put(PREFIX "{\"step\":%d,\"scenario\":\"%s\",\"op\":\"kmsg\","
 			    "\"args\":[],\"rc\":0,\"warnings\":[", step + 1, name);
