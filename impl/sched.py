@@ -1,0 +1,492 @@
+"""A controlled scheduler for kernel-style code written as Python generators.
+
+The idea is loom's and shuttle's: the code under test reaches shared state only
+through instrumented objects (:class:`Cell`, :class:`SpinLock`, :class:`Mutex`),
+and every such access first *yields* an operation descriptor to the scheduler,
+which then decides which task runs next.  A task is a generator function; the
+kernel-named functions in ``ringbuf.py`` and ``mapping.py`` compose with
+``yield from``.
+
+An operation descriptor is a tuple ``(label, scope, guard)``:
+
+``label``
+    a readable name of the access about to happen (``"tail_page.write add_return"``);
+    schedules record it so that a replay can check it is re-running the same program.
+``scope``
+    :data:`SHARED` when another CPU's task can observe or change what is accessed;
+    :data:`LOCAL` when only tasks on the same CPU can (the per-CPU ``committing``
+    counter, the time stamps, ...).  At a LOCAL point the scheduler offers only the
+    running task and the interrupts that may start on top of it: another CPU's
+    steps commute with a CPU-local access, so switching there adds no behaviour.
+``guard``
+    ``None`` or a callable; while it returns False the task is *blocked* (not
+    runnable): a held lock, or a spin loop waiting for another task to change a
+    value.  Modelling spins as blocking keeps the schedule space finite.
+
+Interrupts.  A task created with ``interrupts="name"`` is an interrupt (a nested
+writer) on the CPU of task *name*: it may start only while that task is suspended
+at one of its yield points (or after it finished, which is a plain later write),
+and once started it runs to completion before the interrupted task resumes.  This
+is a scheduling rule, not an independent thread.
+
+Schedulers: :func:`explore_dfs` (exhaustive by re-execution from a fresh system each
+run, optional preemption bound), :func:`run_random` (seeded), :func:`replay` (of a
+:class:`Schedule`, JSON, failing loudly on divergence) and :func:`run_plain` (drive
+one generator to completion with no scheduling at all: the fast sequential mode).
+An ``observer(execution, step)`` is called after every scheduled step.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Iterable
+
+__all__ = [
+    "SHARED", "LOCAL", "Cell", "SpinLock", "Mutex", "spin_until", "HarnessError",
+    "Deadlock", "ScheduleDivergence", "Task", "Execution", "Step", "Schedule",
+    "ExploreResult", "run_plain", "explore_dfs", "run_random", "replay",
+]
+
+SHARED = "shared"
+LOCAL = "local"
+
+
+class HarnessError(Exception):
+    """A bug in the harness or in a test's setup, never a kernel outcome."""
+
+
+class Deadlock(HarnessError):
+    """No task can run but some have not finished."""
+
+
+class ScheduleDivergence(HarnessError):
+    """A replayed schedule does not match the program being run."""
+
+
+# ---------------------------------------------------------------------------
+# instrumented shared objects
+# ---------------------------------------------------------------------------
+
+class Cell:
+    """One shared word (``local_t``, a pointer, a flag-carrying list pointer).
+
+    Every method is a generator that yields *before* acting::
+
+        old = yield from cell.cmpxchg(expected, new)
+    """
+
+    __slots__ = ("name", "value", "scope", "_l_load", "_l_store", "_l_cmpxchg",
+                 "_l_add")
+
+    def __init__(self, name: str, value: Any = 0, scope: str = SHARED):
+        self.name = name
+        self.value = value
+        self.scope = scope
+        self._l_load = name + " load"
+        self._l_store = name + " store"
+        self._l_cmpxchg = name + " cmpxchg"
+        self._l_add = name + " add_return"
+
+    def __repr__(self) -> str:
+        return f"Cell({self.name}={self.value!r})"
+
+    def load(self):
+        yield (self._l_load, self.scope, None)
+        return self.value
+
+    def store(self, value):
+        yield (self._l_store, self.scope, None)
+        self.value = value
+
+    def cmpxchg(self, old, new):
+        """Store *new* if the value is *old*; return the value found."""
+        yield (self._l_cmpxchg, self.scope, None)
+        cur = self.value
+        if cur == old:
+            self.value = new
+        return cur
+
+    def add_return(self, delta):
+        yield (self._l_add, self.scope, None)
+        self.value += delta
+        return self.value
+
+
+class SpinLock:
+    """``raw_spinlock_t``: a task waiting for it is blocked (not runnable)."""
+
+    __slots__ = ("name", "held", "_l_acquire", "_l_release")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.held = False
+        self._l_acquire = name + " lock"
+        self._l_release = name + " unlock"
+
+    def _free(self) -> bool:
+        return not self.held
+
+    def acquire(self):
+        yield (self._l_acquire, SHARED, self._free)
+        if self.held:
+            raise Deadlock(f"{self.name} is held (plain mode cannot wait)")
+        self.held = True
+
+    def release(self):
+        if not self.held:
+            raise HarnessError(f"{self.name} released while not held")
+        yield (self._l_release, SHARED, None)
+        self.held = False
+
+
+class Mutex(SpinLock):
+    """``struct mutex`` (sleeping lock); same scheduling rule as a spin lock."""
+
+    __slots__ = ()
+
+
+def spin_until(label: str, condition: Callable[[], bool]):
+    """A spin loop (``goto spin``) as one blocking step: runnable once *condition*."""
+    yield (label, SHARED, condition)
+    if not condition():
+        raise Deadlock(f"spin '{label}' cannot make progress in plain mode")
+
+
+# ---------------------------------------------------------------------------
+# plain mode
+# ---------------------------------------------------------------------------
+
+def run_plain(gen: Generator) -> Any:
+    """Run *gen* to completion ignoring scheduling; return its return value."""
+    try:
+        while True:
+            op = next(gen)
+            guard = op[2]
+            if guard is not None and not guard():
+                raise Deadlock(f"plain mode would block at '{op[0]}'")
+    except StopIteration as stop:
+        return stop.value
+
+
+# ---------------------------------------------------------------------------
+# tasks, executions, schedules
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Task:
+    """A task for the scheduler: *fn(system)* returns a generator."""
+
+    name: str
+    fn: Callable[[Any], Generator]
+    interrupts: str | None = None
+
+
+@dataclass
+class Step:
+    index: int
+    task: str
+    label: str
+
+
+@dataclass
+class Schedule:
+    """A recorded run: the task chosen at each step and the label it executed."""
+
+    steps: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps({"format": "rbmap-schedule", "version": 1,
+                           "steps": [{"task": t, "label": l} for t, l in self.steps]},
+                          indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Schedule":
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("format") != "rbmap-schedule":
+            raise ValueError("not an rbmap schedule (missing format: rbmap-schedule)")
+        if data.get("version") != 1:
+            raise ValueError(f"unsupported schedule version {data.get('version')!r}")
+        steps = data.get("steps")
+        if not isinstance(steps, list) or not all(
+                isinstance(s, dict) and isinstance(s.get("task"), str)
+                and isinstance(s.get("label"), str) for s in steps):
+            raise ValueError("schedule steps must be objects with string task and label")
+        return cls([(s["task"], s["label"]) for s in steps])
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+class _Run:
+    __slots__ = ("task", "gen", "state", "op", "result")
+
+    def __init__(self, task: Task, gen: Generator):
+        self.task = task
+        self.gen = gen
+        self.state = "new"        # new -> running -> done
+        self.op = None
+        self.result = None
+
+
+def _starter(fn, system):
+    # Every task's first step is "start": priming the generator runs no task code.
+    yield ("start", SHARED, None)
+    return (yield from fn(system))
+
+
+class Execution:
+    """One run of a system built by a factory, stepped by a chooser."""
+
+    def __init__(self, factory: Callable[[], tuple[Any, list[Task]]]):
+        self.system, tasks = factory()
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            raise HarnessError(f"task names must be unique: {names}")
+        self.runs = []
+        for t in tasks:
+            r = _Run(t, _starter(t.fn, self.system))
+            r.op = next(r.gen)
+            self.runs.append(r)
+        self.by_name = {r.task.name: r for r in self.runs}
+        for r in self.runs:
+            if r.task.interrupts is not None and r.task.interrupts not in self.by_name:
+                raise HarnessError(f"{r.task.name} interrupts unknown task "
+                                   f"{r.task.interrupts}")
+        self.trace: list[Step] = []
+        self.last: _Run | None = None
+        self.preemptions = 0
+
+    # -- enabled set --------------------------------------------------------
+    def _interrupted(self, r: _Run) -> bool:
+        for o in self.runs:
+            if o.task.interrupts == r.task.name and o.state == "running":
+                return True
+        return False
+
+    def _may_run(self, r: _Run) -> bool:
+        if r.state == "done" or self._interrupted(r):
+            return False
+        if r.state == "new" and r.task.interrupts is not None:
+            if self.by_name[r.task.interrupts].state == "new":
+                return False
+        guard = r.op[2]
+        return guard is None or bool(guard())
+
+    def enabled(self) -> list[_Run]:
+        """Runnable tasks, in task order, after the LOCAL-scope reduction."""
+        cand = [r for r in self.runs if self._may_run(r)]
+        last = self.last
+        if last is not None and last in cand and last.op[1] == LOCAL:
+            # Only the running task or an interrupt starting on top of it.
+            cand = [r for r in cand if r is last or
+                    (r.state == "new" and r.task.interrupts == last.task.name)]
+        return cand
+
+    def done(self) -> bool:
+        return all(r.state == "done" for r in self.runs)
+
+    def is_preemption(self, r: _Run) -> bool:
+        last = self.last
+        return (last is not None and r is not last and last.state != "done"
+                and self._may_run(last))
+
+    # -- stepping -------------------------------------------------------------
+    def step(self, r: _Run) -> Step:
+        if self.is_preemption(r):
+            self.preemptions += 1
+        label = r.op[0]
+        st = Step(len(self.trace), r.task.name, label)
+        r.state = "running"
+        self.last = r
+        try:
+            r.op = r.gen.send(None)
+        except StopIteration as stop:
+            r.state = "done"
+            r.result = stop.value
+            r.op = None
+        self.trace.append(st)
+        return st
+
+    def schedule(self) -> Schedule:
+        return Schedule([(s.task, s.label) for s in self.trace])
+
+    def results(self) -> dict[str, Any]:
+        return {r.task.name: r.result for r in self.runs}
+
+    def describe_blocked(self) -> str:
+        return ", ".join(f"{r.task.name} at '{r.op[0]}'" for r in self.runs
+                         if r.state != "done")
+
+
+Observer = Callable[[Execution, Step], None]
+
+
+def _drive(ex: Execution, choose, observer: Observer | None):
+    while not ex.done():
+        cand = ex.enabled()
+        if not cand:
+            raise Deadlock(f"deadlock after {len(ex.trace)} steps: "
+                           f"{ex.describe_blocked()}")
+        r = choose(ex, cand)
+        st = ex.step(r)
+        if observer is not None:
+            observer(ex, st)
+
+
+# ---------------------------------------------------------------------------
+# schedulers
+# ---------------------------------------------------------------------------
+
+@dataclass
+class ExploreResult:
+    """What an exploration did; ``failure`` holds the first failing schedule."""
+
+    schedules: int = 0
+    steps: int = 0
+    max_depth: int = 0
+    elapsed: float = 0.0
+    complete: bool = True
+    failure: str | None = None
+    failing_schedule: Schedule | None = None
+    finals: list[Any] = field(default_factory=list)
+
+
+Check = Callable[[Execution], "str | None"]
+
+
+def _check_final(ex: Execution, check: Check | None, res: ExploreResult) -> bool:
+    msg = check(ex) if check is not None else None
+    if msg:
+        res.failure = msg
+        res.failing_schedule = ex.schedule()
+        return False
+    return True
+
+
+def explore_dfs(factory, *, check: Check | None = None,
+                preemption_bound: int | None = None,
+                max_schedules: int | None = None,
+                observer: Observer | None = None,
+                keep_finals: Callable[[Execution], Any] | None = None) -> ExploreResult:
+    """Run every schedule of *factory*'s tasks (re-executing from scratch each time).
+
+    *check(execution)* runs after each complete schedule and returns ``None`` or a
+    failure message; an exception raised by a task or an observer is a failure too.
+    Exploration stops at the first failure.  With *preemption_bound* only schedules
+    with at most that many preemptions (switching away from a runnable task) are
+    explored.  ``keep_finals(execution)`` collects a value per schedule (e.g. the
+    final state) into ``result.finals``.
+    """
+    res = ExploreResult()
+    t0 = time.perf_counter()
+    prefix: list[int] = []
+    while True:
+        if max_schedules is not None and res.schedules >= max_schedules:
+            res.complete = False
+            break
+        ex = Execution(factory)
+        taken: list[tuple[int, int]] = []
+
+        def choose(ex_, cand):
+            if preemption_bound is not None and ex_.preemptions >= preemption_bound:
+                last = ex_.last
+                if last is not None and last in cand:
+                    cand = [last]
+            i = len(taken)
+            idx = prefix[i] if i < len(prefix) else 0
+            if idx >= len(cand):
+                raise HarnessError("DFS replay diverged: the system is not "
+                                   "deterministic (step %d)" % i)
+            taken.append((idx, len(cand)))
+            return cand[idx]
+
+        try:
+            _drive(ex, choose, observer)
+        except HarnessError:
+            raise
+        except Exception as exc:  # a task's assertion: a failing schedule
+            res.failure = f"{type(exc).__name__}: {exc}"
+            res.failing_schedule = ex.schedule()
+            res.schedules += 1
+            break
+        res.schedules += 1
+        res.steps += len(ex.trace)
+        res.max_depth = max(res.max_depth, len(ex.trace))
+        if keep_finals is not None:
+            res.finals.append(keep_finals(ex))
+        if not _check_final(ex, check, res):
+            break
+        # backtrack
+        while taken and taken[-1][0] + 1 >= taken[-1][1]:
+            taken.pop()
+        if not taken:
+            break
+        prefix = [c for c, _ in taken]
+        prefix[-1] += 1
+    res.elapsed = time.perf_counter() - t0
+    return res
+
+
+def run_random(factory, *, seed: int, runs: int = 1, check: Check | None = None,
+               observer: Observer | None = None) -> ExploreResult:
+    """*runs* seeded random schedules; deterministic for a given seed."""
+    res = ExploreResult()
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        ex = Execution(factory)
+        try:
+            _drive(ex, lambda ex_, cand: cand[rng.randrange(len(cand))], observer)
+        except HarnessError:
+            raise
+        except Exception as exc:
+            res.failure = f"{type(exc).__name__}: {exc}"
+            res.failing_schedule = ex.schedule()
+            res.schedules += 1
+            break
+        res.schedules += 1
+        res.steps += len(ex.trace)
+        res.max_depth = max(res.max_depth, len(ex.trace))
+        if not _check_final(ex, check, res):
+            break
+        res.finals.append(ex.schedule())
+    res.elapsed = time.perf_counter() - t0
+    return res
+
+
+def replay(factory, schedule: Schedule, *, observer: Observer | None = None) -> Execution:
+    """Re-run *schedule* exactly; raise :class:`ScheduleDivergence` naming the step."""
+    ex = Execution(factory)
+    steps = schedule.steps
+    for i, (name, label) in enumerate(steps):
+        if ex.done():
+            raise ScheduleDivergence(
+                f"step {i}: all tasks finished but the schedule continues with "
+                f"{name} '{label}'")
+        r = ex.by_name.get(name)
+        if r is None:
+            raise ScheduleDivergence(f"step {i}: no task named {name!r}")
+        if r.state == "done":
+            raise ScheduleDivergence(f"step {i}: task {name} already finished "
+                                     f"(schedule wants '{label}')")
+        if r not in [c for c in ex.runs if ex._may_run(c)]:
+            raise ScheduleDivergence(f"step {i}: task {name} is not runnable at "
+                                     f"'{r.op[0]}' (schedule wants '{label}')")
+        if r.op[0] != label:
+            raise ScheduleDivergence(f"step {i}: task {name} is at '{r.op[0]}', "
+                                     f"the schedule says '{label}'")
+        st = ex.step(r)
+        if observer is not None:
+            observer(ex, st)
+    if not ex.done():
+        raise ScheduleDivergence(f"step {len(steps)}: the schedule ended but tasks "
+                                 f"remain: {ex.describe_blocked()}")
+    return ex
+
+
+def iter_labels(schedule: Schedule) -> Iterable[str]:
+    for i, (t, l) in enumerate(schedule.steps):
+        yield f"{i:4d} {t:<10} {l}"
