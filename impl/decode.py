@@ -197,14 +197,14 @@ def commit_word(buf: bytes, *, long_size: int = 8) -> int:
     return int.from_bytes(buf[8:8 + long_size], "little")
 
 
-def iter_events(data: bytes, size: int) -> Iterator[Event | str]:
-    """Walk the events in ``data[0:size]``.
+def iter_events(data: bytes, size: int, start: int = 0) -> Iterator[Event | str]:
+    """Walk the events in ``data[start:size]`` (``start`` an event boundary).
 
     Yields :class:`Event` objects; if the bytes are inconsistent (an event running
     past ``size``, a misaligned length) yields one string describing the problem and
     stops.  The caller decides whether that is an error.
     """
-    off = 0
+    off = start
     while off < size:
         if off + 4 > size:
             yield f"event header at {off} runs past the commit ({size})"
