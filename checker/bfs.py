@@ -1,0 +1,386 @@
+"""Exhaustive breadth-first exploration with exact visited-state storage.
+
+Storage, per distinct state: one dict entry (state -> id, the exact key, no
+lossy hashing), one slot in the ``states`` list, and two ints in
+``array('l')``: the parent's id and the index of the transition in the parent's
+successor list. Ids are the BFS discovery order, so the ``states`` list is the
+queue itself and depth is known from where each level starts. Actions are not
+stored: a path is rebuilt by re-running the model along the stored indices,
+which also catches nondeterministic models (:class:`NondeterminismError`).
+
+Properties are evaluated once per distinct state when it leaves the queue;
+the queue is in BFS order, so the first violating state found has a shortest
+path. The search goes on after a violation (unless ``stop_on_violation``) so
+every property gets a verdict.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from array import array
+from bisect import bisect_right
+from time import perf_counter
+from typing import Any, Callable
+
+from .graph import StateGraph, terminal_components, violating_component
+from .path import Path, rebuild_path
+from .progress import ProgressLine, progress_reporter
+from .properties import ALWAYS, DEADLOCK, DEADLOCK_DOC, EVENTUALLY, SOMETIMES, Property
+from .model import successor_state_function
+from .result import CheckResult, PropertyResult
+
+__all__ = ["check_bfs", "Exploration", "model_properties"]
+
+
+def model_properties(model: Any) -> list[Property]:
+    """The model's properties, checked: names unique, ``deadlock`` reserved."""
+    props = list(model.properties())
+    names = [p.name for p in props]
+    dup = {x for x in names if names.count(x) > 1}
+    if dup:
+        raise ValueError(f"duplicate property names: {sorted(dup)}")
+    if DEADLOCK in names:
+        raise ValueError(f"{DEADLOCK!r} is the built-in deadlock property's name")
+    return props
+
+
+class Exploration:
+    """The states a breadth-first search visited, with their BFS tree.
+
+    Attributes
+    ----------
+    states : list
+        State by id (ids are the discovery order).
+    ids : dict
+        Id by state.
+    parent, index : array('l')
+        Parent id (-1 for an initial state) and the transition's index in the
+        parent's successor list (the index in ``init_states()`` for an
+        initial state).
+    level_starts : list of int
+        Id of the first state of each depth.
+    """
+
+    def __init__(self, model, inits, states, ids, parent, index, level_starts):
+        self.model = model
+        self.inits = inits
+        self.states = states
+        self.ids = ids
+        self.parent = parent
+        self.index = index
+        self.level_starts = level_starts
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def __contains__(self, state) -> bool:
+        return state in self.ids
+
+    def depth(self, state) -> int:
+        """BFS depth (shortest distance from an initial state) of ``state``."""
+        return bisect_right(self.level_starts, self.ids[state]) - 1
+
+    def depth_of_id(self, i: int) -> int:
+        """BFS depth of the state with id ``i``."""
+        return bisect_right(self.level_starts, i) - 1
+
+    def path_to(self, state, prop: str | None = None) -> Path:
+        """A shortest path to ``state`` (rebuilt by replay)."""
+        return self.path_to_id(self.ids[state], prop)
+
+    def path_to_id(self, i: int, prop: str | None = None) -> Path:
+        """A shortest path to the state with id ``i`` (rebuilt by replay)."""
+        chain = []
+        while i >= 0:
+            chain.append((self.index[i], self.states[i]))
+            i = self.parent[i]
+        chain.reverse()
+        return rebuild_path(self.model, self.inits, chain, prop)
+
+
+def _first_false(conds, s):
+    for c in conds:
+        if not c(s):
+            return True
+    return False
+
+
+def check_bfs(model: Any, max_states: int | None = None, max_depth: int | None = None,
+              time_limit: float | None = None, progress: Any = None,
+              stop_on_violation: bool = False, check_deadlock: bool = True) -> CheckResult:
+    """Explore every reachable state breadth-first and check the properties.
+
+    Parameters
+    ----------
+    model : object
+        See :mod:`rbmap.checker.model`.
+    max_states : int, optional
+        Stop discovering new states once this many are known.
+    max_depth : int, optional
+        Do not discover states deeper than this (initial states are depth 0).
+    time_limit : float, optional
+        Seconds; stop when exceeded.
+    progress : None, bool or callable, optional
+        See :func:`rbmap.checker.progress.progress_reporter`.
+    stop_on_violation : bool
+        Stop at the first violated property instead of exploring on.
+    check_deadlock : bool
+        Report states without successors as the ``deadlock`` property.
+
+    Returns
+    -------
+    CheckResult
+        ``complete`` is False when a bound stopped the search; then no
+        property is reported as holding or unreached ("unknown" instead).
+
+    Examples
+    --------
+    >>> from rbmap.checker.toys import Counters
+    >>> r = check_bfs(Counters(2, 3))
+    >>> r.states, r.transitions, r.max_depth, r.complete
+    (16, 24, 6, True)
+    """
+    # The search allocates millions of long-lived tuples and no cycles; the
+    # cyclic garbage collector would rescan them over and over.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _check_bfs(model, max_states, max_depth, time_limit, progress,
+                          stop_on_violation, check_deadlock)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_violation,
+               check_deadlock):
+    t0 = perf_counter()
+    props = model_properties(model)
+    succ = successor_state_function(model)
+    within = getattr(model, "within_boundary", None)
+    terminal_ok = getattr(model, "terminal_ok", None)
+    check_state = getattr(model, "check_state", None)
+    report = progress_reporter(progress)
+
+    always_props = [p for p in props if p.kind == ALWAYS]
+    some_props = [p for p in props if p.kind == SOMETIMES]
+    ev_props = [p for p in props if p.kind == EVENTUALLY]
+    found: dict[str, int] = {}  # property name -> state id (violation or example)
+    always_conds = [p.condition for p in always_props]
+    some_conds = [p.condition for p in some_props]
+    if not always_conds:
+        check_state = None
+
+    def record_always(s, i):
+        # Evaluate the not yet violated always properties one by one.
+        nonlocal always_conds
+        before = len(found)
+        for p in always_props:
+            if p.name not in found and not p.condition(s):
+                found[p.name] = i
+        always_conds = [p.condition for p in always_props if p.name not in found]
+        return len(found) > before
+
+    def record_sometimes(s, i):
+        nonlocal some_conds
+        for p in some_props:
+            if p.name not in found and p.condition(s):
+                found[p.name] = i
+        some_conds = [p.condition for p in some_props if p.name not in found]
+
+    inits = list(model.init_states())
+    states: list = []
+    ids: dict = {}
+    parent = array("l")
+    index = array("l")
+    limit = sys.maxsize if max_states is None else max_states
+    dropped = False
+    for k, s in enumerate(inits):
+        if s not in ids:
+            if len(states) >= limit:
+                dropped = True
+                break
+            ids[s] = len(states)
+            states.append(s)
+            parent.append(-1)
+            index.append(k)
+
+    graph = StateGraph() if ev_props else None
+    record_edges = graph is not None
+    if record_edges:
+        offsets_append = graph.offsets.append
+        targets = graph.targets
+        targets_append = targets.append
+    setdefault = ids.setdefault
+    append = states.append
+    parent_append = parent.append
+    index_append = index.append
+
+    n = len(states)
+    cursor = 0
+    depth = 0  # depth of the states being expanded
+    level_starts = [0]
+    level_end = n
+    depth_frozen = max_depth is not None and max_depth <= 0
+    if depth_frozen:
+        limit = n
+    transitions = 0
+    stopped_by = "max_states" if dropped else ""
+    violated_early = False
+    next_tick = 512
+    last_report = t0
+    checked_at, checked_count = t0, 0
+    deadlock_id = -1
+
+    while cursor < n:
+        if cursor == level_end:
+            depth += 1
+            level_starts.append(cursor)
+            level_end = n
+            if max_depth is not None and depth >= max_depth:
+                limit = n
+                depth_frozen = True
+        if cursor >= next_tick:
+            now = perf_counter()
+            # Aim at one clock check about every 0.05 s.
+            rate = (cursor - checked_count) / max(now - checked_at, 1e-6)
+            next_tick = cursor + max(64, min(1 << 16, int(rate * 0.05)))
+            checked_at, checked_count = now, cursor
+            if time_limit is not None and now - t0 > time_limit:
+                stopped_by = "time_limit"
+                break
+            if report is not None and now - last_report >= 1.0:
+                last_report = now
+                report({"seconds": now - t0, "states": n, "transitions": transitions,
+                        "depth": depth, "queue": n - cursor})
+        s = states[cursor]
+        hit = False
+        if check_state is not None:
+            if check_state(s) >= 0:
+                hit = record_always(s, cursor)
+                if not always_conds:
+                    check_state = None
+        elif always_conds and _first_false(always_conds, s):
+            hit = record_always(s, cursor)
+        if some_conds:
+            for c in some_conds:
+                if c(s):
+                    record_sometimes(s, cursor)
+                    break
+        if hit and stop_on_violation:
+            violated_early = True
+            cursor += 1
+            break
+        if within is not None and not within(s):
+            if graph is not None:
+                graph.unexpanded.add(cursor)
+                offsets_append(len(targets))
+            cursor += 1
+            continue
+        # The hot loop: one dict operation per transition (setdefault hashes
+        # the state once whether it is new or known), appends only for new
+        # states. The branch on record_edges costs less than the timing noise.
+        k = -1
+        for k, t in enumerate(succ(s)):
+            i = setdefault(t, n)
+            if i == n:
+                if n >= limit:
+                    del ids[t]
+                    dropped = True
+                    continue
+                append(t)
+                parent_append(cursor)
+                index_append(k)
+                n += 1
+            if record_edges:
+                targets_append(i)
+        if record_edges:
+            offsets_append(len(targets))
+        transitions += k + 1
+        if k < 0 and check_deadlock and deadlock_id < 0:
+            if terminal_ok is None or not terminal_ok(s):
+                deadlock_id = cursor
+                if stop_on_violation:
+                    violated_early = True
+                    cursor += 1
+                    break
+        cursor += 1
+
+    if report is not None and isinstance(report, ProgressLine):
+        report.close()
+    if dropped and not stopped_by:
+        stopped_by = "max_depth" if depth_frozen else "max_states"
+    if violated_early and cursor < n and not stopped_by:
+        stopped_by = "violation"
+    complete = not dropped and cursor >= n and stopped_by == ""
+    if level_end < n:
+        # The last discovered level was never reached by the cursor.
+        level_starts.append(level_end)
+    max_depth_seen = len(level_starts) - 1
+
+    explo = Exploration(model, inits, states, ids, parent, index, level_starts)
+    results = []
+    for p in props:
+        results.append(_verdict(p, found, complete, explo, graph, n))
+    if check_deadlock:
+        doc = DEADLOCK_DOC
+        if deadlock_id >= 0:
+            results.append(PropertyResult(DEADLOCK, ALWAYS, "violated",
+                                          explo.path_to_id(deadlock_id, DEADLOCK),
+                                          "a state without successors", doc))
+        else:
+            results.append(PropertyResult(DEADLOCK, ALWAYS, "holds" if complete else "unknown",
+                                          doc=doc))
+    return CheckResult("bfs", n, transitions, max_depth_seen, perf_counter() - t0, complete,
+                       results, stopped_by, explo)
+
+
+def _verdict(p: Property, found: dict, complete: bool, explo: Exploration,
+             graph: StateGraph | None, n: int) -> PropertyResult:
+    incomplete_note = "the exploration was incomplete"
+    if p.kind == ALWAYS:
+        if p.name in found:
+            return PropertyResult(p.name, p.kind, "violated",
+                                  explo.path_to_id(found[p.name], p.name), doc=p.doc)
+        if complete:
+            return PropertyResult(p.name, p.kind, "holds", doc=p.doc)
+        return PropertyResult(p.name, p.kind, "unknown", note=incomplete_note, doc=p.doc)
+    if p.kind == SOMETIMES:
+        if p.name in found:
+            return PropertyResult(p.name, p.kind, "reached",
+                                  explo.path_to_id(found[p.name], p.name), doc=p.doc)
+        if complete:
+            return PropertyResult(p.name, p.kind, "unreached",
+                                  note="no reachable state satisfies it", doc=p.doc)
+        return PropertyResult(p.name, p.kind, "unknown", note=incomplete_note, doc=p.doc)
+    if not complete:
+        return PropertyResult(p.name, p.kind, "unknown", note=incomplete_note, doc=p.doc)
+    return _eventually(p, explo, graph, n)
+
+
+def _eventually(p: Property, explo: Exploration, graph: StateGraph, n: int) -> PropertyResult:
+    comps, skipped = _components(explo, graph, n)
+    states, cond = explo.states, p.condition
+    bad = violating_component(comps, lambda u: cond(states[u]))
+    skip_note = (f"; {skipped} terminal component(s) at the model boundary not judged"
+                 if skipped else "")
+    if bad is None:
+        return PropertyResult(p.name, p.kind, "holds",
+                              note=f"{len(comps)} terminal component(s) checked{skip_note}",
+                              doc=p.doc)
+    target, size, count = bad
+    note = f"stuck in a terminal component of {size} states where {p.name} is false"
+    if count > 1:
+        note += f" ({count} such components)"
+    return PropertyResult(p.name, p.kind, "violated", explo.path_to_id(target, p.name),
+                          note + skip_note, p.doc)
+
+
+def _components(explo: Exploration, graph: StateGraph, n: int):
+    # Computed once per exploration, shared by all eventually properties.
+    cached = getattr(explo, "_terminal_components", None)
+    if cached is None:
+        cached = terminal_components(graph, n)
+        explo._terminal_components = cached
+    return cached
