@@ -1,0 +1,111 @@
+"""The scenario runner's mechanics (FORMAT.md output contract), on the small fake."""
+
+import errno
+
+import pytest
+
+from rbmap.impl.scenario import run_scenarios
+
+from test_impl_user_fake import PAGE, FakeInstance
+
+
+def run(text, factory=FakeInstance):
+    return run_scenarios(text, instance_factory=factory)
+
+
+def test_output_shape_and_step_numbering():
+    out = run("scenario a\nopen\nmarkers 2\nmap\nioctl\npage\nscenario b\nmeta\n")
+    assert [(o["scenario"], o["step"], o["op"]) for o in out] == [
+        ("a", 1, "scenario"), ("a", 2, "open"), ("a", 3, "markers"), ("a", 4, "map"),
+        ("a", 5, "ioctl"), ("a", 6, "page"), ("b", 1, "scenario"), ("b", 2, "meta")]
+    for o in out:
+        assert list(o)[:5] == ["step", "scenario", "op", "args", "rc"]
+    assert out[0]["args"] == ["a"] and out[2]["args"] == ["2"]
+    meta = out[4]["meta"]
+    assert meta["reader"] == {"lost_events": 0, "id": 1, "read": 64}
+    assert (meta["entries"], meta["read"], meta["nr_subbufs"]) == (2, 2, 6)
+    page = out[5]["page"]
+    assert page["id"] == 1 and page["commit"] == 64
+    assert page["events"] == [{"offset": 0, "type": "data", "length": 32},
+                              {"offset": 32, "type": "data", "length": 32}]
+    assert "meta" not in out[2] and "page" not in out[4]
+
+
+def test_map_follows_libtracefs():
+    insts = []
+
+    def factory(**kw):
+        insts.append(FakeInstance(**kw))
+        return insts[-1]
+
+    run("scenario a\nopen\nmap\n", factory)
+    mm = [c for c in insts[0].calls if c[0] == "mmap"]
+    # one page at 0 (the meta page), then nr_subbufs * subbuf_size at meta_page_size
+    assert mm == [("mmap", PAGE, 0), ("mmap", 6 * PAGE, PAGE)]
+    # at the end of the scenario everything is unmapped, most recent first
+    assert [c for c in insts[0].calls if c[0] == "munmap"] == [
+        ("munmap", 6 * PAGE, PAGE), ("munmap", PAGE, 0)]
+    assert insts[0].fds == set()
+
+
+def test_missing_fd_and_mapping():
+    out = run("scenario a\nclose\nmap\nioctl\nioctl_raw 0\nread_raw 4096\n"
+              "trymap 4096 0 r shared\nunmap\nmeta\npage\npartial_munmap\n"
+              "mprotect_write\nmremap_grow\nfork\ndofork_fork\n")
+    rcs = {o["op"]: o["rc"] for o in out[1:]}
+    for op in ("close", "map", "ioctl", "ioctl_raw", "read_raw", "trymap"):
+        assert rcs[op] == -errno.EBADF, op
+    assert rcs["unmap"] == -errno.EINVAL
+    for op in ("meta", "page", "partial_munmap", "mprotect_write", "mremap_grow",
+               "fork", "dofork_fork"):
+        assert rcs[op] == -errno.EFAULT, op
+
+
+def test_page_id_out_of_range_and_explicit_id():
+    out = run("scenario a\nopen\nmarkers 1\nmap\npage 6\npage 1\npage 5\n")
+    assert out[4]["rc"] == -errno.EINVAL and "page" not in out[4]
+    assert out[5]["page"]["id"] == 1 and len(out[5]["page"]["events"]) == 1
+    assert out[6]["page"]["events"] == []
+
+
+def test_ioctl_errnos_and_second_mapping():
+    out = run("scenario a\nopen nonblock\nioctl\nioctl_raw 0x1234\nioctl_raw 0\n"
+              "map\nmap\nunmap\nioctl\n")
+    assert [o["rc"] for o in out[2:5]] == [-errno.ENODEV, -errno.ENOTTY, 0]
+    # a second map is a second user mapping; after one unmap the ioctl still works
+    assert out[-1]["rc"] == 0 and "meta" in out[-1]
+
+
+def test_open_replaces_the_fd():
+    insts = []
+
+    def factory(**kw):
+        insts.append(FakeInstance(**kw))
+        return insts[-1]
+
+    out = run("scenario a\nopen\nopen rdwr\nclose\nclose\n", factory)
+    assert [o["rc"] for o in out[1:]] == [0, 0, 0, -errno.EBADF]
+    assert insts[0].fds == set()
+
+
+def test_kmsg_object_after_a_scenario_with_warnings():
+    class Warned(FakeInstance):
+        def kmsg(self):
+            return ["WARNING: something"]
+
+    out = run("scenario a\nopen\n", Warned)
+    assert out[-1] == {"scenario": "a", "op": "kmsg", "warnings": ["WARNING: something"]}
+    assert run("scenario a\nopen\n")[-1]["op"] == "open"
+
+
+def test_markers_rc_is_the_first_failure():
+    out = run_scenarios("scenario a\nmarkers 1000\n",
+                        instance_factory=lambda **kw: FakeInstance(**dict(kw, overwrite=False)))
+    assert out[1]["rc"] == -errno.EBADF
+
+
+def test_bad_abi_and_layout():
+    with pytest.raises(ValueError):
+        run_scenarios("scenario a\n", abi="v3", instance_factory=FakeInstance)
+    with pytest.raises(ValueError):
+        run_scenarios("scenario a\n", layout="6.11", instance_factory=FakeInstance)
