@@ -5,7 +5,12 @@ without installing it, extracts an uncompressed ``vmlinux`` (qemu boots it
 through its PVH note, skipping the slow decompressor under TCG), installs
 qemu/gcc/zstd from Debian when missing and builds the guest runner
 ``kernel_init.c`` as a static ``/init``.  Everything lives in a cache
-directory (``~/.cache/rbmap/kernel``, or ``$RBMAP_KERNEL_CACHE``).
+directory (``~/.cache/rbmap/kernel``, or ``$RBMAP_KERNEL_CACHE``).  When the
+host's apt sources do not carry bookworm-security, setup writes its own sources
+file ``apt/security.list`` in the cache and points apt at it (with its own lists
+and package cache there) for the look-up and the download only; the host's apt
+configuration is never changed.  Nothing is installed as the host's kernel: the
+package is only unpacked with ``dpkg-deb``.
 
 ``run_scenarios(path_or_text)`` packs the scenario file(s) into a newc
 initramfs, boots once (``-accel tcg -smp 1``), and returns the JSON objects
@@ -377,11 +382,10 @@ def boot(scenario_texts: list[str], timeout: float = DEFAULT_TIMEOUT,
 
 
 def _as_text(path_or_text) -> str:
-    if isinstance(path_or_text, Path):
-        return path_or_text.read_text()
+    """A path (os.PathLike, or a one-line string naming a file) or the text itself."""
+    if isinstance(path_or_text, os.PathLike):
+        return Path(path_or_text).read_text()
     s = str(path_or_text)
-    if "\n" not in s and s.endswith(".scn") and Path(s).is_file():
-        return Path(s).read_text()
     if "\n" not in s and Path(s).is_file():
         return Path(s).read_text()
     return s
