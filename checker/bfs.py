@@ -27,7 +27,7 @@ from .graph import StateGraph, terminal_components, violating_component
 from .path import Path, rebuild_path
 from .progress import ProgressLine, progress_reporter
 from .properties import ALWAYS, DEADLOCK, DEADLOCK_DOC, EVENTUALLY, SOMETIMES, Property
-from .model import successor_state_function
+from .model import ModelError, successor_function, successor_state_function
 from .result import CheckResult, PropertyResult
 
 __all__ = ["check_bfs", "Exploration", "model_properties"]
@@ -35,6 +35,10 @@ __all__ = ["check_bfs", "Exploration", "model_properties"]
 
 def model_properties(model: Any) -> list[Property]:
     """The model's properties, checked: names unique, ``deadlock`` reserved."""
+    for method in ("init_states", "properties"):
+        if not callable(getattr(model, method, None)):
+            raise ModelError(f"{type(model).__name__} is not a model: it needs {method}()")
+    successor_function(model)  # raises ModelError when it has no transitions
     props = list(model.properties())
     names = [p.name for p in props]
     dup = {x for x in names if names.count(x) > 1}
