@@ -1,0 +1,84 @@
+"""The constants of one model run (TLA+'s CONSTANTS), validated."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from .errors import SpecError
+
+CONSUMERS = ("sequential", "concurrent")
+CLIENTS = ("documented", "greedy")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes and assumptions of one exploration.
+
+    Sizes: ``pages`` ring pages (``nr_pages``; the reader page is one more),
+    ``page_events`` events per page (every event has the same size), ``events`` the
+    number of events the writer attempts in total, ``processes`` user-space processes,
+    ``nesting`` how deep writers nest (1 = no interrupt writes).
+
+    Assumptions, each a switch so a verdict can be reported both ways:
+    ``consumers``: "sequential" = one consumer at a time (a process maps only when no
+    other holds a mapping; trace_pipe_raw is read only while nothing is mapped);
+    "concurrent" = they may overlap (UPSTREAM §1.5: they then compete for the reader
+    page). ``client``: "documented" = reads only up to the meta page's reader.read
+    (UPSTREAM §1.6); "greedy" = reads up to the live commit. ``crash``: a process may
+    exit or unmap mid-protocol (with events consumed by its ioctl still unread).
+    ``reader_stays``: the last live process never exits (needed for the liveness
+    property: somebody keeps reading).
+    """
+
+    pages: int = 3
+    page_events: int = 2
+    events: int = 6
+    processes: int = 2
+    nesting: int = 2
+    overwrite: bool = True
+    consumers: str = "sequential"
+    client: str = "documented"
+    crash: bool = False
+    reader_stays: bool = True
+    pipe_reads: int = 0
+    resets: int = 0
+    fork: bool = False
+    kernel_ops: bool = True
+
+    def __post_init__(self) -> None:
+        def bad(msg: str, key: str) -> None:
+            raise SpecError(msg, ("config", key))
+
+        if not 2 <= self.pages <= 8:
+            bad(f"--pages {self.pages}: the kernel needs at least 2 ring pages and "
+                "the model handles at most 8", "pages")
+        if not 1 <= self.page_events <= 8:
+            bad(f"--page-events {self.page_events}: must be 1..8", "page_events")
+        if not 1 <= self.events <= 40:
+            bad(f"--events {self.events}: must be 1..40", "events")
+        if not 1 <= self.processes <= 4:
+            bad(f"--processes {self.processes}: must be 1..4", "processes")
+        if not 1 <= self.nesting <= 4:
+            bad(f"--nesting {self.nesting}: must be 1..4 (1 = no interrupt writers)",
+                "nesting")
+        if self.consumers not in CONSUMERS:
+            bad(f"--consumers {self.consumers!r}: one of {', '.join(CONSUMERS)}",
+                "consumers")
+        if self.client not in CLIENTS:
+            bad(f"--client {self.client!r}: one of {', '.join(CLIENTS)}", "client")
+        if not 0 <= self.pipe_reads <= 4:
+            bad(f"--pipe-reads {self.pipe_reads}: must be 0..4", "pipe_reads")
+        if not 0 <= self.resets <= 3:
+            bad(f"--resets {self.resets}: must be 0..3", "resets")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise SpecError(f"unknown config keys: {', '.join(sorted(unknown))}",
+                            ("config",))
+        return cls(**d)

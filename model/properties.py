@@ -1,0 +1,223 @@
+"""The named properties of the mapping protocol.
+
+Each property is a plain function ``f(model, state) -> bool`` whose docstring says
+which kernel concept it encodes; :func:`catalogue` binds them to one model instance
+for the checker. ``applies(model)`` says whether the property means anything for a
+variant (``data_pages[]`` exists only in the seed): a property that does not apply is
+reported ``n/a``, never ``holds``.
+
+Several properties read *history* slots of the state (delivered / lost masks, sticky
+flags) that the transitions maintain, as TLA+ specs do with history variables: the
+property is still a predicate over states, and each has a broken rule or config that
+violates it (tests/test_model_teeth.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import protocol as P
+
+ALWAYS, SOMETIMES, EVENTUALLY = "always", "sometimes", "eventually"
+
+
+@dataclass(frozen=True)
+class PropertySpec:
+    name: str
+    kind: str
+    fn: Callable
+    applies: Callable = lambda m: True
+
+    @property
+    def doc(self) -> str:
+        return (self.fn.__doc__ or "").strip()
+
+
+SPECS: list[PropertySpec] = []
+
+
+def _prop(kind: str, applies=lambda m: True):
+    def deco(fn):
+        SPECS.append(PropertySpec(fn.__name__, kind, fn, applies))
+        return fn
+    return deco
+
+
+# ------------------------------------------------------------------------- always
+@_prop(ALWAYS)
+def no_duplicate_delivery(m, s) -> bool:
+    """No event is delivered twice across consumers (the read-counter race, S8).
+
+    The seed thread: write 10 events, map and read them, exit, write 10 more, map and
+    read again: the first 10 come back, because a new mapper cannot know how much of
+    the reader page (``cpu_buffer->reader_page->read``) was already consumed."""
+    return s[P.DUPS] == 0
+
+
+@_prop(ALWAYS)
+def no_unaccounted_loss(m, s) -> bool:
+    """No event is lost without being accounted: an event the writer overwrites was
+    delivered to some consumer or counted (``overrun`` by rb_handle_head_page,
+    ``dropped_events``/``commit_overrun``, or discarded by a reset).
+
+    The seed's ioctl sets ``reader_page->read`` to the page size before swapping, so
+    events appended after the user's last look are marked read and never delivered."""
+    return s[P.LOSTU] == 0
+
+
+@_prop(ALWAYS)
+def no_torn_read(m, s) -> bool:
+    """A user process never reads a page the writer has started to overwrite: every
+    event it loads is one the page held when the process took the page from
+    ``meta->reader.id`` (a page overwritten under a reader)."""
+    return not s[P.FLAGS] & P.F_TORN
+
+
+@_prop(ALWAYS)
+def meta_reader_id_after_ioctl(m, s) -> bool:
+    """After each get-reader ioctl the meta page's reader page ID
+    (``meta->reader_page`` in the seed, ``reader.id`` upstream) names the real
+    ``cpu_buffer->reader_page`` through ``subbuf_ids``."""
+    return not s[P.FLAGS] & P.F_IOCTL_META
+
+
+@_prop(ALWAYS)
+def page_ids_bijection(m, s) -> bool:
+    """While mapped, ``buffer_page->id`` is a bijection from the reader page plus the
+    ring onto 0..nr_pages, so ``subbuf_ids[id]`` and the mapping's page at
+    ``data + id * subbuf_size`` name exactly one page each
+    (rb_setup_ids_meta_page)."""
+    if s[P.MAPPED] <= 0:
+        return True
+    return set(s[m.IDS:m.IDS + m.N + 1]) == m.ID_SET
+
+
+@_prop(ALWAYS, applies=lambda m: m.has_data_pages)
+def data_pages_in_ring_order(m, s) -> bool:
+    """The seed's promise to non-consuming readers: ``data_pages[]`` read from
+    ``data_page_head`` lists the IDs of the ring pages in order from the real head page
+    (rb_meta_page_head_move / rb_meta_page_head_swap). The writer pushes the head in
+    overwrite mode without touching the meta page (S11, the stale head)."""
+    if s[P.MAPPED] <= 0:
+        return True
+    N = m.N
+    p = s[P.HEAD]
+    dph = s[P.M_DPH]
+    for i in range(N):
+        if s[m.DPAGES + (dph + i) % N] != s[m.IDS + p]:
+            return False
+        p = s[m.NXT + p]
+    return True
+
+
+@_prop(ALWAYS)
+def meta_counters_monotonic(m, s) -> bool:
+    """Meta page counters (``entries``, ``overrun``, ``pages_touched``) never go
+    backwards between resets. The seed's writer stores ``local_read(&entries)`` into
+    the meta page: a nested writer can publish N+2 between the outer writer's load of
+    N+1 and its store (S10)."""
+    return not s[P.FLAGS] & P.F_BACKWARDS
+
+
+@_prop(ALWAYS)
+def mapped_count_sane(m, s) -> bool:
+    """``cpu_buffer->mapped`` is never negative and equals the number of live user
+    VMAs (UPSTREAM §1.3: live VMAs == user_mapped); an unmap of an unmapped buffer
+    returns -ENODEV and changes nothing."""
+    mapped = s[P.MAPPED]
+    if mapped < 0:
+        return False
+    vmas = 0
+    for i in range(m.P):
+        b = m.PROC + P.NPF * i
+        if P.P_MAPPED <= s[b + P.PH] <= P.P_IOCTLED:
+            vmas += 1
+        vmas += s[b + P.CHILD]
+    return mapped == vmas
+
+
+@_prop(ALWAYS)
+def resize_refused_while_mapped(m, s) -> bool:
+    """ring_buffer_resize returns -EBUSY while the buffer is mapped
+    (``resize_disabled``): the mapping's page set and IDs must not change."""
+    return not s[P.FLAGS] & P.F_RESIZED
+
+
+@_prop(ALWAYS)
+def swap_cpu_refused_while_mapped(m, s) -> bool:
+    """ring_buffer_swap_cpu returns -EBUSY while either buffer is mapped: the pages a
+    process mapped stay the live per-CPU buffer (S14)."""
+    return not s[P.FLAGS] & P.F_SWAPPED
+
+
+@_prop(ALWAYS)
+def mapped_pages_stay(m, s) -> bool:
+    """While mapped, no page leaves the buffer: ring_buffer_read_page copies events out
+    instead of swapping the reader page with the caller's page."""
+    return not s[P.FLAGS] & P.F_PAGE_LEFT
+
+
+@_prop(ALWAYS)
+def map_fault_in_bounds(m, s) -> bool:
+    """Every page offset of a mapping lands on the meta area or on a page of the buffer
+    (ring_buffer_map_fault: ``subbuf_ids`` has nr_pages + 1 entries, so an index above
+    nr_pages is refused, S3)."""
+    return not s[P.FLAGS] & P.F_FAULT
+
+
+# ---------------------------------------------------------------------- sometimes
+@_prop(SOMETIMES)
+def event_delivered(m, s) -> bool:
+    """Some event reaches a consumer."""
+    return s[P.DELIV] != 0
+
+
+@_prop(SOMETIMES)
+def reader_swap_by_ioctl(m, s) -> bool:
+    """A get-reader ioctl swaps the reader page with the head page while mapped."""
+    return bool(s[P.FLAGS] & P.G_IOCTL_SWAP)
+
+
+@_prop(SOMETIMES)
+def overrun_while_mapped(m, s) -> bool:
+    """The writer overruns the head page (overwrite mode) while the buffer is mapped."""
+    return bool(s[P.FLAGS] & P.G_OVERRUN_MAPPED)
+
+
+@_prop(SOMETIMES)
+def second_process_maps_after_first(m, s) -> bool:
+    """A process maps the buffer after another one has exited."""
+    exited = mapped = False
+    for i in range(m.P):
+        ph = s[m.PROC + P.NPF * i + P.PH]
+        exited |= ph == P.P_EXITED
+        mapped |= P.P_MAPPED <= ph <= P.P_IOCTLED
+    return exited and mapped
+
+
+@_prop(SOMETIMES, applies=lambda m: m.D > 1)
+def nested_write(m, s) -> bool:
+    """A writer is interrupted by another write on the same CPU."""
+    return s[P.WDEPTH] >= 2
+
+
+@_prop(SOMETIMES)
+def writer_on_reader_page(m, s) -> bool:
+    """The reader took the page the writer is filling (tail_page == reader_page)."""
+    return s[P.TAIL] == s[P.READER] and s[P.MAPPED] > 0
+
+
+# --------------------------------------------------------------------- eventually
+@_prop(EVENTUALLY)
+def every_event_delivered_or_counted(m, s) -> bool:
+    """Once the writer has written everything, a process that keeps reading and
+    calling the ioctl delivers every event that was not counted lost (no livelock, no
+    event stranded on a page the kernel considers read). Checked under fair
+    scheduling on the state graph's terminal strongly connected components."""
+    return s[P.SEQ] == m.E and (s[P.DELIV] | s[P.ACCT]) == m.ALL
+
+
+def catalogue(model) -> list[PropertySpec]:
+    """The properties that apply to ``model``'s variant."""
+    return [p for p in SPECS if p.applies(model)]

@@ -1,0 +1,872 @@
+"""The per-CPU ring buffer and its user-space mapping as an executable state machine.
+
+One model covers every design variant; a :class:`~rbmap.model.rules.Variant` picks the
+protocol rules (see ``rules.py``) and a :class:`~rbmap.model.config.Config` the sizes
+and assumptions.
+
+Actors and their atomic steps
+-----------------------------
+The writer is lockless and interleaves with everything; kernel reader paths are atomic
+because they run under ``reader_lock`` (and ``mapping_lock`` / ``buffer->mutex``),
+so each is one step; user-space processes take one step per access to shared memory.
+
+``writer`` (and ``irq1``, ``irq2``... nested on top of it, like interrupts: only the
+top of the stack runs, a nested write runs to completion before the one it interrupted
+resumes)::
+
+    write_begin   rb_reserve_next_event: rb_start_commit (committing++)
+    reserve       __rb_reserve_next: local_add_return on tail_page->write, fits
+    move_tail     rb_move_tail: the page is full; rb_handle_head_page (overwrite:
+                  push the head, overrun += its entries) or drop the event
+                  (producer/consumer mode, or the commit page is next); then
+                  rb_tail_page_update (pages_touched++, next page's write/commit = 0)
+    commit        rb_commit: cpu_buffer->entries++, rb_end_commit (only the outermost
+                  writer moves the commit page: rb_set_commit_to_write)
+  v2 only (writer_meta = v2_fastpath), the seed's fast-path meta stores split into the
+  load and the store an interrupt can fall between:
+    commit_inc    entries++ and load it        meta_store    meta->entries = loaded
+    end_commit    rb_end_commit                meta_store_tail  meta->overrun and
+                                                             meta->pages_touched
+
+``kernel`` (``ioctl`` steps are taken by the process that calls them)::
+
+    get_reader (ioctl)   per rule get_reader (ring_buffer_get_reader_page in the seed,
+                         ring_buffer_map_get_reader upstream), then the meta refresh
+    update_meta (ioctl)  ring_buffer_update_meta_page (the seed only)
+    read_page            ring_buffer_read_page, a trace_pipe_raw read (actor ``pipe``)
+    reset                rb_reset_cpu (waits for writers: synchronize_rcu)
+    resize, swap_cpu     ring_buffer_resize / ring_buffer_swap_cpu while mapped
+
+``pN`` user-space processes::
+
+    map          mmap: ring_buffer_map (first map: IDs, meta page) and the faults
+    read_meta    load the meta page fields the reader algorithm needs
+    read_event   load one event from the mapped reader page
+    ioctl        TRACE_MMAP_IOCTL_GET_READER (atomic, under reader_lock)
+    unmap, exit  munmap / process exit (ring_buffer_unmap)
+    dofork, child_exit   fork after MADV_DOFORK, the child's copy closing
+
+Abstractions (what is left out)
+-------------------------------
+- Every event has the same size: a page holds ``page_events`` of them, offsets are
+  event counts. Padding, time stamps and real_end are impl/'s business.
+- The HEAD/UPDATE flag dance of rb_handle_head_page and the retry loops of
+  rb_get_reader_page are collapsed: a tail move (with its head push) is one step, a
+  reader swap is one step. impl/ runs them at full granularity; conformance checks
+  that impl refines these steps.
+- Page bytes are a *generation*: ``base`` is the sequence number of the first event
+  the writer put on the page since it last started filling it, ``filled`` how many it
+  put there. Resetting ``write``/``commit`` (tail move, reader swap, reset) leaves the
+  bytes; the first reserve on the page overwrites them (a new generation). A user
+  process remembers the generation of the page it reads, so reading a page the writer
+  has started to overwrite is detectable (``no_torn_read``).
+- ``resize`` and ``swap_cpu`` are modelled only while mapped (their gate); the page
+  count is a constant of the model.
+
+State
+-----
+A flat tuple of small ints (the hot path hashes it); :meth:`RingBufferModel.view`
+builds the readable, kernel-named view used in traces.
+"""
+
+from __future__ import annotations
+
+from .config import Config
+from .rules import Variant
+
+# ---------------------------------------------------------------------------------
+# Global slots of the state tuple
+SEQ = 0        # events attempted so far (next event's sequence number)
+HEAD = 1       # the real head page (where the HEAD flag points)
+TAIL = 2       # cpu_buffer->tail_page
+COMMITP = 3    # cpu_buffer->commit_page
+READER = 4     # cpu_buffer->reader_page
+HCACHE = 5     # cpu_buffer->head_page (a hint fixed up by rb_set_head_page)
+PAGESP = 6     # cpu_buffer->pages (where rb_reset_cpu puts the head)
+ENTRIES = 7    # cpu_buffer->entries
+OVERRUN = 8    # cpu_buffer->overrun
+TOUCHED = 9    # cpu_buffer->pages_touched
+READCNT = 10   # cpu_buffer->read (events consumed)
+LASTOV = 11    # cpu_buffer->last_overrun
+LOSTEV = 12    # cpu_buffer->lost_events
+DROPPED = 13   # dropped_events + commit_overrun
+MAPPED = 14    # cpu_buffer->mapped
+WDEPTH = 15    # writers in flight (nesting depth)
+DELIV = 16     # history: bit i = event i delivered to some consumer
+DUPS = 17      # history: bit i = event i delivered more than once
+ACCT = 18      # history: bit i = event i lost and counted (overrun, dropped, reset)
+LOSTU = 19     # history: bit i = event i overwritten, never delivered nor counted
+FLAGS = 20     # history: sticky bits below
+PIPEB = 21     # trace_pipe_raw reads left
+RESETB = 22    # resets left
+M_ENTRIES = 23
+M_OVERRUN = 24
+M_TOUCHED = 25
+M_READ = 26
+M_RID = 27     # meta reader_page / reader.id
+M_RREAD = 28   # meta reader.read
+M_DPH = 29     # meta data_page_head
+NGLOBAL = 30
+
+# sticky flags
+F_TORN = 1 << 0          # a process read a page the writer had started to overwrite
+F_IOCTL_META = 1 << 1    # after an ioctl the meta reader ID did not name the reader page
+F_BACKWARDS = 1 << 2     # a meta counter went backwards (not by a reset)
+F_RESIZED = 1 << 3       # a resize went ahead while mapped
+F_SWAPPED = 1 << 4       # swap_cpu went ahead while mapped
+F_PAGE_LEFT = 1 << 5     # a page left the ring while mapped
+F_FAULT = 1 << 6         # a mapping offset translated past the tables
+F_ENODEV = 1 << 7        # an unmap found the buffer unmapped (-ENODEV, a warning)
+G_OVERRUN_MAPPED = 1 << 8  # goal: the writer overran the head while mapped
+G_IOCTL_SWAP = 1 << 9      # goal: an ioctl swapped the reader page
+
+# writer phases (per nesting level)
+W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE = 1, 2, 3, 4, 5
+WPHASE_NAMES = {0: "-", W_BEGUN: "begun", W_RESERVED: "reserved", W_INC: "inc",
+                W_STORED: "stored", W_MTSTORE: "tail_moved"}
+
+# process phases
+# (P_PAGE_DONE: a process reading up to the live commit saw the end of the page and is
+# about to call the ioctl; the writer may append in between)
+P_IDLE, P_MAPPED, P_READING, P_PAGE_DONE, P_IOCTLED, P_EXITED = 0, 1, 2, 3, 4, 5
+PPHASE_NAMES = {P_IDLE: "idle", P_MAPPED: "mapped", P_READING: "reading",
+                P_PAGE_DONE: "page_done", P_IOCTLED: "ioctl_done", P_EXITED: "exited"}
+# process fields
+PH, PG, POS, LIM, PB, CHILD = range(6)
+NPF = 6
+
+
+def _mask(seq_from: int, count: int) -> int:
+    return ((1 << count) - 1) << seq_from if count > 0 else 0
+
+
+class RingBufferModel:
+    """The mapping protocol of one variant at one configuration (a checker Model)."""
+
+    def __init__(self, variant: Variant, config: Config):
+        self.variant = variant
+        self.config = config
+        r = dict(variant.rules)
+        self.rules = r
+        c = config
+        N, D, P = c.pages, c.nesting, c.processes
+        self.N, self.K, self.E, self.D, self.P = N, c.page_events, c.events, D, P
+        n1 = N + 1
+        self.NXT = NGLOBAL
+        self.IDS = self.NXT + n1
+        self.PBASE = self.IDS + n1
+        self.PFILL = self.PBASE + n1
+        self.PWRITE = self.PFILL + n1
+        self.PCOMMIT = self.PWRITE + n1
+        self.PREAD = self.PCOMMIT + n1
+        self.DPAGES = self.PREAD + n1
+        self.WPH = self.DPAGES + N
+        self.WR1 = self.WPH + D
+        self.WR2 = self.WR1 + D
+        self.PROC = self.WR2 + D
+        self.SIZE = self.PROC + NPF * P
+        self.ALL = (1 << c.events) - 1
+        self.ID_SET = frozenset(range(N + 1))
+
+        self.v2_writer = r["writer_meta"] == "v2_fastpath"
+        self.get_reader = r["get_reader"]
+        self.meta_in_swap = r["meta_reader_update"] == "in_swap"
+        self.has_update_ioctl = r["update_meta_ioctl"] == "present"
+        self.start_at_read = r["reader_start"] == "reader_read"
+        self.meta_fields = r["meta_fields"]
+        self.has_data_pages = self.meta_fields == "v2"
+        # the documented client reads only up to the meta page's reader.read; a
+        # variant that exposes no reader.read (the seed) or that lets the user say
+        # how much it read (read_param) reads up to the live commit.
+        self.live_limit = (c.client == "greedy" or not self.start_at_read
+                           or self.get_reader == "read_param")
+        self.actor_names = ["writer"] + [f"irq{i}" for i in range(1, D)]
+        self.proc_names = [f"p{i}" for i in range(P)]
+
+    # ------------------------------------------------------------------ checker API
+    def init_states(self):
+        N, c = self.N, self.config
+        s = [0] * self.SIZE
+        # rb_allocate_cpu_buffer: the reader page is allocated apart (page 0);
+        # the ring is pages 1..N, head = tail = commit = page 1.
+        s[HEAD] = s[TAIL] = s[COMMITP] = s[HCACHE] = s[PAGESP] = 1
+        s[READER] = 0
+        for p in range(1, N + 1):
+            s[self.NXT + p] = p + 1 if p < N else 1
+        s[self.NXT + 0] = 0
+        s[PIPEB] = c.pipe_reads
+        s[RESETB] = c.resets
+        return [tuple(s)]
+
+    def terminal_ok(self, s) -> bool:
+        return True
+
+    def successors(self, s):
+        """All (action, next state) pairs, in a fixed order: writer, kernel, processes."""
+        out = []
+        append = out.append
+        c = self.config
+        D = self.D
+        WPH = self.WPH
+        d = s[WDEPTH]
+
+        # ---- writer: only the top of the nesting stack runs --------------------
+        if d:
+            top = d - 1
+            ph = s[WPH + top]
+            actor = self.actor_names[top]
+            if ph == W_BEGUN:
+                T = s[TAIL]
+                if s[self.PWRITE + T] < self.K:
+                    append(((actor, "reserve"), self._reserve(s, top)))
+                else:
+                    append(((actor, "move_tail"), self._move_tail(s, top)))
+            elif ph == W_RESERVED:
+                if self.v2_writer:
+                    append(((actor, "commit_inc"), self._commit_inc(s, top)))
+                else:
+                    append(((actor, "commit"), self._end_commit(s, top, True)))
+            elif ph == W_INC:
+                append(((actor, "meta_store"), self._meta_store_entries(s, top)))
+            elif ph == W_STORED:
+                append(((actor, "end_commit"), self._end_commit(s, top, False)))
+            elif ph == W_MTSTORE:
+                append(((actor, "meta_store_tail"), self._meta_store_tail(s, top)))
+        if d < D:
+            pending = 0
+            for i in range(d):
+                if s[WPH + i] in (W_BEGUN, W_MTSTORE):
+                    pending += 1
+            if s[SEQ] + pending < self.E:
+                l = list(s)
+                l[WPH + d] = W_BEGUN
+                l[WDEPTH] = d + 1
+                append(((self.actor_names[d], "write_begin"), tuple(l)))
+
+        # ---- kernel paths ------------------------------------------------------
+        mapped = s[MAPPED]
+        if s[PIPEB] and (c.consumers == "concurrent" or mapped == 0):
+            t = self._pipe_read(s)
+            if t is not None:
+                append((("pipe", "read_page"), t))
+        if s[RESETB] and d == 0:
+            append((("kernel", "reset"), self._reset(s)))
+        if c.kernel_ops and mapped > 0:
+            l = list(s)
+            l[FLAGS] |= F_RESIZED if self.rules["resize_mapped"] == "allow" else 0
+            append((("kernel", "resize"), tuple(l)))
+            l = list(s)
+            l[FLAGS] |= F_SWAPPED if self.rules["swap_cpu_mapped"] == "allow" else 0
+            append((("kernel", "swap_cpu"), tuple(l)))
+
+        # ---- user-space processes --------------------------------------------
+        for i in range(self.P):
+            self._process_steps(s, i, append)
+        return out
+
+    # ------------------------------------------------------------------ writer
+    def _reserve(self, s, top):
+        """__rb_reserve_next: the event fits on the tail page."""
+        l = list(s)
+        T = s[TAIL]
+        slot = s[self.PWRITE + T]
+        seq = s[SEQ]
+        if slot == 0:
+            # first write since the page was reset: its old bytes get overwritten
+            self._overwrite_generation(l, T)
+            l[self.PBASE + T] = seq
+            l[self.PFILL + T] = 1
+        else:
+            l[self.PFILL + T] = slot + 1
+        l[self.PWRITE + T] = slot + 1
+        l[SEQ] = seq + 1
+        l[self.WPH + top] = W_RESERVED
+        return tuple(l)
+
+    def _overwrite_generation(self, l, p):
+        """The writer starts overwriting page p: anything on it never delivered and
+        never counted is lost without accounting."""
+        old = _mask(l[self.PBASE + p], l[self.PFILL + p])
+        missing = old & ~(l[DELIV] | l[ACCT])
+        if missing:
+            l[LOSTU] |= missing
+
+    def _move_tail(self, s, top):
+        """rb_move_tail: the tail page is full."""
+        l = list(s)
+        NXT = self.NXT
+        T = s[TAIL]
+        nxt = s[NXT + T]
+        commit = s[COMMITP]
+        reader = s[READER]
+        if nxt == commit:
+            # an interrupt storm went all the way around to the commit page
+            return self._drop(l, top)
+        pushed = -1
+        if T != reader and nxt == s[HEAD]:
+            if commit == reader or not self.config.overwrite:
+                return self._drop(l, top)
+            # rb_handle_head_page: the head page's events are overwritten
+            H = nxt
+            n = s[self.PWRITE + H]
+            l[ACCT] |= _mask(s[self.PBASE + H], n)
+            l[OVERRUN] = s[OVERRUN] + n
+            l[HEAD] = s[NXT + H]
+            pushed = l[OVERRUN]
+            if s[MAPPED] > 0:
+                l[FLAGS] |= G_OVERRUN_MAPPED
+        # rb_tail_page_update
+        l[TAIL] = nxt
+        l[self.PWRITE + nxt] = 0
+        l[self.PCOMMIT + nxt] = 0
+        l[TOUCHED] = s[TOUCHED] + 1
+        if self.v2_writer and s[MAPPED] > 0:
+            l[self.WPH + top] = W_MTSTORE
+            l[self.WR1 + top] = pushed
+            l[self.WR2 + top] = l[TOUCHED]
+        return tuple(l)
+
+    def _drop(self, l, top):
+        """The reserve fails: the event is dropped and counted (dropped_events or
+        commit_overrun), then rb_end_commit."""
+        seq = l[SEQ]
+        l[ACCT] |= 1 << seq
+        l[SEQ] = seq + 1
+        l[DROPPED] += 1
+        self._pop(l, top)
+        return tuple(l)
+
+    def _pop(self, l, top):
+        l[self.WPH + top] = 0
+        l[self.WR1 + top] = 0
+        l[self.WR2 + top] = 0
+        l[WDEPTH] = top
+        if top == 0:
+            self._commit_to_write(l)
+
+    def _commit_to_write(self, l):
+        """rb_set_commit_to_write: the outermost committer moves the commit page up to
+        the tail page and publishes each page's write index as its commit."""
+        NXT, PW, PC = self.NXT, self.PWRITE, self.PCOMMIT
+        p = l[COMMITP]
+        T = l[TAIL]
+        guard = self.N + 2
+        while p != T and guard:
+            l[PC + p] = l[PW + p]
+            p = l[NXT + p]
+            guard -= 1
+        l[PC + T] = l[PW + T]
+        l[COMMITP] = T
+
+    def _end_commit(self, s, top, count):
+        """rb_commit (entries++) and rb_end_commit."""
+        l = list(s)
+        if count:
+            l[ENTRIES] += 1
+        self._pop(l, top)
+        return tuple(l)
+
+    def _commit_inc(self, s, top):
+        """The seed's rb_commit: entries++, then (if mapped) load it for the store."""
+        l = list(s)
+        l[ENTRIES] += 1
+        if s[MAPPED] > 0:
+            l[self.WPH + top] = W_INC
+            l[self.WR1 + top] = l[ENTRIES]
+        else:
+            l[self.WPH + top] = W_STORED
+        return tuple(l)
+
+    def _meta_store_entries(self, s, top):
+        """WRITE_ONCE(meta->entries, value loaded before an interrupt could run)."""
+        l = list(s)
+        v = s[self.WR1 + top]
+        if s[MAPPED] > 0:
+            if v < s[M_ENTRIES]:
+                l[FLAGS] |= F_BACKWARDS
+            l[M_ENTRIES] = v
+        l[self.WPH + top] = W_STORED
+        l[self.WR1 + top] = 0
+        return tuple(l)
+
+    def _meta_store_tail(self, s, top):
+        """The seed's stores of overrun (rb_handle_head_page) and pages_touched
+        (rb_tail_page_update) into the meta page."""
+        l = list(s)
+        if s[MAPPED] > 0:
+            ov = s[self.WR1 + top]
+            if ov >= 0:
+                if ov < s[M_OVERRUN]:
+                    l[FLAGS] |= F_BACKWARDS
+                l[M_OVERRUN] = ov
+            pt = s[self.WR2 + top]
+            if pt < s[M_TOUCHED]:
+                l[FLAGS] |= F_BACKWARDS
+            l[M_TOUCHED] = pt
+        l[self.WPH + top] = W_BEGUN
+        l[self.WR1 + top] = 0
+        l[self.WR2 + top] = 0
+        return tuple(l)
+
+    # ------------------------------------------------------------------ reader side
+    def _prev(self, l, page):
+        NXT = self.NXT
+        reader = l[READER]
+        for q in range(self.N + 1):
+            if q != reader and l[NXT + q] == page:
+                return q
+        raise AssertionError("page not in ring")  # pragma: no cover
+
+    def _set_head_page(self, l):
+        """rb_set_head_page: fix the cached head; the seed also moves data_page_head."""
+        h = l[HCACHE]
+        real = l[HEAD]
+        if h != real and self.has_data_pages and l[MAPPED] > 0:
+            cnt = 0
+            guard = self.N + 1
+            while h != real and guard:
+                h = l[self.NXT + h]
+                cnt += 1
+                guard -= 1
+            l[M_DPH] = (l[M_DPH] + cnt) % self.N
+        l[HCACHE] = real
+
+    def _empty(self, l) -> bool:
+        """rb_per_cpu_empty."""
+        R = l[READER]
+        if l[self.PREAD + R] != l[self.PCOMMIT + R]:
+            return False
+        C = l[COMMITP]
+        if C == R:
+            return True
+        if C != l[HEAD]:
+            return False
+        return l[self.PCOMMIT + C] == 0
+
+    def _swap(self, l):
+        """rb_get_reader_page's swap: the head page becomes the reader page, the old
+        reader page (write/commit reset, bytes kept) takes its place in the ring."""
+        NXT = self.NXT
+        self._set_head_page(l)
+        H = l[HEAD]
+        R = l[READER]
+        prev = self._prev(l, H)
+        l[PAGESP] = prev
+        l[self.PWRITE + R] = 0
+        l[self.PCOMMIT + R] = 0
+        l[NXT + R] = l[NXT + H]
+        l[NXT + prev] = R
+        l[HEAD] = l[NXT + H]
+        l[HCACHE] = l[HEAD]
+        ov = l[OVERRUN]
+        if ov != l[LASTOV]:
+            l[LOSTEV] = ov - l[LASTOV]
+            l[LASTOV] = ov
+        l[READER] = H
+        l[self.PREAD + H] = 0
+        if self.meta_in_swap and l[MAPPED] > 0:
+            # rb_meta_page_head_swap + rb_meta_page_head_move(1)
+            if self.has_data_pages:
+                dph = l[M_DPH]
+                l[self.DPAGES + dph] = l[self.IDS + R]
+                l[M_DPH] = (dph + 1) % self.N
+            l[M_RID] = l[self.IDS + H]
+
+    def _get_reader_page(self, l):
+        """rb_get_reader_page: the current reader page while it has unread data, else
+        swap with the head page unless the reader page is the commit page or the
+        buffer is empty. Returns the reader page or -1."""
+        R = l[READER]
+        if l[self.PREAD + R] < l[self.PCOMMIT + R]:
+            return R
+        if l[COMMITP] == R:
+            return -1
+        self._set_head_page(l)
+        if self._empty(l):
+            return -1
+        self._swap(l)
+        return l[READER]
+
+    def _refresh_meta(self, l):
+        """rb_update_meta_page (and the v3 ioctl's stores)."""
+        R = l[READER]
+        l[M_RID] = l[self.IDS + R]
+        l[M_RREAD] = l[self.PREAD + R]
+        l[M_ENTRIES] = l[ENTRIES]
+        l[M_OVERRUN] = l[OVERRUN]
+        if self.meta_fields == "upstream":
+            l[M_READ] = l[READCNT]
+
+    def _ioctl(self, l, pos):
+        """The get-reader ioctl, atomic under reader_lock."""
+        gr = self.get_reader
+        before = l[READER]
+        if gr == "v2_swap":
+            R = l[READER]
+            l[self.PREAD + R] = l[self.PCOMMIT + R]
+            self._set_head_page(l)
+            if not self._empty(l):
+                self._swap(l)
+        elif gr == "read_param":
+            R = l[READER]
+            amount = min(pos, l[self.PCOMMIT + R])
+            if amount > l[self.PREAD + R]:
+                l[READCNT] += amount - l[self.PREAD + R]
+                l[self.PREAD + R] = amount
+            self._get_reader_page(l)
+            self._refresh_meta(l)
+        else:  # consume_to_commit / no_meta_refresh
+            R = self._get_reader_page(l)
+            if R >= 0:
+                n = l[self.PCOMMIT + R] - l[self.PREAD + R]
+                l[READCNT] += n
+                l[self.PREAD + R] = l[self.PCOMMIT + R]
+            l[LOSTEV] = 0
+            if gr != "no_meta_refresh":
+                self._refresh_meta(l)
+        if l[READER] != before:
+            l[FLAGS] |= G_IOCTL_SWAP
+        if l[M_RID] != l[self.IDS + l[READER]]:
+            l[FLAGS] |= F_IOCTL_META
+
+    def _deliver(self, l, seq):
+        bit = 1 << seq
+        if l[DELIV] & bit:
+            l[DUPS] |= bit
+        l[DELIV] |= bit
+
+    def _pipe_read(self, s):
+        """ring_buffer_read_page for a trace_pipe_raw read of a whole page."""
+        l = list(s)
+        R = self._get_reader_page(l)
+        if R < 0:
+            return None
+        PR, PC = self.PREAD + R, self.PCOMMIT + R
+        read, commit = l[PR], l[PC]
+        base = l[self.PBASE + R]
+        if read or R == l[COMMITP] or (
+                l[MAPPED] > 0 and self.rules["read_page_mapped"] == "copy"):
+            for k in range(read, commit):
+                self._deliver(l, base + k)
+            l[READCNT] += commit - read
+            l[PR] = commit
+        else:
+            # swap the page out: the caller gets it, an empty page replaces it
+            for k in range(0, commit):
+                self._deliver(l, base + k)
+            l[READCNT] += commit
+            if l[MAPPED] > 0:
+                l[FLAGS] |= F_PAGE_LEFT
+            l[self.PBASE + R] = 0
+            l[self.PFILL + R] = 0
+            l[self.PWRITE + R] = 0
+            l[PC] = 0
+            l[PR] = 0
+        l[PIPEB] -= 1
+        return tuple(l)
+
+    def _reset(self, s):
+        """rb_reset_cpu (``echo > trace``): every unread event is discarded and counted
+        as such; positions and counters go to 0; page IDs stay."""
+        l = list(s)
+        N1 = self.N + 1
+        l[ACCT] |= _mask(0, s[SEQ]) & ~s[DELIV]
+        for p in range(N1):
+            l[self.PWRITE + p] = 0
+            l[self.PCOMMIT + p] = 0
+            l[self.PREAD + p] = 0
+        h = s[PAGESP]
+        l[HEAD] = l[TAIL] = l[COMMITP] = l[HCACHE] = h
+        for k in (ENTRIES, OVERRUN, TOUCHED, READCNT, LASTOV, LOSTEV, DROPPED):
+            l[k] = 0
+        if s[MAPPED] > 0:
+            if self.v2_writer:
+                l[M_ENTRIES] = l[M_OVERRUN] = l[M_TOUCHED] = 0
+            else:
+                self._refresh_meta(l)
+        l[RESETB] -= 1
+        return tuple(l)
+
+    # ------------------------------------------------------------------ mapping
+    def _first_map(self, l):
+        """ring_buffer_map when not mapped: IDs and the meta page."""
+        N = self.N
+        IDS = self.IDS
+        bad_ids = self.rules["ids"] == "skip_reader"
+        self._set_head_page(l)
+        l[IDS + l[READER]] = 1 if bad_ids else 0
+        p = l[HEAD]
+        for i in range(1, N + 1):
+            l[IDS + p] = i
+            p = l[self.NXT + p]
+        if self.has_data_pages:
+            for i in range(N):
+                l[self.DPAGES + i] = i + 1
+            l[M_DPH] = 0
+            l[M_RID] = l[IDS + l[READER]]
+            l[M_ENTRIES] = l[ENTRIES]
+            l[M_OVERRUN] = l[OVERRUN]
+            l[M_TOUCHED] = l[TOUCHED]
+        else:
+            self._refresh_meta(l)
+        # map_fault / the insert loop for every page offset of a full mapping and
+        # one beyond: meta area = 1 page, then subbuf_ids[0..N]
+        if self.rules["map_fault"] == "off_by_one":
+            l[FLAGS] |= F_FAULT
+
+    def _unmap(self, l):
+        """ring_buffer_unmap."""
+        m = l[MAPPED]
+        if m <= 0:
+            l[FLAGS] |= F_ENODEV
+            if self.rules["unmap_unmapped"] == "decrement":
+                l[MAPPED] = m - 1
+            return
+        l[MAPPED] = m - 1
+        if m == 1:
+            # last unmap: subbuf_ids and the meta page are freed
+            for k in range(self.IDS, self.IDS + self.N + 1):
+                l[k] = 0
+            for k in range(self.DPAGES, self.DPAGES + self.N):
+                l[k] = 0
+            for k in (M_ENTRIES, M_OVERRUN, M_TOUCHED, M_READ, M_RID, M_RREAD, M_DPH):
+                l[k] = 0
+
+    # ------------------------------------------------------------------ processes
+    def _holds_mapping(self, s, j):
+        base = self.PROC + NPF * j
+        return P_MAPPED <= s[base + PH] <= P_IOCTLED or s[base + CHILD]
+
+    def _process_steps(self, s, i, append):
+        c = self.config
+        b = self.PROC + NPF * i
+        ph = s[b + PH]
+        name = self.proc_names[i]
+        if ph == P_EXITED:
+            return
+        if ph == P_IDLE:
+            others_mapped = any(self._holds_mapping(s, j)
+                                for j in range(self.P) if j != i)
+            if c.consumers == "concurrent" or not others_mapped:
+                l = list(s)
+                if s[MAPPED] <= 0:
+                    self._first_map(l)
+                l[MAPPED] = max(s[MAPPED], 0) + 1
+                l[b + PH] = P_MAPPED
+                append(((name, "map"), tuple(l)))
+            if self._may_exit(s, i):
+                l = list(s)
+                l[b + PH] = P_EXITED
+                append(((name, "exit"), tuple(l)))
+            if c.fork and s[b + CHILD]:
+                self._fork_steps(s, b, name, ph, append)
+            return
+        # holds a mapping
+        page = s[b + PG]
+        pos = s[b + POS]
+        caught_up = True
+        if ph == P_MAPPED or ph == P_IOCTLED:
+            append(((name, "read_meta"), self._read_meta(s, b, ph)))
+        elif ph == P_READING:
+            if self.live_limit:
+                # loads the page's commit word: more to read, or the end of the page
+                if pos < s[self.PCOMMIT + page]:
+                    caught_up = False
+                    append(((name, "read_event"), self._read_event(s, b, page, pos)))
+                else:
+                    l = list(s)
+                    l[b + PH] = P_PAGE_DONE
+                    append(((name, "page_done"), tuple(l)))
+            elif pos < s[b + LIM]:
+                caught_up = False
+                append(((name, "read_event"), self._read_event(s, b, page, pos)))
+            else:
+                self._ioctl_steps(s, b, name, pos, append)
+        else:  # P_PAGE_DONE
+            self._ioctl_steps(s, b, name, pos, append)
+        if self.get_reader == "read_param":
+            # the kernel knows only what the last ioctl declared
+            clean = ph == P_IOCTLED
+        elif self.live_limit:
+            clean = ph == P_PAGE_DONE
+        else:
+            clean = caught_up and ph == P_READING
+        if c.crash or clean:
+            v2_wait = self.v2_writer and s[MAPPED] == 1 and s[WDEPTH] > 0
+            if not v2_wait:
+                l = list(s)
+                self._unmap(l)
+                self._forget(l, b, P_IDLE)
+                append(((name, "unmap"), tuple(l)))
+                if self._may_exit(s, i):
+                    l = list(s)
+                    self._unmap(l)
+                    self._forget(l, b, P_EXITED)
+                    if s[b + CHILD]:
+                        l[b + CHILD] = 0
+                        self._unmap(l)
+                    append(((name, "exit"), tuple(l)))
+        if c.fork:
+            self._fork_steps(s, b, name, ph, append)
+
+    def _ioctl_steps(self, s, b, name, pos, append):
+        l = list(s)
+        self._ioctl(l, pos)
+        l[b + PH] = P_IOCTLED
+        append(((name, "ioctl"), tuple(l)))
+        if self.has_update_ioctl:
+            l = list(s)
+            self._set_head_page(l)
+            append(((name, "update_meta"), tuple(l)))
+
+    def _fork_steps(self, s, b, name, ph, append):
+        """fork after madvise(MADV_DOFORK): the child inherits a copy of the VMA (the
+        vm_ops open callback runs), then exits (its copy closes: ring_buffer_unmap)."""
+        if not s[b + CHILD]:
+            if ph == P_READING:
+                l = list(s)
+                l[b + CHILD] = 1
+                if self.rules["vma_open"] == "counts":
+                    l[MAPPED] += 1
+                append(((name, "dofork"), tuple(l)))
+        else:
+            l = list(s)
+            l[b + CHILD] = 0
+            self._unmap(l)
+            append(((name, "child_exit"), tuple(l)))
+
+    def _may_exit(self, s, i):
+        if not self.config.reader_stays:
+            return True
+        for j in range(self.P):
+            if j != i and s[self.PROC + NPF * j + PH] != P_EXITED:
+                return True
+        return False
+
+    def _forget(self, l, b, phase):
+        l[b + PH] = phase
+        l[b + PG] = 0
+        l[b + POS] = 0
+        l[b + LIM] = 0
+        l[b + PB] = 0
+
+    def _read_meta(self, s, b, ph):
+        """The process loads the meta page fields its algorithm needs and resolves the
+        reader page ID through its mapping (data + id * subbuf_size)."""
+        l = list(s)
+        rid = s[M_RID]
+        IDS = self.IDS
+        page = 0
+        for p in range(self.N + 1):
+            if s[IDS + p] == rid:
+                page = p
+                break
+        if ph == P_MAPPED:
+            pos = s[M_RREAD] if self.start_at_read else 0
+            l[b + PG] = page
+            l[b + POS] = pos
+            l[b + PB] = s[self.PBASE + page]
+        elif page != s[b + PG]:
+            l[b + PG] = page
+            l[b + POS] = 0
+            l[b + PB] = s[self.PBASE + page]
+        l[b + LIM] = s[M_RREAD]
+        l[b + PH] = P_READING
+        return tuple(l)
+
+    def _read_event(self, s, b, page, pos):
+        l = list(s)
+        if s[self.PBASE + page] != s[b + PB] or pos >= s[self.PFILL + page]:
+            l[FLAGS] |= F_TORN
+        else:
+            self._deliver(l, s[b + PB] + pos)
+        l[b + POS] = pos + 1
+        return tuple(l)
+
+    # ------------------------------------------------------------------ presentation
+    def actor(self, a) -> str:
+        return a[0]
+
+    def format_action(self, a) -> str:
+        return f"{a[0]}: {a[1]}"
+
+    def view(self, s) -> dict:
+        """The kernel-named, readable view of a state (used in traces)."""
+        N1 = self.N + 1
+        v: dict = {}
+        v["events_written"] = s[SEQ]
+        v["head_page"] = s[HEAD]
+        v["tail_page"] = s[TAIL]
+        v["commit_page"] = s[COMMITP]
+        v["reader_page"] = s[READER]
+        v["entries"] = s[ENTRIES]
+        v["overrun"] = s[OVERRUN]
+        v["pages_touched"] = s[TOUCHED]
+        v["read"] = s[READCNT]
+        v["lost_events"] = s[LOSTEV]
+        v["dropped"] = s[DROPPED]
+        v["mapped"] = s[MAPPED]
+        for p in range(N1):
+            nxt = s[self.NXT + p]
+            v[f"page{p}"] = (f"next={nxt} write={s[self.PWRITE + p]} "
+                             f"commit={s[self.PCOMMIT + p]} read={s[self.PREAD + p]} "
+                             f"events={self._events_str(s, p)}")
+        if s[MAPPED] > 0:
+            v["subbuf_ids"] = " ".join(f"{s[self.IDS + p]}:page{p}" for p in range(N1))
+        mf = self.meta_fields
+        if mf == "v2":
+            v["meta.entries"] = s[M_ENTRIES]
+            v["meta.overrun"] = s[M_OVERRUN]
+            v["meta.pages_touched"] = s[M_TOUCHED]
+            v["meta.reader_page"] = s[M_RID]
+            v["meta.data_page_head"] = s[M_DPH]
+            v["meta.data_pages"] = list(s[self.DPAGES:self.DPAGES + self.N])
+        elif mf == "v3":
+            v["meta.entries"] = s[M_ENTRIES]
+            v["meta.overrun"] = s[M_OVERRUN]
+            v["meta.reader_page"] = s[M_RID]
+            v["meta.read"] = s[M_RREAD]
+        else:
+            v["meta.reader.id"] = s[M_RID]
+            v["meta.reader.read"] = s[M_RREAD]
+            v["meta.entries"] = s[M_ENTRIES]
+            v["meta.overrun"] = s[M_OVERRUN]
+            v["meta.read"] = s[M_READ]
+        for i in range(self.D):
+            ph = s[self.WPH + i]
+            if ph or i < s[WDEPTH]:
+                v[self.actor_names[i]] = WPHASE_NAMES[ph]
+        for i in range(self.P):
+            b = self.PROC + NPF * i
+            ph = s[b + PH]
+            desc = PPHASE_NAMES[ph]
+            if P_MAPPED <= ph <= P_IOCTLED:
+                desc += f" page{s[b + PG]} pos={s[b + POS]}"
+                if not self.live_limit:
+                    desc += f" limit={s[b + LIM]}"
+            if s[b + CHILD]:
+                desc += " +child"
+            v[self.proc_names[i]] = desc
+        v["delivered"] = _bits(s[DELIV])
+        v["delivered_twice"] = _bits(s[DUPS])
+        v["lost_counted"] = _bits(s[ACCT])
+        v["lost_uncounted"] = _bits(s[LOSTU])
+        return v
+
+    def _events_str(self, s, p) -> str:
+        n = s[self.PFILL + p]
+        if n == 0:
+            return "[]"
+        b = s[self.PBASE + p]
+        return f"[{b}..{b + n - 1}]" if n > 1 else f"[{b}]"
+
+
+def _bits(x: int) -> list[int]:
+    out = []
+    i = 0
+    while x:
+        if x & 1:
+            out.append(i)
+        x >>= 1
+        i += 1
+    return out

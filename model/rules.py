@@ -1,0 +1,170 @@
+"""The catalogue of protocol rules a design variant chooses from.
+
+A variant (a ``specs/*.toml`` file, table ``[model]``) picks one value for each rule
+below. Each value is a piece of code in :mod:`rbmap.model.protocol`; the docstring of
+the rule says which kernel function it abstracts. A new design is usually a new file
+choosing different values; a genuinely new rule is a new entry here plus its branch in
+``protocol.py``.
+
+Rules whose value is marked *(broken)* exist to give the properties teeth: each is a
+small, realistic bug that one property must catch (see tests/test_model_teeth.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import SpecError
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    doc: str
+    values: dict[str, str]  # value -> what it means
+    default: str
+
+
+RULES: dict[str, Rule] = {}
+
+
+def _rule(name: str, default: str, doc: str, **values: str) -> None:
+    RULES[name] = Rule(name, doc, {k.replace("__", "-"): v for k, v in values.items()},
+                       default)
+
+
+_rule(
+    "meta_fields", "upstream",
+    "Which fields the meta page has (the model keeps only the ones that exist).",
+    v2="seed header: entries, overrun, pages_touched, reader_page, data_page_head and "
+       "data_pages[] (ring_buffer_meta_page_header)",
+    v3="v3: entries, overrun, reader_page and the reader page's read offset",
+    upstream="struct trace_buffer_meta: reader.{id,read,lost_events}, entries, "
+             "overrun, read",
+)
+_rule(
+    "writer_meta", "none",
+    "What the writer fast path writes into the meta page.",
+    none="nothing: the meta page is a snapshot refreshed by the ioctl, map and reset "
+         "(rb_update_meta_page, Linux 6.10)",
+    v2_fastpath="the seed: rb_commit stores cpu_buffer->entries, rb_handle_head_page "
+                "stores overrun, rb_tail_page_update stores pages_touched, each a "
+                "load then a store an interrupt can split",
+)
+_rule(
+    "get_reader", "consume_to_commit",
+    "What the get-reader ioctl does under reader_lock.",
+    v2_swap="the seed's ring_buffer_get_reader_page: reader_page->read = page size, "
+            "then swap with the head page if the buffer is not empty",
+    consume_to_commit="v3-read / Linux 6.10 ring_buffer_map_get_reader: keep the reader "
+                      "page while it has unread data, else swap (rb_get_reader_page); "
+                      "then consume it up to its commit (rb_advance_reader)",
+    read_param="v3-read-param: the ioctl takes the amount the user read; the kernel "
+               "consumes only that, swapping when it covers the whole page",
+    no_meta_refresh="(broken) consume_to_commit, but the meta page's reader fields "
+                    "are not refreshed afterwards",
+)
+_rule(
+    "meta_reader_update", "snapshot",
+    "When the meta page's reader page ID changes.",
+    in_swap="the seed: rb_meta_page_head_swap inside rb_get_reader_page, whatever "
+            "path swapped (ioctl or a trace_pipe_raw read)",
+    snapshot="only when rb_update_meta_page runs: map, ioctl, reset (Linux 6.10)",
+)
+_rule(
+    "update_meta_ioctl", "absent",
+    "The seed's second ioctl (ring_buffer_update_meta_page).",
+    absent="no such ioctl",
+    present="rb_set_head_page: move data_page_head by how far the writer pushed the head",
+)
+_rule(
+    "reader_start", "reader_read",
+    "Where a process that has just mapped starts reading the reader page.",
+    page_start="offset 0 (the seed exposes no read offset)",
+    reader_read="meta reader.read: what earlier consumers already consumed",
+)
+_rule(
+    "ids", "first_map",
+    "How page IDs are assigned (rb_setup_ids_meta_page).",
+    first_map="at each first map: reader page 0, head page 1, then ring order",
+    skip_reader="(broken) the reader page gets no ID of its own (shares ID 1)",
+)
+_rule(
+    "read_page_mapped", "copy",
+    "ring_buffer_read_page (a trace_pipe_raw read) while the buffer is mapped.",
+    copy="copy events out, no page leaves the ring",
+    swap="(broken) swap the reader page out as when unmapped",
+)
+_rule(
+    "resize_mapped", "ebusy",
+    "ring_buffer_resize while mapped.",
+    ebusy="-EBUSY (resize_disabled)",
+    allow="(broken) the resize goes ahead",
+)
+_rule(
+    "swap_cpu_mapped", "ebusy",
+    "ring_buffer_swap_cpu while mapped.",
+    ebusy="-EBUSY",
+    allow="(broken) the swap goes ahead",
+)
+_rule(
+    "unmap_unmapped", "enodev",
+    "ring_buffer_unmap when the buffer is not mapped.",
+    enodev="-ENODEV, nothing changes",
+    decrement="(broken) decrements mapped anyway",
+)
+_rule(
+    "vma_open", "counts",
+    "What the VMA open callback does for a copy made at fork after MADV_DOFORK.",
+    counts="counts it as one more user mapping (mapped++)",
+    ignores="Linux 6.12 as tested: the copy is not counted; closing both copies "
+            "unmaps once too often",
+)
+_rule(
+    "map_fault", "exact",
+    "Page-offset translation of a mapping (ring_buffer_map_fault / the insert loop).",
+    exact="pgoff < meta pages -> meta; else subbuf_ids[pgoff - meta pages] when that "
+          "index is <= nr_pages; anything else refused",
+    off_by_one="(broken) the bound check lets index nr_pages + 1 through",
+)
+
+
+def validate_rules(values: dict, where: tuple = ("model",)) -> dict[str, str]:
+    """Check a ``[model]`` table's rule choices; fill in defaults; return a new dict."""
+    out = {}
+    for key, val in values.items():
+        if key not in RULES:
+            raise SpecError(f"unknown rule {key!r} (known: {', '.join(sorted(RULES))})",
+                            where + (key,))
+        if not isinstance(val, str) or val not in RULES[key].values:
+            raise SpecError(
+                f"rule {key!r} has no value {val!r} "
+                f"(choose one of: {', '.join(RULES[key].values)})", where + (key,))
+        out[key] = val
+    for name, rule in RULES.items():
+        out.setdefault(name, rule.default)
+    return out
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A design variant as the model needs it: a name and its rule choices."""
+
+    name: str
+    rules: tuple  # sorted (rule, value) pairs, hashable
+    description: str = ""
+    history: str = ""
+    source: str = ""  # file it came from
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def rule(self, name: str) -> str:
+        return dict(self.rules)[name]
+
+    def with_rules(self, **overrides: str) -> "Variant":
+        merged = dict(self.rules)
+        merged.update(overrides)
+        checked = validate_rules(merged)
+        suffix = ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+        return Variant(f"{self.name}[{suffix}]" if suffix else self.name,
+                       tuple(sorted(checked.items())), self.description, self.history,
+                       self.source, self.extra)

@@ -1,0 +1,121 @@
+"""Design variants: a name of a file in ``specs/`` or a path to a ``.toml`` file.
+
+A variant file has the tables ``[variant]`` (name, description, history),
+``[model]`` (one value per protocol rule of :mod:`rbmap.model.rules`; rules left out
+take their default), ``[layout]`` and ``[mapping]`` (the ABI, read by
+:mod:`rbmap.model.layout`). specs/README.md documents the format.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from .errors import SpecError
+from .rules import Variant, validate_rules
+
+SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+#: the variants shipped in specs/, in history order
+SHIPPED = ("v2", "v2-data-index", "v3-read", "v3-read-param", "upstream")
+
+
+def shipped_names() -> list[str]:
+    present = {p.stem for p in SPECS_DIR.glob("*.toml")}
+    return [n for n in SHIPPED if n in present] + sorted(present - set(SHIPPED))
+
+
+def spec_path(name_or_path: str) -> Path:
+    """Resolve a variant argument to a file, or raise SpecError naming the problem."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or "/" in name_or_path:
+        if not p.is_file():
+            raise SpecError(f"no such variant file: {name_or_path}")
+        return p
+    cand = SPECS_DIR / f"{name_or_path}.toml"
+    if not cand.is_file():
+        raise SpecError(f"unknown variant {name_or_path!r} (shipped: "
+                        f"{', '.join(shipped_names())}; or give a path to a .toml file)")
+    return cand
+
+
+def _locate(text: str, path: tuple) -> int | None:
+    """Best-effort line number of a key path in a TOML text (1-based)."""
+    lines = text.splitlines()
+    if not path:
+        return None
+    tables = [str(p) for p in path if isinstance(p, str)]
+    # the innermost table header that is a prefix of the path, then the key
+    start = 0
+    for k in range(len(tables), 0, -1):
+        header = ".".join(tables[:k])
+        pat = re.compile(r"^\s*\[\[?\s*" + re.escape(header) + r"\s*\]\]?\s*$")
+        hits = [i for i, ln in enumerate(lines) if pat.match(ln)]
+        if hits:
+            idx = [p for p in path if isinstance(p, int)]
+            start = hits[min(idx[-1], len(hits) - 1)] if idx and len(hits) > 1 else hits[0]
+            if k == len(tables):
+                return start + 1
+            key = tables[k]
+            kpat = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+            for i in range(start + 1, len(lines)):
+                if lines[i].lstrip().startswith("["):
+                    break
+                if kpat.match(lines[i]):
+                    return i + 1
+            return start + 1
+    key = tables[-1]
+    kpat = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+    for i, ln in enumerate(lines):
+        if kpat.match(ln):
+            return i + 1
+    return None
+
+
+def load_variant(name_or_path: str) -> Variant:
+    """Load and validate a variant; every problem is a SpecError with file and line."""
+    path = spec_path(name_or_path)
+    text = path.read_text()
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise SpecError(f"not valid TOML: {exc}", file=str(path),
+                        line=int(m.group(1)) if m else None) from None
+    try:
+        return _from_doc(doc, path)
+    except SpecError as exc:
+        exc.file = exc.file or str(path)
+        if exc.line is None:
+            exc.line = _locate(text, exc.path)
+        raise
+
+
+def _from_doc(doc: dict, path: Path) -> Variant:
+    var = doc.get("variant")
+    if not isinstance(var, dict):
+        raise SpecError("missing table [variant] (name, description, history)",
+                        ("variant",))
+    name = var.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise SpecError("[variant] needs a name of letters, digits, '-', '_' or '.'",
+                        ("variant", "name"))
+    for key in ("description", "history"):
+        if not isinstance(var.get(key, ""), str):
+            raise SpecError(f"{key} must be a string", ("variant", key))
+    model = doc.get("model")
+    if model is None:
+        raise SpecError("missing table [model] (the protocol rules; see "
+                        "`rbmap list` for the catalogue)", ("model",))
+    if not isinstance(model, dict):
+        raise SpecError("[model] must be a table", ("model",))
+    rules = validate_rules(model)
+    extra = {}
+    if "layout" in doc or "mapping" in doc:
+        from . import layout as _layout  # the ABI tables are validated here too
+        lay = _layout.load_layout(doc) if "layout" in doc else None
+        extra["layout"] = lay
+        if "mapping" in doc:
+            extra["mapping"] = _layout.load_mapping(doc, lay)
+    return Variant(name, tuple(sorted(rules.items())), var.get("description", ""),
+                   var.get("history", ""), str(path), extra)
