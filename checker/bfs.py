@@ -64,9 +64,13 @@ class Exploration:
         initial state).
     level_starts : list of int
         Id of the first state of each depth.
+    graph : StateGraph or None
+        The transitions between ids, recorded only when the model has an
+        ``eventually`` property.
     """
 
-    def __init__(self, model, inits, states, ids, parent, index, level_starts):
+    def __init__(self, model, inits, states, ids, parent, index, level_starts, graph=None):
+        self.graph = graph
         self.model = model
         self.inits = inits
         self.states = states
@@ -323,7 +327,7 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
         level_starts.append(level_end)
     max_depth_seen = len(level_starts) - 1
 
-    explo = Exploration(model, inits, states, ids, parent, index, level_starts)
+    explo = Exploration(model, inits, states, ids, parent, index, level_starts, graph)
     results = []
     for p in props:
         results.append(_verdict(p, found, complete, explo, graph, n))

@@ -91,7 +91,12 @@ def step_table(model: Any, path: Path, violating_index: int | None = None,
     fixed = len(MARK) + 1 + wn + 2 + (wa + 2 if wa else 0)
     longest_action = max(len("action"), *(len(r[1]) for r in rows[1:])) if path.actions else 6
     wact = min(longest_action, max(12, (width - fixed) // 2 - 2))
-    wc = max(16, width - fixed - wact - 2)
+    wc = width - fixed - wact - 2
+    # Too narrow a changes column: list the changes under the step instead.
+    stacked = wc < 28
+    if stacked:
+        wc = width - len(MARK) - 1 - wn - 4
+        wact = max(12, width - fixed)
 
     def line(mark, num, actor, action, change):
         parts = [f"{mark:<{len(MARK)}} {num:>{wn}}"]
@@ -101,12 +106,20 @@ def step_table(model: Any, path: Path, violating_index: int | None = None,
         parts.append(change)
         return "  ".join(parts).rstrip()
 
-    out = [line("", "#", "actor", "action", "changes")]
+    out = [line("", "#", "actor", "action", "" if stacked else "changes")]
     for i, (actor, action, changes) in enumerate(rows):
         actor_lines = _wrap(actor, wa) if wa else [""]
         action_lines = _wrap(action, wact) if i else [action]
         change_lines = [piece for c in changes for piece in _wrap(c, wc, "    ")]
         mark = MARK if violating_index is not None and i == violating_index else ""
+        if stacked:
+            pad = " " * (len(MARK) + 1 + wn + 4)
+            out.extend(line(mark if j == 0 else "", str(i) if j == 0 else "",
+                            actor_lines[j] if j < len(actor_lines) else "",
+                            action_lines[j] if j < len(action_lines) else "", "")
+                       for j in range(max(len(actor_lines), len(action_lines))))
+            out.extend(pad + c for c in change_lines if i)
+            continue
         for j in range(max(len(actor_lines), len(action_lines), len(change_lines))):
             out.append(line(mark if j == 0 else "", str(i) if j == 0 else "",
                             actor_lines[j] if j < len(actor_lines) else "",

@@ -44,6 +44,7 @@ EXACT = [
     (Peterson("no_turn"), 8, 12, 3),
     (LostUpdate(2), 13, 14, 4),
     (LostUpdate(3), 84, 111, 6),
+    (LostUpdate(4), 755, 1156, 8),
     (TwoPhaseCommit(3), 288, 1145, 10),  # TLC: 288 distinct states
     (TwoPhaseCommit(5), 8832, 58145, 16),
     (Retry(), 3, 3, 2),
