@@ -54,6 +54,7 @@ RB_WRITE_MASK = 0xFFFFF
 RB_WRITE_INTCNT = 1 << 20
 RB_FL_OVERWRITE = 1
 MAX_NEST = 5
+RB_BUFFER_OFF = 1 << 20
 RB_ADD_STAMP_EXTEND = 1 << 1
 RB_ADD_STAMP_FORCE = 1 << 3
 EAGAIN = -11
@@ -189,7 +190,7 @@ class TraceBuffer:
 
     def __init__(self, nr_pages: int, *, page_size: int = 4096, subbuf_order: int = 0,
                  overwrite: bool = True, clock: Callable[[], int] | None = None,
-                 name: str = "buffer"):
+                 name: str = "buffer", kmsg: list | None = None):
         self.name = name
         self.page_size = page_size
         self.subbuf_order = subbuf_order
@@ -200,7 +201,7 @@ class TraceBuffer:
         self.mutex = Mutex(name + ".mutex")
         self.clock = clock if clock is not None else Clock()
         self.record_disabled = 0
-        self.kmsg: list[str] = []
+        self.kmsg: list[str] = kmsg if kmsg is not None else []
         self._page_seq = 0
         self.cpumask = {0}
         self.buffers = {0: RingBufferPerCpu(self, nr_pages, 0)}
@@ -215,6 +216,13 @@ class TraceBuffer:
 
     def warn(self, msg: str) -> None:
         self.kmsg.append("WARNING: " + msg)
+
+    def record_off(self) -> None:
+        """``ring_buffer_record_off`` (tracing_on 0)."""
+        self.record_disabled |= RB_BUFFER_OFF
+
+    def record_on(self) -> None:
+        self.record_disabled &= ~RB_BUFFER_OFF
 
 
 class RingBufferPerCpu:
