@@ -72,15 +72,18 @@ graphs = st.integers(min_value=1, max_value=10).flatmap(lambda n: st.tuples(
 ))
 
 
-@settings(max_examples=150, deadline=None)
-@given(graphs)
-def test_bfs_depth_is_the_true_shortest_distance(g):
-    n, edges, good = g
-    model = Graph(n, edges, good)
-    r = check_bfs(model)
+def _check_and_reference(n, edges, good):
+    """check_bfs of the graph model, and the same graph in networkx."""
     ref = nx.DiGraph()
     ref.add_nodes_from(range(n))
     ref.add_edges_from(set(edges))
+    return check_bfs(Graph(n, edges, good)), ref
+
+
+@settings(max_examples=150, deadline=None)
+@given(graphs)
+def test_bfs_depth_is_the_true_shortest_distance(g):
+    r, ref = _check_and_reference(*g)
     dist = nx.single_source_shortest_path_length(ref, 0)
     assert r.complete
     assert set(r.exploration.states) == set(dist)
@@ -99,18 +102,14 @@ def test_bfs_depth_is_the_true_shortest_distance(g):
 @settings(max_examples=150, deadline=None)
 @given(graphs)
 def test_terminal_components_and_eventually_against_networkx(g):
-    n, edges, good = g
-    model = Graph(n, edges, good)
-    r = check_bfs(model)
+    r, ref = _check_and_reference(*g)
+    good = g[2]
     graph = r.exploration.graph
     ours, skipped = terminal_components(graph, r.states)
     theirs, _ = terminal_components(graph, r.states, engine="networkx")
     assert ours == theirs and skipped == 0
     # Brute force, without components: u sits in a terminal component iff
     # every state reachable from u reaches u back.
-    ref = nx.DiGraph()
-    ref.add_nodes_from(range(n))
-    ref.add_edges_from(set(edges))
     reach = {0} | nx.descendants(ref, 0)
     bottom = [u for u in reach if all(u in nx.descendants(ref, v) | {v}
                                       for v in nx.descendants(ref, u) | {u})]
