@@ -32,7 +32,7 @@ class Config:
 
     pages: int = 3
     page_events: int = 2
-    events: int = 6
+    events: int = 8
     processes: int = 2
     nesting: int = 2
     overwrite: bool = True

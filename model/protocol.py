@@ -119,6 +119,8 @@ F_FAULT = 1 << 6         # a mapping offset translated past the tables
 F_ENODEV = 1 << 7        # an unmap found the buffer unmapped (-ENODEV, a warning)
 G_OVERRUN_MAPPED = 1 << 8  # goal: the writer overran the head while mapped
 G_IOCTL_SWAP = 1 << 9      # goal: an ioctl swapped the reader page
+_VIOLATION_BITS = (F_TORN | F_IOCTL_META | F_BACKWARDS | F_RESIZED | F_SWAPPED
+                   | F_PAGE_LEFT | F_FAULT)
 
 # writer phases (per nesting level)
 W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE = 1, 2, 3, 4, 5
@@ -180,6 +182,8 @@ class RingBufferModel:
         # how much it read (read_param) reads up to the live commit.
         self.live_limit = (c.client == "greedy" or not self.start_at_read
                            or self.get_reader == "read_param")
+        self._fork_possible = c.fork
+        self._always = []
         self.actor_names = ["writer"] + [f"irq{i}" for i in range(1, D)]
         self.proc_names = [f"p{i}" for i in range(P)]
 
@@ -200,6 +204,36 @@ class RingBufferModel:
 
     def terminal_ok(self, s) -> bool:
         return True
+
+    def properties(self):
+        """The checker's Property objects for the properties that apply here."""
+        from rbmap.checker import Property
+
+        from .properties import catalogue
+        out = []
+        for spec in catalogue(self):
+            out.append(Property(spec.name, spec.kind,
+                                lambda s, f=spec.fn, m=self: f(m, s), spec.doc))
+        self._always = [p.condition for p in out if p.kind == "always"]
+        return out
+
+    def not_applicable(self) -> list[str]:
+        """Names of catalogue properties that mean nothing for this variant."""
+        from .properties import SPECS
+        return [p.name for p in SPECS if not p.applies(self)]
+
+    def check_state(self, s) -> int:
+        """Index of the first violated always-property, or -1 (one call per state).
+
+        The history slots make most properties a bit test; only while mapped do the
+        ID table and the VMA count need a look."""
+        if not (s[DUPS] or s[LOSTU] or s[FLAGS] & _VIOLATION_BITS or s[MAPPED]):
+            if not self._fork_possible:
+                return -1
+        for i, cond in enumerate(self._always):
+            if not cond(s):
+                return i
+        return -1
 
     def successors(self, s):
         """All (action, next state) pairs, in a fixed order: writer, kernel, processes."""
@@ -788,7 +822,7 @@ class RingBufferModel:
         return a[0]
 
     def format_action(self, a) -> str:
-        return f"{a[0]}: {a[1]}"
+        return " ".join(str(x) for x in a[1:])
 
     def view(self, s) -> dict:
         """The kernel-named, readable view of a state (used in traces)."""
@@ -807,10 +841,12 @@ class RingBufferModel:
         v["dropped"] = s[DROPPED]
         v["mapped"] = s[MAPPED]
         for p in range(N1):
-            nxt = s[self.NXT + p]
-            v[f"page{p}"] = (f"next={nxt} write={s[self.PWRITE + p]} "
-                             f"commit={s[self.PCOMMIT + p]} read={s[self.PREAD + p]} "
-                             f"events={self._events_str(s, p)}")
+            v[f"page{p}.next"] = s[self.NXT + p] if p != s[READER] else "-"
+            v[f"page{p}.write"] = s[self.PWRITE + p]
+            v[f"page{p}.commit"] = s[self.PCOMMIT + p]
+            if p == s[READER]:
+                v[f"page{p}.read"] = s[self.PREAD + p]
+            v[f"page{p}.events"] = self._events_str(s, p)
         if s[MAPPED] > 0:
             v["subbuf_ids"] = " ".join(f"{s[self.IDS + p]}:page{p}" for p in range(N1))
         mf = self.meta_fields

@@ -14,6 +14,12 @@ import sys
 
 import click
 
+def fail(message: str, code: int = 2) -> "NoReturn":  # type: ignore[name-defined]
+    """Print ``rbmap: message`` on stderr and exit with ``code`` (2: bad input)."""
+    click.echo(f"rbmap: {message}", err=True)
+    sys.exit(code)
+
+
 # module name -> attribute holding the click command
 COMMANDS = [
     ("check", "check"),
@@ -60,7 +66,3 @@ for _mod, _attr in COMMANDS:
         main.add_command(_cmd)
 
 
-def fail(message: str, code: int = 2) -> "NoReturn":  # type: ignore[name-defined]
-    """Print ``rbmap: message`` on stderr and exit with ``code`` (2: bad input)."""
-    click.echo(f"rbmap: {message}", err=True)
-    sys.exit(code)

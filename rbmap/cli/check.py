@@ -1,0 +1,394 @@
+"""``rbmap check``, ``rbmap replay``, ``rbmap list`` and ``rbmap bench``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path as FsPath
+
+import click
+
+from rbmap.checker import (NondeterminismError, Path, PathFormatError, ReplayError,
+                           check_bfs, replay, simulate)
+from rbmap.checker.report import STATUS_WORDS, result_to_json, step_table
+from rbmap.cli import fail
+from rbmap.model import RULES, Config, SpecError, build, load_variant, shipped_names
+from rbmap.model.properties import SPECS
+
+DEFAULT_VARIANT = "upstream"
+DEFAULTS = Config()
+TRACES_FORMAT = "rbmap-traces/1"
+
+
+def _parse_rules(pairs: tuple[str, ...]) -> dict:
+    rules = {}
+    for item in pairs:
+        if "=" not in item:
+            fail(f"--rule {item!r}: expected NAME=VALUE (see `rbmap list`)")
+        k, v = item.split("=", 1)
+        rules[k.strip()] = v.strip()
+    return rules
+
+
+def model_from(variant: str, rules: dict, config: dict):
+    """Build the model or exit 2 with the problem named."""
+    try:
+        return build(variant, rules=rules or None, **config)
+    except SpecError as exc:
+        fail(str(exc))
+
+
+def config_options(f):
+    """The options shared by check, compare and bench."""
+    opts = [
+        click.option("--pages", type=int, default=DEFAULTS.pages, show_default=True,
+                     help="nr_pages: ring pages (the reader page is one more)."),
+        click.option("--page-events", type=int, default=DEFAULTS.page_events,
+                     show_default=True, help="Events a page holds."),
+        click.option("--events", type=int, default=None,
+                     help="Events the writer attempts in total [default: (pages + 1) "
+                          "* page-events, enough to overrun the ring]."),
+        click.option("--processes", type=int, default=DEFAULTS.processes,
+                     show_default=True, help="User-space processes."),
+        click.option("--nesting", type=int, default=DEFAULTS.nesting, show_default=True,
+                     help="How deep writers nest (1: no interrupt writes)."),
+        click.option("--overwrite/--no-overwrite", default=DEFAULTS.overwrite,
+                     show_default=True,
+                     help="Overwrite mode (push the head) or producer/consumer (drop)."),
+        click.option("--consumers", type=click.Choice(["sequential", "concurrent"]),
+                     default=DEFAULTS.consumers, show_default=True,
+                     help="Assumption: one consumer at a time, or overlapping ones."),
+        click.option("--client", type=click.Choice(["documented", "greedy"]),
+                     default=DEFAULTS.client, show_default=True,
+                     help="Assumption: the reader reads up to meta reader.read "
+                          "(documented) or up to the live commit (greedy)."),
+        click.option("--crash/--no-crash", default=DEFAULTS.crash, show_default=True,
+                     help="Assumption: processes may exit mid-protocol."),
+        click.option("--reader-stays/--no-reader-stays", default=DEFAULTS.reader_stays,
+                     show_default=True,
+                     help="Assumption: the last live process never exits."),
+        click.option("--pipe-reads", type=int, default=DEFAULTS.pipe_reads,
+                     show_default=True, help="trace_pipe_raw reads to interleave."),
+        click.option("--resets", type=int, default=DEFAULTS.resets, show_default=True,
+                     help="Resets (echo > trace) to interleave."),
+        click.option("--fork/--no-fork", default=DEFAULTS.fork, show_default=True,
+                     help="Let processes fork after MADV_DOFORK."),
+        click.option("--rule", "rules", multiple=True, metavar="NAME=VALUE",
+                     help="Override one protocol rule of the variant (repeatable)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def default_events(pages: int, page_events: int) -> int:
+    return (pages + 1) * page_events
+
+
+def config_dict(kw: dict) -> dict:
+    events = kw.pop("events")
+    if events is None:
+        events = default_events(kw["pages"], kw["page_events"])
+    return dict(pages=kw.pop("pages"), page_events=kw.pop("page_events"), events=events,
+                processes=kw.pop("processes"), nesting=kw.pop("nesting"),
+                overwrite=kw.pop("overwrite"), consumers=kw.pop("consumers"),
+                client=kw.pop("client"), crash=kw.pop("crash"),
+                reader_stays=kw.pop("reader_stays"), pipe_reads=kw.pop("pipe_reads"),
+                resets=kw.pop("resets"), fork=kw.pop("fork"))
+
+
+def model_info(variant: str, rules: dict, config: dict) -> dict:
+    return {"variant": variant, "rules": dict(rules), "config": dict(config)}
+
+
+def command_line(info: dict) -> str:
+    """The ``rbmap check`` command that rebuilds the model described by ``info``."""
+    parts = ["rbmap check", info["variant"]]
+    c = info["config"]
+    for key, default in Config().to_dict().items():
+        val = c.get(key, default)
+        if key == "events" and val == default_events(c["pages"], c["page_events"]):
+            continue
+        if val == default and key != "events":
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(val, bool):
+            parts.append(flag if val else "--no-" + key.replace("_", "-"))
+        else:
+            parts.append(f"{flag} {val}")
+    for k, v in sorted(info.get("rules", {}).items()):
+        parts.append(f"--rule {k}={v}")
+    return " ".join(parts)
+
+
+@click.command("check")
+@click.argument("variant", default=DEFAULT_VARIANT)
+@config_options
+@click.option("--max-states", type=int, default=None,
+              help="Stop after this many distinct states (verdict: incomplete).")
+@click.option("--max-depth", type=int, default=None, help="Do not explore deeper.")
+@click.option("--time-limit", type=float, default=None, help="Seconds.")
+@click.option("--simulate", "sim_runs", type=int, default=None, metavar="RUNS",
+              help="Instead of exhausting, run RUNS seeded random walks.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Seed of --simulate.")
+@click.option("--walk-depth", type=int, default=200, show_default=True,
+              help="Steps per --simulate walk.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--trace-out", type=click.Path(dir_okay=False), default=None,
+              help="Save every counterexample and example path (replayable JSON).")
+@click.option("--progress/--no-progress", default=None,
+              help="Live progress line on stderr [default: when stderr is a terminal].")
+def check(variant, max_states, max_depth, time_limit, sim_runs, seed, walk_depth,
+          as_json, trace_out, progress, **kw):
+    """Explore VARIANT and check its properties.
+
+    VARIANT is a shipped design (v2, v2-data-index, v3-read, v3-read-param,
+    upstream; default upstream) or a path to a variant .toml file. The exploration
+    is exhaustive breadth-first, so each counterexample printed is a shortest one.
+
+    \b
+    Exit status: 0 every property holds (and every goal is reached) on a complete
+    exploration; 1 a property is violated or a goal is not reached; 2 bad input;
+    3 a bound (--max-states, --max-depth, --time-limit) or --simulate ended the
+    run before completion with no violation.
+    """
+    rules = _parse_rules(kw.pop("rules"))
+    config = config_dict(kw)
+    m = model_from(variant, rules, config)
+    for name, val in (("--max-states", max_states), ("--max-depth", max_depth),
+                      ("--time-limit", time_limit), ("--simulate", sim_runs)):
+        if val is not None and val <= 0:
+            fail(f"{name} must be positive, got {val}")
+    info = model_info(variant, rules, config)
+    if sim_runs:
+        result = simulate(m, seed=seed, runs=sim_runs, depth=walk_depth,
+                          time_limit=time_limit, progress=progress)
+    else:
+        result = check_bfs(m, max_states=max_states, max_depth=max_depth,
+                           time_limit=time_limit, progress=progress)
+    report(m, result, info, as_json, trace_out)
+    sys.exit(exit_code(result))
+
+
+def exit_code(result) -> int:
+    if any(p.status == "violated" for p in result.properties):
+        return 1
+    if not result.complete:
+        return 3
+    if any(p.status == "unreached" for p in result.properties):
+        return 1
+    return 0
+
+
+def save_traces(result, info: dict, file: str) -> None:
+    paths = [Path(p.path.init, list(p.path.actions), p.name, info).to_json()
+             for p in result.properties if p.path is not None]
+    FsPath(file).write_text(json.dumps({"format": TRACES_FORMAT, "model": info,
+                                        "paths": paths}, indent=1) + "\n")
+
+
+def report(m, result, info: dict, as_json: bool, trace_out: str | None) -> None:
+    if trace_out:
+        save_traces(result, info, trace_out)
+    na = m.not_applicable()
+    if as_json:
+        out = result_to_json(result, m, info)
+        out = {"variant": info["variant"], "config": info["config"],
+               "rules": dict(m.variant.rules), **out}
+        out["properties"] += [{"name": n, "kind": _kind(n), "status": "n/a", "note": "",
+                               "doc": "", "trace": None, "path": None} for n in na]
+        click.echo(json.dumps(out))
+        return
+    v = m.variant
+    click.echo(f"variant {info['variant']}"
+               + (f" ({v.source})" if v.source and "/" in info["variant"] else ""))
+    c = info["config"]
+    click.echo("config: " + ", ".join(f"{k}={val}" for k, val in c.items()))
+    click.echo(result.summary())
+    wn = max(len(p.name) for p in result.properties)
+    for p in result.properties:
+        word = STATUS_WORDS.get(p.status, p.status)
+        extra = f"  ({len(p.path)} steps)" if p.status == "violated" and p.path else ""
+        click.echo(f"  {word:<11} {p.name:<{wn}}  {p.kind}{extra}")
+    for n in na:
+        click.echo(f"  {'n/a':<11} {n:<{wn}}  {_kind(n)}")
+    cmd = command_line(info)
+    for p in result.properties:
+        if p.status != "violated" or p.path is None:
+            continue
+        click.echo("")
+        click.echo(f"{p.name} VIOLATED in {info['variant']} ({len(p.path)} steps)"
+                   + (f": {p.note}" if p.note else ""))
+        click.echo(step_table(m, p.path, len(p.path.actions)))
+        if trace_out:
+            click.echo(f"replay: rbmap replay {trace_out} --property {p.name}")
+        else:
+            click.echo(f"replay: {cmd} --trace-out trace.json && "
+                       f"rbmap replay trace.json --property {p.name}")
+
+
+def _kind(name: str) -> str:
+    for s in SPECS:
+        if s.name == name:
+            return s.kind
+    return "always"
+
+
+@click.command("replay")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--property", "prop", default=None,
+              help="Which path of a multi-path file (default: every violated one).")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def replay_cmd(file, prop, as_json):
+    """Re-run a saved trace on the model and re-check the properties along it.
+
+    FILE is what `rbmap check --trace-out` wrote (several paths) or a single
+    rbmap-path/1 object. Exit 0 when every replayed path shows the property it was
+    saved for (a counterexample still violates, an example still reaches); 1 when
+    not; 2 when the file is malformed or no longer replays.
+    """
+    try:
+        data = json.loads(FsPath(file).read_text())
+    except ValueError as exc:
+        fail(f"{file}: not JSON: {exc}")
+    if isinstance(data, dict) and data.get("format") == TRACES_FORMAT:
+        entries = data.get("paths", [])
+    else:
+        entries = [data]
+    try:
+        paths = [Path.from_json(e) for e in entries]
+    except PathFormatError as exc:
+        fail(f"{file}: {exc}")
+    if prop:
+        paths = [p for p in paths if p.property == prop]
+        if not paths:
+            fail(f"{file}: no path for property {prop!r}")
+    elif len(paths) > 1:
+        paths = [p for p in paths if _kind(p.property or "") in ("always", "eventually")]
+    ok = True
+    outputs = []
+    for path in paths:
+        info = path.model
+        try:
+            m = model_from(info["variant"], info.get("rules", {}), info["config"])
+        except KeyError as exc:
+            fail(f"{file}: the path's model description lacks {exc}")
+        try:
+            states = replay(m, path)
+        except (ReplayError, NondeterminismError) as exc:
+            fail(f"{file}: does not replay on the current model: {exc}")
+        props = {p.name: p for p in m.properties()}
+        target = props.get(path.property)
+        final = states[-1]
+        if target is None:
+            shows = None
+        elif target.kind == "always":
+            shows = not target(final)
+        elif target.kind == "sometimes":
+            shows = target(final)
+        else:  # eventually: the final state is in a terminal component where it fails
+            shows = not target(final)
+        violated_along = sorted({p.name for p in props.values() if p.kind == "always"
+                                 for s in states if not p(s)})
+        ok &= bool(shows)
+        outputs.append({"property": path.property, "steps": len(path.actions),
+                        "shows": shows, "violated_along": violated_along,
+                        "model": info})
+        if not as_json:
+            click.echo(f"{path.property}: {'reproduced' if shows else 'NOT reproduced'}"
+                       f" in {len(path.actions)} steps on {info['variant']}")
+            click.echo(step_table(m, path, len(path.actions) if shows else None))
+            if violated_along:
+                click.echo("always-properties violated along the path: "
+                           + ", ".join(violated_along))
+    if as_json:
+        click.echo(json.dumps({"file": file, "paths": outputs, "reproduced": ok}))
+    sys.exit(0 if ok else 1)
+
+
+replay = replay_cmd
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def list_cmd(as_json):
+    """List the shipped variants, the properties, the protocol rules and defaults."""
+    variants = []
+    for name in shipped_names():
+        try:
+            v = load_variant(name)
+            variants.append({"name": name, "description": " ".join(v.description.split()),
+                             "history": v.history, "rules": dict(v.rules)})
+        except SpecError as exc:
+            variants.append({"name": name, "error": str(exc)})
+    props = [{"name": p.name, "kind": p.kind, "doc": " ".join(p.doc.split())}
+             for p in SPECS]
+    rules = [{"name": r.name, "doc": r.doc, "default": r.default, "values": r.values}
+             for r in RULES.values()]
+    defaults = Config().to_dict()
+    defaults["events"] = default_events(defaults["pages"], defaults["page_events"])
+    if as_json:
+        click.echo(json.dumps({"variants": variants, "properties": props,
+                               "rules": rules, "defaults": defaults}))
+        return
+    click.echo("variants (specs/NAME.toml, or give a path to your own file):")
+    for v in variants:
+        click.echo(f"  {v['name']:<15} {v.get('history', v.get('error', ''))[:62]}")
+    click.echo("\nproperties:")
+    for p in props:
+        click.echo(f"  {p['name']:<34} {p['kind']}")
+    click.echo("\nprotocol rules ([model] table of a variant file; --rule NAME=VALUE):")
+    for r in rules:
+        click.echo(f"  {r['name']}: {r['doc']}")
+        for val, what in r["values"].items():
+            mark = "*" if val == r["default"] else " "
+            click.echo(f"    {mark} {val}: {what}")
+    click.echo("\ndefaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
+
+
+@click.command("bench")
+@click.argument("variants", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.option("--repeat", type=int, default=1, show_default=True,
+              help="Runs per variant (the best is kept).")
+def bench(variants, as_json, repeat):
+    """Print states/s of the exhaustive explorer on the default configs.
+
+    Default VARIANTS: every shipped variant. Also prints bytes per state of the
+    visited set (states are flat tuples of small ints)."""
+    rows = []
+    for name in variants or shipped_names():
+        cfg = config_dict({**_default_kw()})
+        m = model_from(name, {}, cfg)
+        best = None
+        for _ in range(max(1, repeat)):
+            t = time.perf_counter()
+            r = check_bfs(m)
+            dt = time.perf_counter() - t
+            if best is None or dt < best[0]:
+                best = (dt, r)
+        dt, r = best
+        s0 = m.init_states()[0]
+        per_state = sys.getsizeof(s0) + 8 * 3  # tuple + dict slot + parent/index arrays
+        rows.append({"variant": name, "states": r.states, "transitions": r.transitions,
+                     "seconds": round(dt, 3), "states_per_second": round(r.states / dt),
+                     "transitions_per_second": round(r.transitions / dt),
+                     "bytes_per_state": per_state})
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    click.echo(f"{'variant':<15} {'states':>9} {'transitions':>12} {'seconds':>8} "
+               f"{'states/s':>9} {'trans/s':>9} {'B/state':>8}")
+    for r in rows:
+        click.echo(f"{r['variant']:<15} {r['states']:>9} {r['transitions']:>12} "
+                   f"{r['seconds']:>8} {r['states_per_second']:>9} "
+                   f"{r['transitions_per_second']:>9} {r['bytes_per_state']:>8}")
+
+
+def _default_kw() -> dict:
+    d = Config().to_dict()
+    d["events"] = None
+    d.pop("kernel_ops")
+    return d
