@@ -290,7 +290,7 @@ class RingBufferPerCpu:
         while True:
             out.append(p)
             p = p.list_next.value[0]
-            if p is self.pages or len(out) > self.nr_pages + 2:
+            if p is self.pages or len(out) > 4 * self.nr_pages + 16:
                 return out
 
     def all_pages(self) -> list[BufferPage]:
@@ -905,6 +905,23 @@ class RingBufferPerCpu:
         self.resize_disabled -= 1
         yield from self.buffer.mutex.release()
 
+    def replace_pages(self, nr_pages: int) -> None:
+        """Install *nr_pages* fresh pages and a fresh reader page (sub-buffer order
+        change): the data is gone, the counters are kept (as the kernel does)."""
+        buffer = self.buffer
+        pages = [buffer.new_bpage() for _ in range(nr_pages)]
+        for a, b in zip(pages, pages[1:] + pages[:1]):
+            a.list_next.value = (b, RB_PAGE_NORMAL)
+            b.list_prev.value = a
+        rp = buffer.new_bpage()
+        rp.list_next.value = (rp, RB_PAGE_NORMAL)
+        rp.list_prev.value = rp
+        self.reader_page.value = rp
+        self.pages = self.head_page = pages[0]
+        self.tail_page.value = self.commit_page.value = pages[0]
+        self.nr_pages = nr_pages
+        self.rb_head_page_activate()
+
     def resize_pages(self, nr_pages: int) -> None:
         """Add or remove ring pages after the tail page (locks held by the caller).
 
@@ -914,6 +931,7 @@ class RingBufferPerCpu:
         """
         diff = nr_pages - self.nr_pages
         tail = self.tail_page.value
+        removed = 0
         if diff > 0:
             after = tail.list_next.value
             prev = tail
@@ -938,7 +956,8 @@ class RingBufferPerCpu:
                     self.head_page = nxt
                 if victim is self.pages:
                     self.pages = nxt
-        self.nr_pages = len(self.ring_pages())
+                removed += 1
+        self.nr_pages = nr_pages if diff > 0 else self.nr_pages - removed
 
 
 def ring_buffer_resize(buffer: TraceBuffer, size: int, cpu_id: int | None):
@@ -979,11 +998,11 @@ def ring_buffer_subbuf_order_set(buffer: TraceBuffer, order: int):
         buffer.subbuf_order = order
         buffer.subbuf_size = (buffer.page_size << order) - ev.BUF_PAGE_HDR_SIZE
         buffer.max_data_size = buffer.subbuf_size - 8
-        for cpu, cb in list(buffer.buffers.items()):
+        for cb in buffer.buffers.values():
             nr = max(2, -(-(old_size * cb.nr_pages) // buffer.subbuf_size))
-            fresh = RingBufferPerCpu(buffer, nr, cpu)
-            fresh.mapping = cb.mapping
-            buffer.buffers[cpu] = fresh
+            yield from cb.reader_lock.acquire()
+            cb.replace_pages(nr)
+            yield from cb.reader_lock.release()
         return 0
     finally:
         yield from buffer.mutex.release()
