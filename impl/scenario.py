@@ -163,7 +163,7 @@ def parse(text: str, source: str = "<scenario>") -> list[Scenario]:
             ctext = comment.strip() if hashmark else None
             if ctext is None:
                 if after_header and cur is not None and block:
-                    cur.description = block
+                    cur.description = _trim(block)
                     after_header = False
                 block = []
             elif ctext.startswith("kernel-bug:"):
@@ -183,12 +183,12 @@ def parse(text: str, source: str = "<scenario>") -> list[Scenario]:
         if op == "scenario":
             if cur is not None:
                 if after_header and block:
-                    cur.description = block
+                    cur.description = _trim(block)
                 _close_bugs(cur, pending_bugs)
             if any(s.name == values[0] for s in scenarios):
                 raise ScenarioError(f"{where}: scenario '{values[0]}' defined twice")
             cur = Scenario(values[0], lineno, source)
-            cur.description = [c for c in block if c]
+            cur.description = _trim(block)
             block = []
             after_header = True
             scenarios.append(cur)
@@ -196,7 +196,7 @@ def parse(text: str, source: str = "<scenario>") -> list[Scenario]:
         if cur is None:
             raise ScenarioError(f"{where}: '{op}' before the first 'scenario' line")
         if after_header and block:
-            cur.description = [c for c in block if c]
+            cur.description = _trim(block)
         after_header = False
         block = []
         cur.ops.append(Op(op, rest, values, lineno))
@@ -205,11 +205,22 @@ def parse(text: str, source: str = "<scenario>") -> list[Scenario]:
         pending_bugs = []
     if cur is not None:
         if after_header and block:
-            cur.description = [c for c in block if c]
+            cur.description = _trim(block)
         _close_bugs(cur, pending_bugs)
     if not scenarios:
         raise ScenarioError(f"{source}: no 'scenario' line")
     return scenarios
+
+
+def _trim(block: list[str]) -> list[str]:
+    """A comment block without leading/trailing empty lines (inner ones separate
+    paragraphs)."""
+    lines = list(block)
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
 
 
 def _close_bugs(cur: Scenario, pending: list[str]) -> None:
@@ -451,9 +462,15 @@ class _Runner:
         if name == "ioctl_raw":
             return self.op_ioctl(v[0])
         handler: Callable = getattr(self, f"op_{name}")
-        if name == "open":
-            return handler(v)
-        return handler(*v)
+        try:
+            if name == "open":
+                return handler(v)
+            return handler(*v)
+        except Exception as exc:  # a signal on a user memory access
+            signal = getattr(exc, "signal", None)
+            if signal is None:
+                raise
+            return -_errno.EFAULT, {"signal": signal}
 
 
 def _marker_text(i: int, length: int) -> bytes:

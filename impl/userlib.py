@@ -314,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     dupes = delivered - len(set(log.seqs))
     print(f"events written {res.events}, delivered {delivered}, duplicates {dupes}, "
           f"lost reported {log.lost_reported} (meta overrun {res.final_meta['overrun']}), "
-          f"pages {log.pages}, ioctls {log.ioctls}")
+          f"pages {log.pages}, ioctls {log.ioctls}, "
+          f"writes refused while full {res.status['failed_writes']}")
     print(f"{res.rate:,.0f} events/s ({res.seconds:.2f} s, "
           f"{'overwrite' if args.overwrite else 'producer/consumer'}, batch {args.batch})")
     ok = dupes == 0 and delivered + log.lost_reported == res.events

@@ -124,7 +124,7 @@ class Rules:
         if self.abi == "v2":
             return {"reader_page": self.ids[self.reader], "entries": self.entries,
                     "overrun": 0, "nr_data_pages": len(self.ring),
-                    "data_page_head": self.data_page_head, "data_pages": self.data_pages}
+                    "data_page_head": self.data_page_head, "data_pages": list(self.data_pages)}
         r = self.pages[self.reader]
         return {"reader": {"id": self.ids[self.reader], "read": r["read"], "lost_events": 0},
                 "entries": self.entries, "overrun": 0, "read": self.read,

@@ -109,3 +109,27 @@ def test_bad_abi_and_layout():
         run_scenarios("scenario a\n", abi="v3", instance_factory=FakeInstance)
     with pytest.raises(ValueError):
         run_scenarios("scenario a\n", layout="6.11", instance_factory=FakeInstance)
+
+
+def test_a_fault_on_a_user_read_is_reported_not_raised():
+    class Fault(Exception):
+        signal = "SIGBUS"
+
+    class Faulting(FakeInstance):
+        def mmap(self, *a, **kw):
+            rc, vma = super().mmap(*a, **kw)
+            if vma is not None and vma.offset > 0:
+                def read(off, n):
+                    raise Fault("no page there")
+                vma.read = read
+            return rc, vma
+
+    out = run("scenario a\nopen\nmap\npage\nmeta\n", Faulting)
+    assert out[3]["rc"] == -errno.EFAULT and out[3]["signal"] == "SIGBUS"
+    assert out[4]["rc"] == 0 and "meta" in out[4]
+
+
+def test_description_keeps_paragraphs():
+    from rbmap.impl.scenario import parse
+    (s,) = parse("scenario a\n# first\n#\n# second\n#\nmap\n")
+    assert s.description == ["first", "", "second"]

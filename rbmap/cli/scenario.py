@@ -256,7 +256,9 @@ def _print_table(objs: list[dict], scenarios: dict) -> None:
             sc = scenarios.get(current)
             click.echo(f"scenario {current}")
             if sc is not None:
-                for line in sc.description:
+                for line in sc.description:   # the first paragraph
+                    if not line:
+                        break
                     click.echo(f"  # {line}")
         opargs = " ".join([o.get("op", "?")] + list(o.get("args", [])))
         click.echo(f"  {o.get('step', ''):>3} {opargs:<24} {rc_name(o.get('rc')):>8}  "
