@@ -63,7 +63,11 @@ class ReadLog:
 class TraceReader:
     """One reader process's view: an fd, the mapping, its position on the reader page."""
 
-    def __init__(self, chan: Channel, backing: str, page_size: int = PAGE_SIZE):
+    def __init__(self, chan: Channel, backing: str, page_size: int = PAGE_SIZE,
+                 from_page_start: bool = False):
+        """``from_page_start`` makes the reader ignore ``reader.read`` at setup and
+        read the reader page from its start, as a v2-era reader had to (S8)."""
+        self.from_page_start = from_page_start
         self.chan = chan
         self.backing = backing
         self.page_size = page_size
@@ -122,6 +126,8 @@ class TraceReader:
         m = self.meta()
         # 3: earlier readers consumed what precedes reader.read on this page
         self.id, self.pos = m["reader"]["id"], m["reader"]["read"]
+        if self.from_page_start:
+            self.pos = 0
         if self.pos == 0:
             self._note_flags()
         return 0
@@ -152,12 +158,15 @@ class TraceReader:
         else:
             self.log.missed_unknown += 1
 
-    def _read_to_commit(self) -> int:
-        """Read the events of the reader page from ``pos`` to the commit."""
+    def _read_to_commit(self, limit: int | None = None) -> int:
+        """Read the events of the reader page from ``pos`` to the commit (or to
+        ``limit`` bytes if that comes first)."""
         got = 0
         for _attempt in range(1000):
             word, data = self._page_bytes()
             size = word & decode.RB_COMMIT_MASK
+            if limit is not None:
+                size = min(size, limit)
             if size <= self.pos:
                 return got
             problem = None
@@ -184,27 +193,45 @@ class TraceReader:
         return self.chan.call(call="ioctl", fd=self.fd,
                               cmd=TRACE_MMAP_IOCTL_GET_READER)["rc"]
 
+    def step(self) -> tuple[int, bool]:
+        """Read to the commit, then one GET_READER (§1.6 steps 3-5).
+
+        Returns (events read, whether there may be more to read right now)."""
+        got = self._read_to_commit()
+        rc = self.get_reader()
+        if rc:
+            raise ReaderError(f"GET_READER returned {rc}")
+        m = self.meta()
+        rid, rread = m["reader"]["id"], m["reader"]["read"]
+        if rid != self.id:
+            # 5: a new reader page; read it from offset 0
+            self.id, self.pos = rid, 0
+            self.log.pages += 1
+            self._note_flags()
+            return got, True
+        if rread > self.pos:
+            return got, True   # 4: the kernel consumed more than was read: read it
+        if rread < self.pos:
+            raise ReaderError(f"reader.read {rread} behind what was read ({self.pos})")
+        return got, False
+
     def drain(self) -> int:
         """Read all that is available now; returns the number of events read."""
-        got = 0
-        while True:
-            got += self._read_to_commit()
-            rc = self.get_reader()
-            if rc:
-                raise ReaderError(f"GET_READER returned {rc}")
-            m = self.meta()
-            rid, rread = m["reader"]["id"], m["reader"]["read"]
-            if rid != self.id:
-                # 5: a new reader page; read it from offset 0
-                self.id, self.pos = rid, 0
-                self.log.pages += 1
-                self._note_flags()
-                continue
-            if rread > self.pos:
-                continue       # 4: the kernel consumed more than was read: read it
-            if rread < self.pos:
-                raise ReaderError(f"reader.read {rread} behind what was read ({self.pos})")
-            return got
+        total = 0
+        more = True
+        while more:
+            got, more = self.step()
+            total += got
+        return total
+
+    def finish(self) -> int:
+        """Before leaving: read what the kernel already counts as consumed on the
+        reader page (up to ``reader.read``) and nothing beyond it, which is left
+        for the next reader."""
+        m = self.meta()
+        if m["reader"]["id"] != self.id:
+            return 0
+        return self._read_to_commit(limit=m["reader"]["read"])
 
     # ---- 6: unmap, close -------------------------------------------------------
 

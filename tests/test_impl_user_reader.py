@@ -75,3 +75,71 @@ def test_two_processes_ten_thousand(overwrite):
     else:
         check_exactly_once(res)
     print(f"\n{res.events} events, overwrite={overwrite}: {res.rate:,.0f} events/s")
+
+
+def _two_readers(n, from_page_start, factory=None):
+    """Reader A reads a little and leaves; reader B maps and reads the rest."""
+    import os
+    import tempfile
+
+    from rbmap.impl.shm import WriterConfig, spawn_kernel_side
+    from rbmap.impl.userlib import TraceReader
+
+    with tempfile.TemporaryDirectory() as tmp:
+        backing = os.path.join(tmp, "buf")
+        proc, chan = spawn_kernel_side(backing, WriterConfig(events=n, batch=40),
+                                       factory)
+        try:
+            a = TraceReader(chan, backing)
+            assert a.open() == 0 and a.map() == 0
+            chan.call(call="start")
+            for _ in range(3):
+                a.step()
+            a.finish()
+            a_pos = a.pos
+            assert a.unmap() == 0 and a.close() == 0
+            b = TraceReader(chan, backing, from_page_start=from_page_start)
+            assert b.open() == 0 and b.map() == 0
+            b_start = b.pos
+            while True:
+                done = chan.call(call="status")["done"]
+                if b.drain() == 0 and done:
+                    break
+            b.unmap()
+            b.close()
+            chan.call(call="bye")
+        finally:
+            chan.close()
+            proc.join(10)
+    return a.log.seqs, b.log.seqs, a_pos, b_start
+
+
+@pytest.mark.parametrize("factory", [pytest.param(None, marks=needs_facade), FakeInstance],
+                         ids=["impl", "fake"])
+def test_second_reader_starts_at_reader_read(factory):
+    """S8 fixed: B starts where the kernel's reader position is, nothing twice."""
+    a, b, a_pos, b_start = _two_readers(1000, False, factory)
+    assert a and b_start == a_pos > 0
+    assert a + b == list(range(1000))
+
+
+@needs_facade
+def test_reader_from_page_start_reads_twice():
+    """The seed's reader (no reader.read): B reads A's events on that page again."""
+    a, b, a_pos, b_start = _two_readers(1000, True)
+    assert b_start == 0
+    dup = set(a) & set(b)
+    assert dup and len(dup) == a_pos // 32
+    assert sorted(set(a) | set(b)) == list(range(1000))
+
+
+@needs_facade
+@pytest.mark.parametrize("layout", ["6.12", "6.10"])
+def test_eight_kib_sub_buffers(layout):
+    """6.12: meta_page_size = 8192 > a page, so the reader maps the meta area again
+    with its full size (§1.6 step 1); 6.10: the meta area stays one page."""
+    res = run_pair(1500, overwrite=False, subbuf_size_kb=8, buffer_size_kb=32,
+                   layout=layout)
+    check_exactly_once(res)
+    assert res.final_meta["subbuf_size"] == 8192
+    assert res.final_meta["meta_page_size"] == (8192 if layout == "6.12" else 4096)
