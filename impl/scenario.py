@@ -428,10 +428,8 @@ class _Runner:
         return self.inst.mremap(m.meta_vma, m.meta_len + PAGE_SIZE), {}
 
     def op_fork(self):
-        if not self.maps:
-            return -_errno.EFAULT, {}
         child = self.inst.fork()
-        mapped = _child_has(child, self.maps[-1].meta_vma)
+        mapped = bool(self.maps) and _child_has(child, self.maps[-1].meta_vma)
         child.exit()
         return 0, {"child_mapped": mapped}
 

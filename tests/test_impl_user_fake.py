@@ -231,6 +231,14 @@ class FakeInstance:
     def kmsg(self):
         return []
 
+    def fork(self):
+        class Child:                     # every mapping is VM_DONTCOPY here
+            vmas = []
+
+            def exit(self):
+                pass
+        return Child()
+
 
 def test_fake_follows_the_rules_it_relies_on():
     f = FakeInstance(buffer_size_kb=8)       # 3 ring pages

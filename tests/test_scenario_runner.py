@@ -57,8 +57,10 @@ def test_missing_fd_and_mapping():
         assert rcs[op] == -errno.EBADF, op
     assert rcs["unmap"] == -errno.EINVAL
     for op in ("meta", "page", "partial_munmap", "mprotect_write", "mremap_grow",
-               "fork", "dofork_fork"):
+               "dofork_fork"):
         assert rcs[op] == -errno.EFAULT, op
+    fork = [o for o in out if o["op"] == "fork"][0]
+    assert fork["rc"] == 0 and fork["child_mapped"] is False
 
 
 def test_page_id_out_of_range_and_explicit_id():
