@@ -248,3 +248,30 @@ def test_same_file_upstream_shows_the_fix():
     assert start == 10 * EV
     b_reads = [e for e in by_step[12]["page"]["events"] if e["offset"] >= start]
     assert len(b_reads) == 10
+
+
+@needs_facade
+def test_v2_header_read_by_a_32_bit_process():
+    """S7: the kernel writes the LP64 header; a 32-bit process reads every field
+    after `overrun` 8 bytes early, so its reader_page is not the reader's ID."""
+    from rbmap.impl import decode
+    from rbmap.impl.tracefs import Instance
+
+    inst = Instance(abi="v2")
+    for _ in range(10):
+        inst.write_marker(b"12345678")
+    fd = inst.open(nonblock=True)
+    rc, vma = inst.mmap(fd, 4096, 0)
+    assert rc == 0 and inst.ioctl(fd, inst.GET_READER) == 0
+    raw = vma.read(0, 4096)
+    m64 = decode.decode_v2_meta(raw, bits=64)
+    m32 = decode.decode_v2_meta(raw, bits=32)
+    assert m64["reader_page"] == 1 and m64["entries"] == 10
+    assert m64["data_start"] == decode.v2_header_size(64) == 40
+    assert m32["entries"] == 10                      # the low half still matches
+    assert m32["reader_page"] == m64["pages_touched"]
+    assert m32["nr_data_pages"] == m64["meta_page_size"] == 4096
+    assert m32["data_start"] == m64["nr_data_pages"] == 5
+    # pages_touched is 0 (the writer never left its first page): the 32-bit
+    # process reads reader_page 0 where the reader page is ID 1
+    assert (m64["pages_touched"], m32["reader_page"]) == (0, 0)
