@@ -65,6 +65,9 @@ def test_live_run_equals_recording(corpus_run, rec):
     bad = [r for r in diff_results(normalise(recorded), normalise(live)) if r["differences"]]
     assert not bad, "\n".join(f"{r['scenario']} step {r['step']} {r['op']}: {r['differences']}"
                               for r in bad)
+    # the guest reports warnings deterministically: their text must match too
+    assert [o["warnings"] for o in live if o["op"] == "kmsg"] == \
+        [o["warnings"] for o in recorded if o["op"] == "kmsg"]
 
 
 def test_scenario_command_on_kernel(state, tmp_path):
