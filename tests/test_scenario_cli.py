@@ -179,3 +179,27 @@ def test_v2_and_upstream_agree_on_what_both_show():
     r = invoke(f, "--on", "impl,impl:abi=v2")
     assert r.exit_code == 0, r.output
     assert "16 steps, 0 differing" in r.output
+
+
+def _meta_obj(step, op, rid, rread):
+    return {"step": step, "scenario": "s", "op": op, "args": [], "rc": 0,
+            "meta": {"reader": {"lost_events": 0, "id": rid, "read": rread}, "entries": 0}}
+
+
+def test_reader_read_loses_time_events_seen_on_the_same_reader_page():
+    ext = [{"offset": 0, "type": "data", "length": 32},
+           {"offset": 32, "type": "time_extend", "length": 8},
+           {"offset": 40, "type": "data", "length": 32}]
+    pg = dict(page_obj(ext, 72), step=6)
+    objs = [_meta_obj(4, "map", 0, 0), _meta_obj(5, "ioctl", 1, 72), pg,
+            _meta_obj(7, "meta", 1, 72),
+            {"step": 8, "scenario": "s", "op": "unmap", "args": [], "rc": 0},
+            _meta_obj(9, "map", 1, 72)]           # after a remap: another run
+    n = cli.normalise(objs)
+    assert [o["meta"]["reader"]["read"] for o in n if "meta" in o] == [0, 64, 64, 72]
+    assert n[2]["page"]["commit"] == 64
+    # a page of another ID, or an extend above reader.read, changes nothing
+    other = dict(pg, page=dict(pg["page"], id=3))
+    assert cli.normalise([objs[1], other])[0]["meta"]["reader"]["read"] == 72
+    assert cli.normalise([_meta_obj(5, "ioctl", 1, 32), pg])[0]["meta"]["reader"]["read"] == 32
+    assert objs[1]["meta"]["reader"]["read"] == 72     # the input is not modified

@@ -125,22 +125,89 @@ def _normalise_page(page: dict) -> dict:
     return out
 
 
+# operations after which a sub-buffer ID may name another page (renumbering at a
+# first map) or a page's bytes may be rewritten from the start (reset)
+_EPOCH_OPS = ("scenario", "map", "unmap", "reset")
+
+
+def _reader_runs(objs: list[dict]) -> list[list[int]]:
+    """Index runs over which one reader page stays the reader page.
+
+    A run holds the steps whose ``meta.reader.id`` is the same, consecutively, with
+    no map / unmap / reset in between, and the ``page`` observations of that ID
+    among them.  While a page is the reader page its bytes only grow (the writer
+    appends), so every observation in a run shows the same prefix.
+    """
+    runs: list[list[int]] = []
+    run: list[int] = []
+    current = None
+    for i, o in enumerate(objs):
+        if o.get("op") in _EPOCH_OPS or (i and o.get("scenario") != objs[i - 1].get("scenario")):
+            if run:
+                runs.append(run)
+            run, current = [], None
+        meta = o.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("reader"), dict):
+            rid = meta["reader"].get("id")
+            if rid != current:
+                if run:
+                    runs.append(run)
+                run, current = [], rid
+            run.append(i)
+        page = o.get("page")
+        if isinstance(page, dict) and current is not None and page.get("id") == current \
+                and i not in run:
+            run.append(i)
+    if run:
+        runs.append(run)
+    return runs
+
+
+def _time_events(page: dict) -> list[tuple[int, int]]:
+    return [(e["offset"], e.get("length", 8)) for e in page.get("events", [])
+            if e.get("type") in _TIME_EVENTS]
+
+
 def normalise(objs: list[dict]) -> list[dict]:
     """The comparison view of a run (FORMAT.md, "Normalisation for comparisons").
 
-    Time-extend and absolute-timestamp events are dropped from every ``page``, the
-    offsets of the events after them are shifted down by the dropped bytes and
-    ``page.commit`` is reduced by them.  A ``kmsg`` object is compared by presence
-    (``warnings`` becomes ``True``): warning texts are specific to a back end.
-    Nothing else changes: in particular ``meta.reader.read`` is compared as printed.
+    1. Time-extend and absolute-timestamp events are dropped from every ``page``,
+       the offsets of the events after them are shifted down by the dropped bytes
+       and ``page.commit`` is reduced by them.
+    2. ``meta.reader.read`` is reduced by the bytes of the time events below it
+       that a ``page`` observation of the same reader page shows (same
+       ``reader.id`` run, see :func:`_reader_runs`); without such an observation it
+       is left as printed.
+    3. A ``kmsg`` object is compared by presence (``warnings`` becomes ``True``):
+       warning texts are specific to a back end.
+
+    Nothing else changes.
     """
-    out = []
-    for o in objs:
+    out = list(objs)
+    for run in _reader_runs(objs):
+        times: set[tuple[int, int]] = set()
+        for i in run:
+            if isinstance(objs[i].get("page"), dict):
+                times.update(_time_events(objs[i]["page"]))
+        if not times:
+            continue
+        for i in run:
+            meta = objs[i].get("meta")
+            if not isinstance(meta, dict):
+                continue
+            rread = meta["reader"].get("read")
+            if not isinstance(rread, int):
+                continue
+            cut = sum(length for off, length in times if off < rread)
+            if cut:
+                out[i] = dict(objs[i], meta=dict(meta, reader=dict(meta["reader"],
+                                                                    read=rread - cut)))
+    for i, o in enumerate(out):
         if isinstance(o.get("page"), dict):
             o = dict(o, page=_normalise_page(o["page"]))
         if o.get("op") == "kmsg":
             o = dict(o, warnings=bool(o.get("warnings")))
-        out.append(o)
+        out[i] = o
     return out
 
 
