@@ -32,7 +32,7 @@ from typing import Iterable, Sequence, Union
 import z3
 
 __all__ = [
-    "bv", "const", "ULE", "ULT", "UGE", "UGT", "If", "And", "Or", "Not", "Implies",
+    "bv", "integer", "const", "ULE", "ULT", "UGE", "UGT", "If", "And", "Or", "Not", "Implies",
     "in_range", "Proved", "Refuted", "Unknown", "Result", "prove",
     "enumerate_values", "value_ranges", "free_constants", "evaluate",
 ]
@@ -47,6 +47,12 @@ DEFAULT_TIMEOUT_MS = 60_000
 def bv(name: str, bits: int = 64) -> z3.BitVecRef:
     """A free unsigned integer variable of ``bits`` bits."""
     return z3.BitVec(name, bits)
+
+
+def integer(name: str) -> z3.ArithRef:
+    """A free mathematical integer (for arithmetic a caller has shown does not
+    wrap)."""
+    return z3.Int(name)
 
 
 def const(value: int, bits: int = 64) -> z3.BitVecRef:
@@ -99,42 +105,73 @@ def _value(model: z3.ModelRef, term) -> int:
     raise TypeError(f"cannot read a value for {term} from the model: {v}")
 
 
-def _solver(minimize: Sequence, timeout_ms: int):
-    if minimize:
-        s = z3.Optimize()
-        s.set("priority", "lex")
-    else:
-        s = z3.Solver()
-    s.set("timeout", int(timeout_ms))
-    return s
+def _counterexample(model: z3.ModelRef, variables: Sequence) -> dict:
+    cex = {}
+    for v in variables:
+        label, term = v if isinstance(v, tuple) else (str(v), v)
+        cex[label] = _value(model, term)
+    return cex
 
 
 def prove(claim: z3.BoolRef, *, assumptions: Iterable[z3.BoolRef] = (),
           variables: Sequence = (), minimize: Sequence = (), name: str = "",
-          timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Result:
+          timeout_ms: int = DEFAULT_TIMEOUT_MS, split=None) -> Result:
     """Prove ``assumptions => claim`` for all values of the free constants.
 
     ``variables`` are the terms reported in a counterexample (by their z3 name, or
     a ``(label, term)`` pair to report a derived quantity).  ``minimize`` lists
-    terms to minimise lexicographically in the counterexample (unsigned).
+    terms to minimise lexicographically in the counterexample (unsigned
+    bit-vectors or integers bounded below by 0); minimising only runs on a
+    refutation.
+
+    ``split=(var, values)`` proves the claim once per value of ``var`` (which the
+    assumptions must confine to ``values``; checked), with the value substituted:
+    a shift by a symbolic amount becomes a shift by a constant, which is much
+    cheaper to bit-blast.  The first value (in the given order) that refutes
+    gives the counterexample.
     """
-    s = _solver(minimize, timeout_ms)
-    for a in assumptions:
-        s.add(a)
+    assumptions = list(assumptions)
+    if split is not None:
+        var, values = split
+        values = list(values)
+        outside = prove(Or(*[var == v for v in values]), assumptions=assumptions,
+                        variables=[var], timeout_ms=timeout_ms)
+        if not isinstance(outside, Proved):
+            raise ValueError(f"split: the assumptions let {var} take values outside "
+                             f"{values}")
+        labelled = [v_ if isinstance(v_, tuple) else (str(v_), v_) for v_ in variables]
+        for v in values:
+            val = z3.BitVecVal(v, var.size()) if z3.is_bv(var) else z3.IntVal(v)
+
+            def fix(t):
+                return z3.simplify(z3.substitute(t, (var, val)))
+            r = prove(fix(claim), assumptions=[fix(a) for a in assumptions],
+                      variables=[(lbl, fix(t)) for lbl, t in labelled],
+                      minimize=[fix(m) for m in minimize if not m.eq(var)],
+                      name=name, timeout_ms=timeout_ms)
+            if not isinstance(r, Proved):
+                return r
+        return Proved(name)
+    s = z3.Solver()
+    s.set("timeout", int(timeout_ms))
+    s.add(*assumptions)
     s.add(z3.Not(claim))
-    for m in minimize:
-        s.minimize(m)
     r = s.check()
     if r == z3.unsat:
         return Proved(name)
     if r == z3.unknown:
         return Unknown(name, str(s.reason_unknown()))
-    model = s.model()
-    cex = {}
-    for v in variables:
-        label, term = v if isinstance(v, tuple) else (str(v), v)
-        cex[label] = _value(model, term)
-    return Refuted(name, cex)
+    if minimize:
+        # Lexicographic: the least first term, then the least second one given
+        # the first, ... each found by bisection.
+        fixed = assumptions + [z3.Not(claim)]
+        for m in minimize:
+            v = _min_value(m, fixed, 0, timeout_ms)
+            fixed.append(m == v)
+        s = z3.Solver()
+        s.add(*fixed)
+        s.check()
+    return Refuted(name, _counterexample(s.model(), variables))
 
 
 def evaluate(term, assignment: dict):
@@ -198,18 +235,36 @@ def enumerate_values(formula: z3.BoolRef, var, *, assumptions: Iterable = (),
     return sorted(values), r == z3.unsat
 
 
-def _min_value(var, constraints, timeout_ms):
-    o = z3.Optimize()
-    o.set("timeout", int(timeout_ms))
-    for c in constraints:
-        o.add(c)
-    o.minimize(var)
-    r = o.check()
-    if r == z3.unknown:
-        raise TimeoutError(f"z3 gave up minimising {var}: {o.reason_unknown()}")
-    if r == z3.unsat:
+def _min_value(var, constraints, lo: int, timeout_ms):
+    """The least value ``>= lo`` of ``var`` satisfying ``constraints`` (None if
+    none), by bisection with an incremental solver: cheaper here than z3's
+    optimiser, and each answer is a model value, so the bisection is exact."""
+    s = z3.Solver()
+    s.set("timeout", int(timeout_ms))
+    s.add(*constraints)
+    ge, le = ((z3.UGE, z3.ULE) if z3.is_bv(var) else
+              (lambda a, b: a >= b, lambda a, b: a <= b))
+    s.add(ge(var, lo))
+
+    def check():
+        r = s.check()
+        if r == z3.unknown:
+            raise TimeoutError(f"z3 gave up minimising {var}: {s.reason_unknown()}")
+        return r == z3.sat
+
+    if not check():
         return None
-    return _value(o.model(), var)
+    best = _value(s.model(), var)
+    while lo < best:
+        mid = (lo + best - 1) // 2
+        s.push()
+        s.add(le(var, mid))
+        if check():
+            best = _value(s.model(), var)
+        else:
+            lo = mid + 1
+        s.pop()
+    return best
 
 
 def value_ranges(pred: z3.BoolRef, var: z3.BitVecRef, lo: int, hi: int, *,
@@ -231,12 +286,12 @@ def value_ranges(pred: z3.BoolRef, var: z3.BitVecRef, lo: int, hi: int, *,
     while cursor <= hi:
         if len(runs) >= limit:
             return runs, False
-        first = _min_value(var, assumptions + [pred, in_range(var, cursor, hi)],
+        first = _min_value(var, assumptions + [pred, z3.ULE(var, hi)], cursor,
                            timeout_ms)
         if first is None:
             break
-        after = _min_value(var, assumptions + [z3.Not(pred),
-                                               in_range(var, first, hi)], timeout_ms)
+        after = _min_value(var, assumptions + [z3.Not(pred), z3.ULE(var, hi)], first,
+                           timeout_ms)
         last = hi if after is None else after - 1
         runs.append((first, last))
         cursor = last + 1

@@ -6,8 +6,7 @@ user space in its ``[layout]`` table and how a mapping offset reaches a page in 
 
 - loads both tables (:func:`load_layout`, :func:`load_mapping`), raising
   :class:`~rbmap.model.errors.SpecError` with the key path of the bad entry, and
-  finds the line of that key in the file (:func:`locate_line`,
-  :func:`read_variant_file`);
+  finds the line of such a key path in the file text (:func:`locate_line`);
 - lays the struct out the way a C compiler does for a given ABI
   (:func:`struct_layout`): x86_64 kernel and LP64 user space, where ``__u64``
   aligns to 8, and ILP32 i386 user space, where ``long`` is 4 bytes and ``__u64``
@@ -32,9 +31,7 @@ The seed's header, as the kernel (x86_64) and an i386 process see it::
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Optional, Union
 
 from .errors import SpecError
@@ -44,7 +41,7 @@ __all__ = [
     "Field", "Trailing", "Layout", "MappingConfig", "Mapping", "Placed",
     "StructLayout", "CheckResult", "WRITERS", "META_AREAS", "TRANSLATIONS",
     "KERNEL_LAYOUTS", "parse_type", "load_layout", "load_mapping",
-    "struct_layout", "abi_checks", "locate_line", "read_variant_file",
+    "struct_layout", "abi_checks", "locate_line",
 ]
 
 # --------------------------------------------------------------------------- ABIs
@@ -520,10 +517,14 @@ class CheckResult:
     status: str                       # "holds", "violated", "n/a", "unknown"
     counterexample: Optional[dict] = None
     detail: str = ""
+    extra: Optional[dict] = None      # check-specific data (e.g. the size ranges)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "status": self.status,
-                "counterexample": self.counterexample, "detail": self.detail}
+        out = {"name": self.name, "status": self.status,
+               "counterexample": self.counterexample, "detail": self.detail}
+        if self.extra:
+            out.update(self.extra)
+        return out
 
 
 def _same_layout(layout: Layout) -> CheckResult:
@@ -722,37 +723,3 @@ def locate_line(text: str, path) -> Optional[int]:
         if path[:n] in found:
             return found[path[:n]]
     return None
-
-
-def read_variant_file(path) -> dict:
-    """Parse a variant file; a syntax error becomes a SpecError naming file and
-    line.  The returned dict carries the text under ``"__text__"`` and the file
-    name under ``"__file__"`` for :func:`spec_error_at`."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read: {exc.strerror}", file=str(p)) from None
-    except UnicodeDecodeError:
-        raise SpecError("not UTF-8 text", file=str(p)) from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        m = re.search(r"\(at line (\d+), column \d+\)", msg)
-        line = int(m.group(1)) if m else None
-        msg = re.sub(r"\s*\(at line .*\)$", "", msg)
-        raise SpecError(f"TOML syntax: {msg}", file=str(p), line=line) from None
-    doc["__text__"] = text
-    doc["__file__"] = str(p)
-    return doc
-
-
-def spec_error_at(exc: SpecError, doc: dict) -> SpecError:
-    """Fill in ``file`` and ``line`` of ``exc`` from a document read by
-    :func:`read_variant_file`."""
-    if exc.file is None and "__file__" in doc:
-        exc.file = doc["__file__"]
-    if exc.line is None and "__text__" in doc and exc.path:
-        exc.line = locate_line(doc["__text__"], exc.path)
-    return exc

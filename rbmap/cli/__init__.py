@@ -28,6 +28,7 @@ COMMANDS = [
     ("check", "bench"),
     ("kernel", "kernel"),
     ("scenario", "scenario"),
+    ("abi", "abi"),
 ]
 
 
