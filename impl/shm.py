@@ -22,6 +22,7 @@ reply has ``rc`` as the system call returns it (0, a count, or a negative errno)
 from __future__ import annotations
 
 import json
+import os
 import select
 import socket
 from dataclasses import dataclass
@@ -151,7 +152,7 @@ class KernelSide:
         if call == "status":
             return {"rc": 0, "written": self.next_seq, "events": self.cfg.events,
                     "done": self.next_seq >= self.cfg.events,
-                    "failed_writes": self.failed_writes}
+                    "failed_writes": self.failed_writes, "pid": os.getpid()}
         if call == "bye":
             return {"rc": 0}
         return {"rc": -38}  # ENOSYS: not a call this process serves
