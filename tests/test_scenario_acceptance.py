@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from rbmap.impl.scenario import load, run_parsed
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from rbmap.impl.scenario import load, parse, run_parsed
 
 needs_facade = pytest.mark.skipif(importlib.util.find_spec("rbmap.impl.tracefs") is None,
                                   reason="rbmap.impl.tracefs not there")
@@ -31,13 +33,25 @@ def nr_pages_for(kb: int) -> int:
     return max(2, -(-kb * 1024 // CAPACITY))
 
 
+class WouldOverwrite(Exception):
+    """The oracle does not model overwrite: the write would push the head."""
+
+
+def _fresh() -> dict:
+    # size: committed bytes; read: bytes consumed; n / rn: data events written /
+    # consumed; pad: the page was closed with a padding event
+    return {"size": 0, "read": 0, "n": 0, "rn": 0, "pad": False, "ev": 0}
+
+
 class Rules:
-    """Pages as (committed bytes, read bytes); no overwrite needed here."""
+    """Pages as committed / consumed bytes and events (UPSTREAM.md §1, §2).
+
+    Writes that would overwrite unread data raise :class:`WouldOverwrite`."""
 
     def __init__(self, abi: str, buffer_size_kb: int = 16):
         self.abi = abi
         n = nr_pages_for(buffer_size_kb)
-        self.pages = {p: {"size": 0, "read": 0, "n": 0} for p in range(n + 1)}
+        self.pages = {p: _fresh() for p in range(n + 1)}
         self.reader = n            # the reader page is outside the ring
         self.ring = list(range(n))  # ring order
         self.head = self.tail = 0
@@ -57,11 +71,16 @@ class Rules:
         for _ in range(count):
             t = self.pages[self.tail]
             if t["size"] + size > CAPACITY:
-                self.tail = self.nxt(self.tail)
-                assert self.pages[self.tail]["n"] == 0, "oracle: no wrap-around here"
-                t = self.pages[self.tail]
+                nxt = self.nxt(self.tail)
+                if self.tail != self.reader and nxt == self.head:
+                    raise WouldOverwrite
+                if CAPACITY - t["size"] >= 8:       # §2 page switch: padding
+                    t["size"], t["pad"] = CAPACITY, True
+                self.tail = nxt
+                self.pages[nxt] = t = _fresh()
             t["size"] += size
             t["n"] += 1
+            t["ev"] = size
             self.entries += 1
 
     def map(self) -> None:
@@ -73,6 +92,7 @@ class Rules:
                 self.ids[p] = k
             self.data_pages = list(range(1, len(order) + 1))
             self.data_page_head = 0
+            self.refresh()            # rb_update_meta_page at the first map only
         self.user_mapped += 1
 
     def unmap(self) -> None:
@@ -84,7 +104,7 @@ class Rules:
         i = self.ring.index(self.head)
         old = self.reader
         self.ring[i] = old
-        self.pages[old] = {"size": 0, "read": 0, "n": 0}
+        self.pages[old] = _fresh()
         if self.abi == "v2":
             self.data_pages[self.data_page_head] = self.ids[old]
             self.data_page_head = (self.data_page_head + 1) % len(self.ring)
@@ -99,7 +119,7 @@ class Rules:
         return self.tail == self.reader or (
             self.tail == self.head and self.pages[self.head]["size"] == 0)
 
-    def get_reader(self) -> None:
+    def _get_reader(self) -> None:
         if self.abi == "v2":
             # ring_buffer_get_reader_page: read = size, then swap unless empty or
             # the reader page is the commit page
@@ -113,14 +133,29 @@ class Rules:
                 return
             r = self.pages[self.reader]
             if r["read"] < r["size"]:
-                self.read += (r["size"] - r["read"]) // EV
-                r["read"] = r["size"]
+                self.read += r["n"] - r["rn"]
+                r["read"], r["rn"] = r["size"], r["n"]
                 return
             if self.tail == self.reader:
                 return
             self._swap()
 
+    def get_reader(self) -> None:
+        self._get_reader()
+        if self.abi != "v2":
+            self.refresh()
+
+    def refresh(self) -> None:
+        """The upstream meta page is a snapshot (§1.1): taken at the first map,
+        at the end of each GET_READER (and on a reset)."""
+        self.snapshot = self._live_meta()
+
     def meta(self) -> dict:
+        if self.abi == "v2":       # v2: the writer updates the meta page live
+            return self._live_meta()
+        return self.snapshot
+
+    def _live_meta(self) -> dict:
         if self.abi == "v2":
             return {"reader_page": self.ids[self.reader], "entries": self.entries,
                     "overrun": 0, "nr_data_pages": len(self.ring),
@@ -135,10 +170,13 @@ class Rules:
         by_id = {v: k for k, v in self.ids.items()}
         pid = self.ids[self.reader] if sub_id is None else sub_id
         p = self.pages[by_id[pid]]
+        events = [{"offset": k * p["ev"], "type": "data", "length": p["ev"]}
+                  for k in range(p["n"])]
+        if p["pad"]:
+            end = p["n"] * p["ev"]
+            events.append({"offset": end, "type": "padding", "length": CAPACITY - end})
         return {"id": pid, "commit": p["size"], "missed_events": False,
-                "missed_stored": False, "lost": None,
-                "events": [{"offset": k * EV, "type": "data", "length": EV}
-                           for k in range(p["n"])]}
+                "missed_stored": False, "lost": None, "events": events}
 
 
 EV = marker_event_size(8)
@@ -147,11 +185,18 @@ EV = marker_event_size(8)
 def predicted(abi: str, path: Path) -> list[dict]:
     """Expected rc / meta / page per step, from :class:`Rules`."""
     (sc,) = load(path)
+    return predicted_ops(abi, sc.ops)
+
+
+def predicted_ops(abi: str, ops) -> list[dict]:
     rules = Rules(abi)
     out = [{"step": 1, "op": "scenario", "rc": 0}]
-    for step, op in enumerate(sc.ops, 2):
+    for step, op in enumerate(ops, 2):
         exp = {"step": step, "op": op.name, "rc": 0}
-        if op.name == "markers":
+        if op.name == "buffer_size_kb":
+            assert step == 2, "oracle: geometry only before anything else"
+            rules = Rules(abi, op.values[0])
+        elif op.name == "markers":
             rules.write(op.values[0], marker_event_size(op.values[1] if len(op.values) > 1 else 8))
         elif op.name == "map":
             rules.map()
@@ -159,8 +204,11 @@ def predicted(abi: str, path: Path) -> list[dict]:
         elif op.name == "unmap":
             rules.unmap()
         elif op.name == "ioctl":
-            rules.get_reader()
-            exp["meta"] = rules.meta()
+            if not rules.user_mapped:
+                exp["rc"] = -19          # ENODEV: not user-mapped (§1.4 step 2)
+            else:
+                rules.get_reader()
+                exp["meta"] = rules.meta()
         elif op.name == "meta":
             exp["meta"] = rules.meta()
         elif op.name == "page":
@@ -179,6 +227,7 @@ def _subset(expected, got, path=""):
 
 
 def check_against_rules(abi: str, name: str, factory=None, got=None) -> list[dict]:
+    """Run (or take) the output of a scenario file and compare every step."""
     path = SCN / name
     if got is None:
         got = run_parsed(load(path), abi=abi, instance_factory=factory)
@@ -275,3 +324,56 @@ def test_v2_header_read_by_a_32_bit_process():
     # pages_touched is 0 (the writer never left its first page): the 32-bit
     # process reads reader_page 0 where the reader page is ID 1
     assert (m64["pages_touched"], m32["reader_page"]) == (0, 0)
+
+
+def _room(rules: Rules, size: int, most: int) -> int:
+    """How many writes of ``size`` fit before one would overwrite unread data."""
+    import copy
+    trial = copy.deepcopy(rules)
+    for k in range(most):
+        try:
+            trial.write(1, size)
+        except WouldOverwrite:
+            return k
+    return most
+
+
+@needs_facade
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_random_sequences_follow_the_rules(data):
+    """Random user-level sequences (writes of one string length, get-reader,
+    map / unmap, page, meta) on a 3-page buffer: impl gives UPSTREAM.md's values at
+    every step, padding at page ends and IDs renumbered at each first map included."""
+    length = data.draw(st.sampled_from([8, 22, 26]), label="marker length")
+    size = marker_event_size(length)
+    shadow = Rules("upstream", 8)
+    lines = ["scenario random", "buffer_size_kb 8", "open nonblock"]
+    for _ in range(data.draw(st.integers(1, 16), label="operations")):
+        choices = ["markers", "ioctl", "map"]
+        if shadow.user_mapped:
+            choices += ["unmap", "page", "meta", "ioctl"]
+        op = data.draw(st.sampled_from(choices))
+        if op == "markers":
+            room = _room(shadow, size, 150)
+            if room == 0:
+                continue
+            k = data.draw(st.integers(1, room))
+            shadow.write(k, size)
+            lines.append(f"markers {k} {length}")
+            continue
+        lines.append(op)
+        if op == "map":
+            shadow.map()
+        elif op == "unmap":
+            shadow.unmap()
+        elif op == "ioctl" and shadow.user_mapped:
+            shadow.get_reader()
+    text = "\n".join(lines) + "\n"
+    (sc,) = parse(text)
+    got = run_parsed([sc])
+    exp = predicted_ops("upstream", sc.ops)
+    assert len(got) == len(exp)
+    for e, g in zip(exp, got):
+        _subset(e, g, f"{text}\nstep {e['step']} {e['op']}")
