@@ -38,7 +38,7 @@ def test_there_is_a_corpus():
     names = {p.stem for p in SCEN_DIR.glob("*.scn")}
     for theme in ("raw_read_before_map", "overflow_lost_events", "multi_page", "subbuf_8k",
                   "mmap_errors", "refused_while_mapped", "ioctl_errors", "vma_edges",
-                  "dofork_fork"):
+                  "dofork_fork", "geometry"):
         assert theme in names
         assert (SCEN_DIR / f"{theme}.kernel.jsonl").is_file(), f"{theme} has no recording"
 
