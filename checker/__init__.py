@@ -4,7 +4,8 @@ A model is any object with ``init_states()``, ``successors(s)`` (or
 ``actions(s)`` and ``next_state(s, a)``) and ``properties()``; see
 :mod:`rbmap.checker.model`. Explore it exhaustively with :func:`check_bfs` or
 by seeded random walks with :func:`simulate`; print or save what was found
-with :mod:`rbmap.checker.report` and :class:`Path`.
+with :mod:`rbmap.checker.report` and :class:`Path`; time it with
+:mod:`rbmap.checker.bench` (``python -m rbmap.checker.bench``).
 
 Examples
 --------
@@ -15,7 +16,6 @@ Examples
 ('violated', 6)
 """
 
-from .bench import bench, states_per_second
 from .bfs import Exploration, check_bfs
 from .graph import StateGraph, terminal_components
 from .model import Model, ModelError, format_action, successor_function, view_of
@@ -44,6 +44,4 @@ __all__ = [
     # reports
     "step_table", "trace_steps", "diff_views", "format_property", "format_result",
     "result_to_json",
-    # speed
-    "bench", "states_per_second",
 ]

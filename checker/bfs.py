@@ -1,17 +1,25 @@
 """Exhaustive breadth-first exploration with exact visited-state storage.
 
-Storage, per distinct state: one dict entry (state -> id, the exact key, no
-lossy hashing), one slot in the ``states`` list, and two ints in
-``array('l')``: the parent's id and the index of the transition in the parent's
-successor list. Ids are the BFS discovery order, so the ``states`` list is the
-queue itself and depth is known from where each level starts. Actions are not
-stored: a path is rebuilt by re-running the model along the stored indices,
-which also catches nondeterministic models (:class:`NondeterminismError`).
+Ids are the BFS discovery order, so the ``states`` list is the queue itself,
+and the depth of every state is known from where each level starts. The
+states a state discovers get consecutive ids, so the BFS tree is stored as
+one int per expanded state, the id of its first new child (``first``): the
+parent of state ``c`` is the last ``p`` with ``first[p] <= c`` (a bisection).
+Per distinct state that is one dict entry (state -> id: the exact key, no
+lossy hashing), one list slot and 8 bytes; one int per transition more when
+the model has an ``eventually`` property (the graph it is checked on).
 
-Properties are evaluated once per distinct state when it leaves the queue;
-the queue is in BFS order, so the first violating state found has a shortest
-path. The search goes on after a violation (unless ``stop_on_violation``) so
-every property gets a verdict.
+Actions are not stored. A path is rebuilt by re-running the model from the
+initial state: at each step the parent's successors must again discover
+exactly the children ids the search gave (in the same order), otherwise the
+model is not deterministic (iterating a set or dict, hidden state) and
+:class:`NondeterminismError` says at which step. This is one int per state
+less than storing the transition index, and a stronger check.
+
+Properties are evaluated once per distinct state when it leaves the queue; the
+queue is in BFS order, so the first violating state found has a shortest path.
+The search goes on after a violation (unless ``stop_on_violation``) so every
+property gets a verdict.
 """
 
 from __future__ import annotations
@@ -21,13 +29,13 @@ import sys
 from array import array
 from bisect import bisect_right
 from time import perf_counter
-from typing import Any, Callable
+from typing import Any
 
 from .graph import StateGraph, terminal_components, violating_component
-from .path import Path, rebuild_path
+from .model import ModelError, successor_function, successor_state_function
+from .path import NondeterminismError, Path
 from .progress import ProgressLine, progress_reporter
 from .properties import ALWAYS, DEADLOCK, DEADLOCK_DOC, EVENTUALLY, SOMETIMES, Property
-from .model import ModelError, successor_function, successor_state_function
 from .result import CheckResult, PropertyResult
 
 __all__ = ["check_bfs", "Exploration", "model_properties"]
@@ -58,26 +66,30 @@ class Exploration:
         State by id (ids are the discovery order).
     ids : dict
         Id by state.
-    parent, index : array('l')
-        Parent id (-1 for an initial state) and the transition's index in the
-        parent's successor list (the index in ``init_states()`` for an
-        initial state).
+    first : array('l')
+        For each expanded state (by id), the id its first new child got.
+    init_index : list of int
+        For each initial state id, its index in ``init_states()``.
     level_starts : list of int
         Id of the first state of each depth.
+    dropped : bool
+        A bound kept some successors out of ``states``.
     graph : StateGraph or None
         The transitions between ids, recorded only when the model has an
         ``eventually`` property.
     """
 
-    def __init__(self, model, inits, states, ids, parent, index, level_starts, graph=None):
-        self.graph = graph
+    def __init__(self, model, inits, states, ids, first, init_index, level_starts,
+                 dropped=False, graph=None):
         self.model = model
         self.inits = inits
         self.states = states
         self.ids = ids
-        self.parent = parent
-        self.index = index
+        self.first = first
+        self.init_index = init_index
         self.level_starts = level_starts
+        self.dropped = dropped
+        self.graph = graph
 
     def __len__(self) -> int:
         return len(self.states)
@@ -87,24 +99,78 @@ class Exploration:
 
     def depth(self, state) -> int:
         """BFS depth (shortest distance from an initial state) of ``state``."""
-        return bisect_right(self.level_starts, self.ids[state]) - 1
+        return self.depth_of_id(self.ids[state])
 
     def depth_of_id(self, i: int) -> int:
         """BFS depth of the state with id ``i``."""
         return bisect_right(self.level_starts, i) - 1
+
+    def parent_of_id(self, i: int) -> int:
+        """Id of the state that discovered state ``i`` (-1 for an initial state)."""
+        if i < len(self.init_index):
+            return -1
+        return bisect_right(self.first, i) - 1
 
     def path_to(self, state, prop: str | None = None) -> Path:
         """A shortest path to ``state`` (rebuilt by replay)."""
         return self.path_to_id(self.ids[state], prop)
 
     def path_to_id(self, i: int, prop: str | None = None) -> Path:
-        """A shortest path to the state with id ``i`` (rebuilt by replay)."""
-        chain = []
-        while i >= 0:
-            chain.append((self.index[i], self.states[i]))
-            i = self.parent[i]
+        """A shortest path to the state with id ``i``, rebuilt by replay.
+
+        Raises
+        ------
+        NondeterminismError
+            When the model's successors differ from what the search saw.
+        """
+        chain = [i]
+        while chain[-1] >= len(self.init_index):
+            chain.append(self.parent_of_id(chain[-1]))
         chain.reverse()
-        return rebuild_path(self.model, self.inits, chain, prop)
+        what = f"the path to {prop}" if prop else "the path"
+        start = self.init_index[chain[0]]
+        s = list(self.model.init_states())[start]
+        if s != self.states[chain[0]]:
+            raise NondeterminismError(
+                f"{what}: init_states()[{start}] changed between calls; the model's "
+                "initial states are not deterministic")
+        actions, states = [], [s]
+        for step, (p, c) in enumerate(zip(chain, chain[1:]), 1):
+            a, s = self._replay_step(p, c, f"step {step} of {what}")
+            actions.append(a)
+            states.append(s)
+        return Path(init=start, actions=actions, property=prop, states=states)
+
+    def _replay_step(self, p: int, c: int, where: str):
+        # Re-run the parent's successors: its first occurrences of states with
+        # ids from first[p] on must be exactly its children, in id order.
+        s = self.states[p]
+        pairs = list(successor_function(self.model)(s))
+        fast = getattr(self.model, "successor_states", None)
+        if fast is not None and list(fast(s)) != [t for _, t in pairs]:
+            raise NondeterminismError(
+                f"{where}: successor_states() lists other states, or in another order, "
+                "than successors()")
+        lo = self.first[p]
+        hi = self.first[p + 1] if p + 1 < len(self.first) else len(self.states)
+        new, k_child = [], -1
+        for k, (_, t) in enumerate(pairs):
+            i = self.ids.get(t)
+            if i is None and not self.dropped:
+                raise NondeterminismError(
+                    f"{where}: a successor the search never saw appeared; the model's "
+                    "successors are not deterministic (iterating a set or dict? keeping "
+                    "hidden state?)")
+            if i is not None and i >= lo and i not in new:
+                new.append(i)
+                if i == c:
+                    k_child = k
+        if new != list(range(lo, hi)) or k_child < 0:
+            raise NondeterminismError(
+                f"{where}: re-running successors() discovers other states, or in another "
+                "order, than the search did; the model's successors are not deterministic "
+                "(iterating a set or dict? keeping hidden state?)")
+        return pairs[k_child]
 
 
 def _first_false(conds, s):
@@ -200,8 +266,7 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
     inits = list(model.init_states())
     states: list = []
     ids: dict = {}
-    parent = array("l")
-    index = array("l")
+    init_index: list[int] = []
     limit = sys.maxsize if max_states is None else max_states
     dropped = False
     for k, s in enumerate(inits):
@@ -211,8 +276,7 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
                 break
             ids[s] = len(states)
             states.append(s)
-            parent.append(-1)
-            index.append(k)
+            init_index.append(k)
 
     graph = StateGraph() if ev_props else None
     record_edges = graph is not None
@@ -220,13 +284,12 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
         offsets_append = graph.offsets.append
         targets = graph.targets
         targets_append = targets.append
+    first = array("l")
+    first_append = first.append
     setdefault = ids.setdefault
     append = states.append
-    parent_append = parent.append
-    index_append = index.append
 
     n = len(states)
-    cursor = 0
     depth = 0  # depth of the states being expanded
     level_starts = [0]
     level_end = n
@@ -235,62 +298,74 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
         limit = n
     transitions = 0
     stopped_by = "max_states" if dropped else ""
-    violated_early = False
+    exhausted = False
     next_tick = 512
+    # The next cursor at which the slow bookkeeping (new level, clock) runs.
+    checkpoint = min(level_end, next_tick)
     last_report = t0
     checked_at, checked_count = t0, 0
     deadlock_id = -1
+    cursor = 0
 
-    while cursor < n:
-        if cursor == level_end:
-            depth += 1
-            level_starts.append(cursor)
-            level_end = n
-            if max_depth is not None and depth >= max_depth:
-                limit = n
-                depth_frozen = True
-        if cursor >= next_tick:
-            now = perf_counter()
-            # Aim at one clock check about every 0.05 s.
-            rate = (cursor - checked_count) / max(now - checked_at, 1e-6)
-            next_tick = cursor + max(64, min(1 << 16, int(rate * 0.05)))
-            checked_at, checked_count = now, cursor
-            if time_limit is not None and now - t0 > time_limit:
-                stopped_by = "time_limit"
-                break
-            if report is not None and now - last_report >= 1.0:
-                last_report = now
-                report({"seconds": now - t0, "states": n, "transitions": transitions,
-                        "depth": depth, "queue": n - cursor})
-        s = states[cursor]
-        hit = False
+    # The list of states is the queue: iterating a list while appending to it
+    # visits the appended states too, in order.
+    for cursor, s in enumerate(states):
+        if cursor == checkpoint:
+            if cursor == level_end:
+                depth += 1
+                level_starts.append(cursor)
+                level_end = n
+                if max_depth is not None and depth >= max_depth:
+                    limit = n
+                    depth_frozen = True
+            if cursor >= next_tick:
+                now = perf_counter()
+                # Aim at one clock reading about every 0.05 s.
+                rate = (cursor - checked_count) / max(now - checked_at, 1e-6)
+                next_tick = cursor + max(64, min(1 << 16, int(rate * 0.05)))
+                checked_at, checked_count = now, cursor
+                if time_limit is not None and now - t0 > time_limit:
+                    stopped_by = "time_limit"
+                    break
+                if report is not None and now - last_report >= 1.0:
+                    last_report = now
+                    report({"seconds": now - t0, "states": n, "transitions": transitions,
+                            "depth": depth, "queue": n - cursor})
+            checkpoint = min(level_end, next_tick)
         if check_state is not None:
             if check_state(s) >= 0:
                 hit = record_always(s, cursor)
                 if not always_conds:
                     check_state = None
+                if hit and stop_on_violation:
+                    stopped_by = "violation"
+                    break
         elif always_conds and _first_false(always_conds, s):
-            hit = record_always(s, cursor)
+            if record_always(s, cursor) and stop_on_violation:
+                stopped_by = "violation"
+                break
         if some_conds:
             for c in some_conds:
                 if c(s):
                     record_sometimes(s, cursor)
                     break
-        if hit and stop_on_violation:
-            violated_early = True
-            cursor += 1
-            break
+        first_append(n)
         if within is not None and not within(s):
-            if graph is not None:
+            if record_edges:
                 graph.unexpanded.add(cursor)
                 offsets_append(len(targets))
-            cursor += 1
             continue
+        succs = succ(s)
+        try:
+            m = len(succs)
+        except TypeError:  # a generator
+            succs = list(succs)
+            m = len(succs)
+        transitions += m
         # The hot loop: one dict operation per transition (setdefault hashes
-        # the state once whether it is new or known), appends only for new
-        # states. The branch on record_edges costs less than the timing noise.
-        k = -1
-        for k, t in enumerate(succ(s)):
+        # the state once whether it is new or known), one append per new
+        # state. The branch on record_edges costs less than the timing noise.
+        for t in succs:
             i = setdefault(t, n)
             if i == n:
                 if n >= limit:
@@ -298,36 +373,32 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
                     dropped = True
                     continue
                 append(t)
-                parent_append(cursor)
-                index_append(k)
                 n += 1
             if record_edges:
                 targets_append(i)
         if record_edges:
             offsets_append(len(targets))
-        transitions += k + 1
-        if k < 0 and check_deadlock and deadlock_id < 0:
+        if not m and check_deadlock and deadlock_id < 0:
             if terminal_ok is None or not terminal_ok(s):
                 deadlock_id = cursor
                 if stop_on_violation:
-                    violated_early = True
-                    cursor += 1
+                    stopped_by = "violation"
                     break
-        cursor += 1
+    else:
+        exhausted = True
 
     if report is not None and isinstance(report, ProgressLine):
         report.close()
     if dropped and not stopped_by:
         stopped_by = "max_depth" if depth_frozen else "max_states"
-    if violated_early and cursor < n and not stopped_by:
-        stopped_by = "violation"
-    complete = not dropped and cursor >= n and stopped_by == ""
+    complete = exhausted and not dropped
     if level_end < n:
         # The last discovered level was never reached by the cursor.
         level_starts.append(level_end)
     max_depth_seen = len(level_starts) - 1
 
-    explo = Exploration(model, inits, states, ids, parent, index, level_starts, graph)
+    explo = Exploration(model, inits, states, ids, first, init_index, level_starts, dropped,
+                        graph)
     results = []
     for p in props:
         results.append(_verdict(p, found, complete, explo, graph, n))

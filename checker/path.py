@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .model import format_action, successor_function, successor_state_function
+from .model import format_action, successor_function
 
 __all__ = [
     "PATH_FORMAT",
@@ -28,7 +28,6 @@ __all__ = [
     "NondeterminismError",
     "replay",
     "check_path",
-    "rebuild_path",
 ]
 
 PATH_FORMAT = "rbmap-path/1"
@@ -194,53 +193,3 @@ def check_path(model: Any, path: Path, properties: Sequence | None = None) -> di
             if (p.kind == "always" and not value) or (p.kind == "sometimes" and value):
                 found[p.name] = i
     return found
-
-
-def rebuild_path(model: Any, inits: Sequence, chain: Sequence[tuple[int, Any]],
-                 prop: str | None = None) -> Path:
-    """Rebuild a path from stored transition indices, checking determinism.
-
-    Parameters
-    ----------
-    model : object
-    inits : sequence
-        ``model.init_states()`` as the search saw them.
-    chain : sequence of (int, state)
-        First ``(init index, initial state)``, then for each step ``(index of
-        the transition in the successor list, state the search stored)``.
-    prop : str, optional
-        Property name recorded in the path.
-
-    Raises
-    ------
-    NondeterminismError
-        When re-running the model does not give back the stored state: the
-        model's successor order or result changed between calls.
-    """
-    succ = successor_function(model)
-    fast = successor_state_function(model)
-    init_index, expected = chain[0]
-    s = inits[init_index]
-    if s != expected:
-        raise NondeterminismError(
-            f"init_states()[{init_index}] changed between calls: the model's "
-            "initial states are not deterministic"
-        )
-    actions, states = [], [s]
-    for step, (k, expected) in enumerate(chain[1:], 1):
-        pairs = list(succ(s))
-        order = list(fast(s))
-        if (k >= len(pairs) or pairs[k][1] != expected
-                or k >= len(order) or order[k] != expected):
-            raise NondeterminismError(
-                f"step {step} of the path to {prop or 'the state'}: transition "
-                f"#{k} of the state's {len(pairs)} successors no longer leads to "
-                "the state the search stored. The model's successors are not "
-                "deterministic (iterating a set or dict? keeping hidden state?), "
-                "or successor_states() lists states in another order than "
-                "successors()"
-            )
-        actions.append(pairs[k][0])
-        s = pairs[k][1]
-        states.append(s)
-    return Path(init=init_index, actions=actions, property=prop, states=states)

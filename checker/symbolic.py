@@ -237,8 +237,8 @@ def enumerate_values(formula: z3.BoolRef, var, *, assumptions: Iterable = (),
 
 def _min_value(var, constraints, lo: int, timeout_ms):
     """The least value ``>= lo`` of ``var`` satisfying ``constraints`` (None if
-    none), by bisection with an incremental solver: cheaper here than z3's
-    optimiser, and each answer is a model value, so the bisection is exact."""
+    none), by galloping then bisection with an incremental solver: cheaper here
+    than z3's optimiser, and exact (every bound tried is decided by the solver)."""
     s = z3.Solver()
     s.set("timeout", int(timeout_ms))
     s.add(*constraints)
@@ -255,6 +255,20 @@ def _min_value(var, constraints, lo: int, timeout_ms):
     if not check():
         return None
     best = _value(s.model(), var)
+    # Gallop up from lo (small answers are common and cheap to confirm), then
+    # bisect the last step.
+    step = 0
+    while lo < best:
+        bound = min(lo + step, best - 1)
+        s.push()
+        s.add(le(var, bound))
+        if check():
+            best = _value(s.model(), var)
+            s.pop()
+            break
+        s.pop()
+        lo = bound + 1
+        step = step * 2 + 1
     while lo < best:
         mid = (lo + best - 1) // 2
         s.push()
