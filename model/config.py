@@ -28,6 +28,10 @@ class Config:
     exit or unmap mid-protocol (with events consumed by its ioctl still unread).
     ``reader_stays``: the last live process never exits (needed for the liveness
     property: somebody keeps reading).
+
+    ``nc_readers`` (0 or 1): a non-consuming reader process (the seed's
+    ``data_pages[]`` + update ioctl), which reads the ring in place without
+    consuming; only for variants with ``data_pages[]``.
     """
 
     pages: int = 3
@@ -43,6 +47,7 @@ class Config:
     pipe_reads: int = 0
     resets: int = 0
     fork: bool = False
+    nc_readers: int = 0
     kernel_ops: bool = True
 
     def __post_init__(self) -> None:
@@ -68,6 +73,8 @@ class Config:
             bad(f"--client {self.client!r}: one of {', '.join(CLIENTS)}", "client")
         if not 0 <= self.pipe_reads <= 4:
             bad(f"--pipe-reads {self.pipe_reads}: must be 0..4", "pipe_reads")
+        if not 0 <= self.nc_readers <= 1:
+            bad(f"--nc-readers {self.nc_readers}: must be 0 or 1", "nc_readers")
         if not 0 <= self.resets <= 3:
             bad(f"--resets {self.resets}: must be 0..3", "resets")
 

@@ -340,13 +340,10 @@ def load_layout(doc: dict) -> Layout:
             raise SpecError(f"duplicate field '{trailing.name}'",
                             p + ("trailing", "name"))
     extends = table.get("extends")
-    if extends is not None:
-        own = doc.get("variant", {}).get("name") if isinstance(doc.get("variant"), dict) else None
-        if not isinstance(extends, str) or not _VARIANT_NAME.match(extends):
-            raise SpecError(f"extends must name a variant (specs/NAME.toml), got {extends!r}",
-                            p + ("extends",))
-        if own is not None and extends == own:
-            raise SpecError("a variant cannot extend itself", p + ("extends",))
+    if extends is not None and (not isinstance(extends, str)
+                                or not _VARIANT_NAME.match(extends)):
+        raise SpecError(f"extends must name a variant (NAME of NAME.toml next to this "
+                        f"file or in specs/), got {extends!r}", p + ("extends",))
     return Layout(struct, fields, trailing, extends)
 
 

@@ -128,7 +128,7 @@ def mapped_count_sane(m, s) -> bool:
     mapped = s[P.MAPPED]
     if mapped < 0:
         return False
-    vmas = 0
+    vmas = 1 if m.nc and s[m.NC + P.NPH] != P.NC_IDLE else 0
     for i in range(m.P):
         b = m.PROC + P.NPF * i
         if P.P_MAPPED <= s[b + P.PH] <= P.P_IOCTLED:
@@ -164,6 +164,15 @@ def map_fault_in_bounds(m, s) -> bool:
     (ring_buffer_map_fault: ``subbuf_ids`` has nr_pages + 1 entries, so an index above
     nr_pages is refused, S3)."""
     return not s[P.FLAGS] & P.F_FAULT
+
+
+@_prop(ALWAYS, applies=lambda m: m.nc)
+def non_consuming_read_detects_overwrite(m, s) -> bool:
+    """A non-consuming reader (``data_pages[]`` from ``data_page_head``) never keeps a
+    page the writer overwrote while it read it: it either read intact events or saw
+    the page's writer counter (``data_index[id].cnt``) change and dropped the page
+    (S11: the head it starts from can be stale, and the writer laps it)."""
+    return not s[P.FLAGS] & P.F_NC_TORN
 
 
 # ---------------------------------------------------------------------- sometimes
@@ -206,6 +215,12 @@ def nested_write(m, s) -> bool:
 def writer_on_reader_page(m, s) -> bool:
     """The reader took the page the writer is filling (tail_page == reader_page)."""
     return s[P.TAIL] == s[P.READER] and s[P.MAPPED] > 0
+
+
+@_prop(SOMETIMES, applies=lambda m: m.nc and m.data_index)
+def non_consuming_reader_drops_page(m, s) -> bool:
+    """The writer counter makes a non-consuming reader drop an overwritten page."""
+    return bool(s[P.FLAGS] & P.G_NC_DISCARD)
 
 
 # --------------------------------------------------------------------- eventually

@@ -119,8 +119,10 @@ F_FAULT = 1 << 6         # a mapping offset translated past the tables
 F_ENODEV = 1 << 7        # an unmap found the buffer unmapped (-ENODEV, a warning)
 G_OVERRUN_MAPPED = 1 << 8  # goal: the writer overran the head while mapped
 G_IOCTL_SWAP = 1 << 9      # goal: an ioctl swapped the reader page
+F_NC_TORN = 1 << 10        # a non-consuming reader kept a page overwritten under it
+G_NC_DISCARD = 1 << 11     # goal: a non-consuming reader dropped an overwritten page
 _VIOLATION_BITS = (F_TORN | F_IOCTL_META | F_BACKWARDS | F_RESIZED | F_SWAPPED
-                   | F_PAGE_LEFT | F_FAULT)
+                   | F_PAGE_LEFT | F_FAULT | F_NC_TORN)
 
 # writer phases (per nesting level)
 W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE = 1, 2, 3, 4, 5
@@ -136,6 +138,13 @@ PPHASE_NAMES = {P_IDLE: "idle", P_MAPPED: "mapped", P_READING: "reading",
 # process fields
 PH, PG, POS, LIM, PB, CHILD = range(6)
 NPF = 6
+
+# the non-consuming reader (seed: data_pages[] + update ioctl)
+NC_IDLE, NC_START, NC_LIST, NC_OPEN, NC_PAGE = range(5)
+NC_NAMES = {NC_IDLE: "idle", NC_START: "update", NC_LIST: "list", NC_OPEN: "open",
+            NC_PAGE: "reading"}
+NPH, NI, NDPH, NPG, NPB, NPOS, NCNT, NTORN = range(8)
+NNF = 8
 
 
 def _mask(seq_from: int, count: int) -> int:
@@ -166,7 +175,10 @@ class RingBufferModel:
         self.WR1 = self.WPH + D
         self.WR2 = self.WR1 + D
         self.PROC = self.WR2 + D
-        self.SIZE = self.PROC + NPF * P
+        self.NC = self.PROC + NPF * P
+        self.SIZE = self.NC + NNF * c.nc_readers
+        self._ph_slots = [self.PROC + NPF * i + PH for i in range(P)]
+        self._child_slots = [self.PROC + NPF * i + CHILD for i in range(P)]
         self.ALL = (1 << c.events) - 1
         self.ID_SET = frozenset(range(N + 1))
 
@@ -180,9 +192,15 @@ class RingBufferModel:
         # the documented client reads only up to the meta page's reader.read; a
         # variant that exposes no reader.read (the seed) or that lets the user say
         # how much it read (read_param) reads up to the live commit.
+        self.data_index = r["data_index"] == "writer_cnt"
+        self.nc = c.nc_readers > 0 and self.has_data_pages
+        self._gate_steps = []
+        if c.kernel_ops and r["resize_mapped"] == "allow":
+            self._gate_steps.append(("resize", F_RESIZED))
+        if c.kernel_ops and r["swap_cpu_mapped"] == "allow":
+            self._gate_steps.append(("swap_cpu", F_SWAPPED))
         self.live_limit = (c.client == "greedy" or not self.start_at_read
                            or self.get_reader == "read_param")
-        self._fork_possible = c.fork
         self._always = []
         self.actor_names = ["writer"] + [f"irq{i}" for i in range(1, D)]
         self.proc_names = [f"p{i}" for i in range(P)]
@@ -225,15 +243,40 @@ class RingBufferModel:
     def check_state(self, s) -> int:
         """Index of the first violated always-property, or -1 (one call per state).
 
-        The history slots make most properties a bit test; only while mapped do the
-        ID table and the VMA count need a look."""
-        if not (s[DUPS] or s[LOSTU] or s[FLAGS] & _VIOLATION_BITS or s[MAPPED]):
-            if not self._fork_possible:
-                return -1
-        for i, cond in enumerate(self._always):
-            if not cond(s):
-                return i
+        The fast path decides "all hold" from the history bits and a few O(N) looks
+        (the VMA count, the ID table and data_pages[] while mapped); only when that
+        fails are the properties evaluated one by one for the exact index (tests
+        check both paths agree on every reachable state of small configs)."""
+        if (s[DUPS] or s[LOSTU] or s[FLAGS] & _VIOLATION_BITS) or not self._quick_ok(s):
+            for i, cond in enumerate(self._always):
+                if not cond(s):
+                    return i
         return -1
+
+    def _quick_ok(self, s) -> bool:
+        mapped = s[MAPPED]
+        vmas = 0
+        for k in self._ph_slots:
+            if P_MAPPED <= s[k] <= P_IOCTLED:
+                vmas += 1
+        for k in self._child_slots:
+            vmas += s[k]
+        if self.nc and s[self.NC + NPH] != NC_IDLE:
+            vmas += 1
+        if mapped != vmas:
+            return False
+        if mapped:
+            if set(s[self.IDS:self.IDS + self.N + 1]) != self.ID_SET:
+                return False
+            if self.has_data_pages:
+                N, NXT, IDS, DP = self.N, self.NXT, self.IDS, self.DPAGES
+                p = s[HEAD]
+                dph = s[M_DPH]
+                for i in range(N):
+                    if s[DP + (dph + i) % N] != s[IDS + p]:
+                        return False
+                    p = s[NXT + p]
+        return True
 
     def successors(self, s):
         """All (action, next state) pairs, in a fixed order: writer, kernel, processes."""
@@ -285,17 +328,20 @@ class RingBufferModel:
                 append((("pipe", "read_page"), t))
         if s[RESETB] and d == 0:
             append((("kernel", "reset"), self._reset(s)))
-        if c.kernel_ops and mapped > 0:
-            l = list(s)
-            l[FLAGS] |= F_RESIZED if self.rules["resize_mapped"] == "allow" else 0
-            append((("kernel", "resize"), tuple(l)))
-            l = list(s)
-            l[FLAGS] |= F_SWAPPED if self.rules["swap_cpu_mapped"] == "allow" else 0
-            append((("kernel", "swap_cpu"), tuple(l)))
+        if mapped > 0 and self._gate_steps:
+            # ring_buffer_resize / ring_buffer_swap_cpu while mapped: refused with
+            # -EBUSY they change nothing (a stutter, not listed); a rule that lets
+            # them through is listed, and the property catches it.
+            for name, bit in self._gate_steps:
+                l = list(s)
+                l[FLAGS] |= bit
+                append((("kernel", name), tuple(l)))
 
         # ---- user-space processes --------------------------------------------
         for i in range(self.P):
             self._process_steps(s, i, append)
+        if self.nc:
+            self._nc_steps(s, append)
         return out
 
     # ------------------------------------------------------------------ writer
@@ -349,7 +395,11 @@ class RingBufferModel:
             pushed = l[OVERRUN]
             if s[MAPPED] > 0:
                 l[FLAGS] |= G_OVERRUN_MAPPED
-        # rb_tail_page_update
+        # rb_tail_page_update (with data_index: data_index[next->id].cnt++; the
+        # reader only compares the counter for equality, so the model keeps whether
+        # it changed since the non-consuming reader opened that page)
+        if self.nc and s[self.NC + NPH] == NC_PAGE and s[self.NC + NPG] == nxt:
+            l[self.NC + NCNT] = 1
         l[TAIL] = nxt
         l[self.PWRITE + nxt] = 0
         l[self.PCOMMIT + nxt] = 0
@@ -532,7 +582,10 @@ class RingBufferModel:
             l[M_READ] = l[READCNT]
 
     def _ioctl(self, l, pos):
-        """The get-reader ioctl, atomic under reader_lock."""
+        """The get-reader ioctl, atomic under reader_lock. Returns 0 or -ENODEV (the
+        buffer is not mapped: a process whose VMA the kernel did not count)."""
+        if l[MAPPED] <= 0:
+            return -19
         gr = self.get_reader
         before = l[READER]
         if gr == "v2_swap":
@@ -562,6 +615,7 @@ class RingBufferModel:
             l[FLAGS] |= G_IOCTL_SWAP
         if l[M_RID] != l[self.IDS + l[READER]]:
             l[FLAGS] |= F_IOCTL_META
+        return 0
 
     def _deliver(self, l, seq):
         bit = 1 << seq
@@ -649,7 +703,8 @@ class RingBufferModel:
             l[FLAGS] |= F_FAULT
 
     def _unmap(self, l):
-        """ring_buffer_unmap."""
+        """ring_buffer_unmap (the caller has already dropped its VMA from the process
+        fields, so the live-VMA count below excludes it)."""
         m = l[MAPPED]
         if m <= 0:
             l[FLAGS] |= F_ENODEV
@@ -657,14 +712,25 @@ class RingBufferModel:
                 l[MAPPED] = m - 1
             return
         l[MAPPED] = m - 1
-        if m == 1:
-            # last unmap: subbuf_ids and the meta page are freed
+        if m == 1 and not self._live_vmas(l):
+            # last unmap: subbuf_ids and the meta page are freed. (When a VMA the
+            # kernel did not count still maps them, its process keeps seeing the
+            # last values: the pages stay referenced by that VMA.)
             for k in range(self.IDS, self.IDS + self.N + 1):
                 l[k] = 0
             for k in range(self.DPAGES, self.DPAGES + self.N):
                 l[k] = 0
             for k in (M_ENTRIES, M_OVERRUN, M_TOUCHED, M_READ, M_RID, M_RREAD, M_DPH):
                 l[k] = 0
+
+    def _live_vmas(self, l) -> int:
+        n = 1 if self.nc and l[self.NC + NPH] != NC_IDLE else 0
+        for i in range(self.P):
+            b = self.PROC + NPF * i
+            if P_MAPPED <= l[b + PH] <= P_IOCTLED:
+                n += 1
+            n += l[b + CHILD]
+        return n
 
     # ------------------------------------------------------------------ processes
     def _holds_mapping(self, s, j):
@@ -677,11 +743,18 @@ class RingBufferModel:
         ph = s[b + PH]
         name = self.proc_names[i]
         if ph == P_EXITED:
+            # the forked child outlives its parent until it exits
+            if c.fork and s[b + CHILD]:
+                self._fork_steps(s, b, name, ph, append)
             return
         if ph == P_IDLE:
-            others_mapped = any(self._holds_mapping(s, j)
-                                for j in range(self.P) if j != i)
-            if c.consumers == "concurrent" or not others_mapped:
+            free = True
+            if c.consumers == "sequential":
+                for j in range(self.P):
+                    if j != i and self._holds_mapping(s, j):
+                        free = False
+                        break
+            if free:
                 l = list(s)
                 if s[MAPPED] <= 0:
                     self._first_map(l)
@@ -729,15 +802,16 @@ class RingBufferModel:
             v2_wait = self.v2_writer and s[MAPPED] == 1 and s[WDEPTH] > 0
             if not v2_wait:
                 l = list(s)
-                self._unmap(l)
                 self._forget(l, b, P_IDLE)
+                self._unmap(l)
                 append(((name, "unmap"), tuple(l)))
                 if self._may_exit(s, i):
                     l = list(s)
-                    self._unmap(l)
                     self._forget(l, b, P_EXITED)
-                    if s[b + CHILD]:
-                        l[b + CHILD] = 0
+                    child = l[b + CHILD]
+                    l[b + CHILD] = 0
+                    self._unmap(l)
+                    if child:
                         self._unmap(l)
                     append(((name, "exit"), tuple(l)))
         if c.fork:
@@ -817,6 +891,73 @@ class RingBufferModel:
         l[b + POS] = pos + 1
         return tuple(l)
 
+
+    # ------------------------------------------------------------------ non-consuming
+    def _nc_steps(self, s, append):
+        """The seed's non-consuming reader: update ioctl, then every ring page in
+        data_pages[] order from data_page_head, read in place up to its commit.
+        With data_index it compares the page's writer counter before and after and
+        drops a page that changed under it."""
+        B = self.NC
+        ph = s[B + NPH]
+        l = list(s)
+        if ph == NC_IDLE:
+            if s[MAPPED] <= 0:
+                self._first_map(l)
+            l[MAPPED] = max(s[MAPPED], 0) + 1
+            l[B + NPH] = NC_START
+            append((("nc0", "map"), tuple(l)))
+        elif ph == NC_START:
+            self._set_head_page(l)
+            l[B + NPH] = NC_LIST
+            append((("nc0", "update_meta"), tuple(l)))
+        elif ph == NC_LIST:
+            l[B + NDPH] = s[M_DPH]
+            l[B + NI] = 0
+            l[B + NPH] = NC_OPEN
+            append((("nc0", "read_head"), tuple(l)))
+        elif ph == NC_OPEN:
+            pid = s[self.DPAGES + (s[B + NDPH] + s[B + NI]) % self.N]
+            page = 0
+            for p in range(self.N + 1):
+                if s[self.IDS + p] == pid:
+                    page = p
+                    break
+            l[B + NPG] = page
+            # the generation it opens; -1: nothing committed yet, the first events
+            # the writer puts there are the page's current content
+            l[B + NPB] = s[self.PBASE + page] if s[self.PCOMMIT + page] else -1
+            l[B + NCNT] = 0
+            l[B + NPOS] = 0
+            l[B + NTORN] = 0
+            l[B + NPH] = NC_PAGE
+            append((("nc0", "open_page"), tuple(l)))
+        else:
+            page = s[B + NPG]
+            pos = s[B + NPOS]
+            if pos < s[self.PCOMMIT + page]:
+                if s[B + NPB] < 0:
+                    l[B + NPB] = s[self.PBASE + page]
+                elif s[self.PBASE + page] != s[B + NPB]:
+                    l[B + NTORN] = 1
+                l[B + NPOS] = pos + 1
+                append((("nc0", "read_event"), tuple(l)))
+            else:
+                changed = self.data_index and s[B + NCNT]
+                if changed:
+                    l[FLAGS] |= G_NC_DISCARD
+                elif s[B + NTORN]:
+                    l[FLAGS] |= F_NC_TORN
+                i = s[B + NI] + 1
+                l[B + NPG] = l[B + NPB] = l[B + NPOS] = l[B + NCNT] = l[B + NTORN] = 0
+                if i < self.N:
+                    l[B + NI] = i
+                    l[B + NPH] = NC_OPEN
+                else:
+                    l[B + NI] = l[B + NDPH] = 0
+                    l[B + NPH] = NC_START
+                append((("nc0", "page_end"), tuple(l)))
+
     # ------------------------------------------------------------------ presentation
     def actor(self, a) -> str:
         return a[0]
@@ -883,6 +1024,17 @@ class RingBufferModel:
             if s[b + CHILD]:
                 desc += " +child"
             v[self.proc_names[i]] = desc
+        if self.nc:
+            B = self.NC
+            ph = s[B + NPH]
+            desc = NC_NAMES[ph]
+            if ph == NC_PAGE:
+                desc += f" page{s[B + NPG]} pos={s[B + NPOS]}"
+                if s[B + NTORN]:
+                    desc += " torn"
+            v["nc0"] = desc
+            if self.data_index and s[B + NCNT]:
+                v["nc0"] += " cnt-changed"
         v["delivered"] = _bits(s[DELIV])
         v["delivered_twice"] = _bits(s[DUPS])
         v["lost_counted"] = _bits(s[ACCT])

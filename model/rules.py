@@ -121,6 +121,15 @@ _rule(
             "unmaps once too often",
 )
 _rule(
+    "data_index", "none",
+    "A per-page writer counter for non-consuming readers (thread, 29 Mar 2023: "
+    "struct trace_map_data_index {idx, cnt}).",
+    none="no counter: a non-consuming reader cannot tell a page was overwritten",
+    writer_cnt="rb_tail_page_update increments data_index[next_page->id].cnt; the "
+               "reader compares it before and after reading a page and drops the page "
+               "when it changed",
+)
+_rule(
     "map_fault", "exact",
     "Page-offset translation of a mapping (ring_buffer_map_fault / the insert loop).",
     exact="pgoff < meta pages -> meta; else subbuf_ids[pgoff - meta pages] when that "

@@ -74,6 +74,9 @@ def config_options(f):
                      help="Resets (echo > trace) to interleave."),
         click.option("--fork/--no-fork", default=DEFAULTS.fork, show_default=True,
                      help="Let processes fork after MADV_DOFORK."),
+        click.option("--nc-readers", type=int, default=DEFAULTS.nc_readers,
+                     show_default=True,
+                     help="Non-consuming readers (0 or 1; variants with data_pages[])."),
         click.option("--rule", "rules", multiple=True, metavar="NAME=VALUE",
                      help="Override one protocol rule of the variant (repeatable)."),
     ]
@@ -95,7 +98,8 @@ def config_dict(kw: dict) -> dict:
                 overwrite=kw.pop("overwrite"), consumers=kw.pop("consumers"),
                 client=kw.pop("client"), crash=kw.pop("crash"),
                 reader_stays=kw.pop("reader_stays"), pipe_reads=kw.pop("pipe_reads"),
-                resets=kw.pop("resets"), fork=kw.pop("fork"))
+                resets=kw.pop("resets"), fork=kw.pop("fork"),
+                nc_readers=kw.pop("nc_readers"))
 
 
 def model_info(variant: str, rules: dict, config: dict) -> dict:
