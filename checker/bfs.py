@@ -34,6 +34,7 @@ from typing import Any
 from .graph import StateGraph, terminal_components, violating_component
 from .model import ModelError, successor_function, successor_state_function
 from .path import NondeterminismError, Path
+from . import progress as progress_module
 from .progress import ProgressLine, progress_reporter
 from .properties import ALWAYS, DEADLOCK, DEADLOCK_DOC, EVENTUALLY, SOMETIMES, Property
 from .result import CheckResult, PropertyResult
@@ -327,7 +328,7 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
                 if time_limit is not None and now - t0 > time_limit:
                     stopped_by = "time_limit"
                     break
-                if report is not None and now - last_report >= 1.0:
+                if report is not None and now - last_report >= progress_module.INTERVAL:
                     last_report = now
                     report({"seconds": now - t0, "states": n, "transitions": transitions,
                             "depth": depth, "queue": n - cursor})

@@ -17,6 +17,7 @@ from typing import Any
 from .bfs import model_properties
 from .model import successor_function
 from .path import Path
+from . import progress as progress_module
 from .progress import ProgressLine, progress_reporter
 from .properties import ALWAYS, DEADLOCK, DEADLOCK_DOC, SOMETIMES
 from .result import CheckResult, PropertyResult
@@ -77,7 +78,7 @@ def simulate(model: Any, seed: int, runs: int, depth: int, time_limit: float | N
         if time_limit is not None and now - t0 > time_limit:
             stopped_by = "time_limit"
             break
-        if report is not None and now - last_report >= 1.0:
+        if report is not None and now - last_report >= progress_module.INTERVAL:
             last_report = now
             report({"seconds": now - t0, "states": len(seen), "transitions": transitions,
                     "depth": longest, "queue": runs - run})

@@ -338,3 +338,34 @@ def test_progress_callback_and_statistics():
     for info in seen:  # about once a second; maybe none on a fast machine
         assert set(info) == {"seconds", "states", "transitions", "depth", "queue"}
     assert "8832 states" in r.summary()
+
+
+def test_progress_reports_during_a_run(monkeypatch):
+    import rbmap.checker.progress as progress
+
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)
+    seen = []
+    r = check_bfs(Counters(2, 60), progress=seen.append)
+    assert seen, "no progress report on a 3721-state run with a zero interval"
+    assert [i["states"] for i in seen] == sorted(i["states"] for i in seen)
+    assert all(0 < i["states"] <= r.states and i["queue"] >= 0 for i in seen)
+
+
+def test_progress_line_is_quiet_then_shows_then_erases():
+    import io
+
+    from rbmap.checker.progress import ProgressLine, progress_reporter
+
+    out = io.StringIO()
+    line = ProgressLine(out)
+    info = {"seconds": 0.5, "states": 1000, "transitions": 3000, "depth": 4, "queue": 10}
+    line(info)
+    assert out.getvalue() == ""  # short runs stay silent
+    line(dict(info, seconds=4.0))
+    shown = out.getvalue()
+    assert shown.startswith("\r1,000 states  depth 4  250 states/s  queue 10")
+    assert len(shown) == 80
+    line.close()
+    assert out.getvalue().endswith("\r" + " " * 79 + "\r")
+    assert progress_reporter(False) is None
+    assert isinstance(progress_reporter(True), ProgressLine)
