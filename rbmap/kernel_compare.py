@@ -95,13 +95,13 @@ def shape_errors(obj: dict) -> list[str]:
         if not isinstance(obj.get("warnings"), list) or not obj["warnings"] or not all(
                 isinstance(w, str) for w in obj["warnings"]):
             errs.append("kmsg without a non-empty list of warning strings")
-        if obj.keys() != OUTPUT_KEYS | {"warnings"}:
+        if obj.keys() != {"scenario", "op", "warnings"}:
             errs.append(f"kmsg keys {sorted(obj)}")
         return errs
     missing = OUTPUT_KEYS - obj.keys()
     if missing:
         errs.append(f"missing keys {sorted(missing)}")
-    extra = obj.keys() - OUTPUT_KEYS - OPTIONAL_KEYS - {"error"}
+    extra = obj.keys() - OUTPUT_KEYS - OPTIONAL_KEYS
     if extra:
         errs.append(f"unknown keys {sorted(extra)}")
     if not isinstance(obj.get("step"), int) or obj.get("step", 0) < 1:
@@ -121,7 +121,7 @@ def shape_errors(obj: dict) -> list[str]:
             errs.append("meta values are not ints")
     if "page" in obj:
         p = obj["page"]
-        if set(p) != PAGE_KEYS:
+        if not PAGE_KEYS <= set(p) <= PAGE_KEYS | {"error"}:
             errs.append(f"page keys {sorted(p)}")
         else:
             for e in p["events"]:

@@ -253,40 +253,72 @@ static void put_page(const unsigned char *p, size_t len, long id)
 	else
 		put("null");
 	put(",\"events\":[");
-	size_t end = size < cap ? size : cap;
+	/* the checks and messages of impl's decoder (FORMAT.md: `error` only on a
+	 * page whose bytes are inconsistent) */
+	char err[160] = "";
+	size_t limit = size < cap ? size : cap;
+	if (stored && size + 8 > cap)
+		snprintf(err, sizeof(err), "lost count at %llu lies outside the %zu data bytes",
+			 (unsigned long long)size, cap);
+	if (limit < size && !err[0])
+		snprintf(err, sizeof(err), "commit %llu exceeds the %zu data bytes",
+			 (unsigned long long)size, cap);
 	size_t off = 0;
 	int first = 1;
-	while (off + 4 <= end) {
-		uint32_t h = rd32(data + off);
-		unsigned type_len = h & 31, delta = h >> 5;
+	while (off < limit) {
 		const char *type = "data";
-		size_t elen;
-		if (type_len >= 1 && type_len <= 28) {
-			elen = 4 + 4 * type_len;
-		} else if (type_len == 0) {
-			if (off + 8 > end)
-				break;
-			elen = 4 + rd32(data + off + 4);
-		} else if (type_len == 29) {
-			type = "padding";
-			if (delta == 0)
-				elen = end - off;
-			else if (off + 8 <= end)
-				elen = 4 + rd32(data + off + 4);
-			else
-				elen = end - off;
+		size_t elen = 0;
+		char problem[160] = "";
+		if (off + 4 > limit) {
+			snprintf(problem, sizeof(problem),
+				 "event header at %zu runs past the commit (%zu)", off, limit);
 		} else {
-			type = type_len == 30 ? "time_extend" : "time_stamp";
-			elen = 8;
+			uint32_t h = rd32(data + off);
+			unsigned type_len = h & 31, delta = h >> 5;
+			if (type_len == 29 && delta == 0) {
+				type = "padding"; /* the rest of the page is unused */
+				elen = limit - off;
+			} else if (type_len == 30 || type_len == 31) {
+				type = type_len == 30 ? "time_extend" : "time_stamp";
+				elen = 8;
+				if (off + 8 > limit)
+					snprintf(problem, sizeof(problem),
+						 "time event at %zu runs past the commit (%zu)", off, limit);
+			} else if (type_len == 0 || type_len == 29) {
+				if (type_len == 29)
+					type = "padding";
+				if (off + 8 > limit)
+					snprintf(problem, sizeof(problem),
+						 "event at %zu has no room for its length word", off);
+				else
+					elen = (size_t)rd32(data + off + 4) + 4;
+			} else {
+				elen = 4 + 4 * (size_t)type_len;
+			}
+			if (!problem[0] && (elen < 8 || elen % 4) && !(type_len == 29 && delta == 0))
+				snprintf(problem, sizeof(problem), "event at %zu has a bad length %zu",
+					 off, elen);
+			else if (!problem[0] && off + elen > limit)
+				snprintf(problem, sizeof(problem),
+					 "event at %zu (length %zu) runs past the commit (%zu)", off, elen,
+					 limit);
 		}
-		if (elen == 0)
+		if (problem[0]) {
+			if (!err[0])
+				snprintf(err, sizeof(err), "%s", problem);
 			break;
+		}
 		put("%s{\"offset\":%zu,\"type\":\"%s\",\"length\":%zu}",
 		    first ? "" : ",", off, type, elen);
 		first = 0;
 		off += elen;
 	}
-	put("]}");
+	put("]");
+	if (err[0]) {
+		put(",\"error\":");
+		put_str(err);
+	}
+	put("}");
 }
 
 static void unmap_one(struct mapping *m)
@@ -396,8 +428,7 @@ static void read_kmsg(void)
 				continue;
 		}
 		if (!n_warn)
-			put(PREFIX "{\"step\":%d,\"scenario\":\"%s\",\"op\":\"kmsg\","
-			    "\"args\":[],\"rc\":0,\"warnings\":[", step + 1, name);
+			put(PREFIX "{\"scenario\":\"%s\",\"op\":\"kmsg\",\"warnings\":[", name);
 		put("%s", n_warn ? "," : "");
 		put_str(msg);
 		n_warn++;
