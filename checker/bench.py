@@ -64,8 +64,8 @@ class _Table:
         from .model import successor_state_function
 
         succ = successor_state_function(model)
-        # Fresh copies of the states, so lookups compare values as they would
-        # in a real run, not object identities.
+        # The successor lists hold fresh tuples, as a model's would, so lookups
+        # compare values, not object identities.
         table = {s: list(succ(s)) for s in states}
         self._inits = list(model.init_states())
         self.successor_states = table.__getitem__
@@ -88,7 +88,7 @@ def explorer_only(model: Any, repeat: int = 1) -> dict[str, Any]:
     set, queue, parent arrays), the ceiling any model can reach.
     """
     first = check_bfs(model, progress=False, check_deadlock=False)
-    table = _Table(model, first.exploration.states)
+    table = _Table(model, list(first.exploration))
     del first
     return bench(table, repeat, check_deadlock=False)
 
@@ -101,11 +101,11 @@ def bytes_per_state(result: Any) -> float:
     shared by CPython's small-int cache for the small values states hold).
     """
     e = result.exploration
-    n = len(e.states)
+    n = len(e.keys)
     if not n:
         return 0.0
-    total = (sys.getsizeof(e.ids) + sys.getsizeof(e.states) + sys.getsizeof(e.first)
-             + sum(sys.getsizeof(s) for s in e.states))
+    total = (sys.getsizeof(e.ids) + sys.getsizeof(e.keys) + sys.getsizeof(e.first)
+             + sum(sys.getsizeof(k) for k in e.keys))
     if e.graph is not None:
         total += sys.getsizeof(e.graph.offsets) + sys.getsizeof(e.graph.targets)
     return total / n

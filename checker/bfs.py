@@ -1,6 +1,6 @@
 """Exhaustive breadth-first exploration with exact visited-state storage.
 
-Ids are the BFS discovery order, so the ``states`` list is the queue itself,
+Ids are the BFS discovery order, so the ``keys`` list is the queue itself,
 and the depth of every state is known from where each level starts. The
 states a state discovers get consecutive ids, so the BFS tree is stored as
 one int per expanded state, the id of its first new child (``first``): the
@@ -8,6 +8,12 @@ parent of state ``c`` is the last ``p`` with ``first[p] <= c`` (a bisection).
 Per distinct state that is one dict entry (state -> id: the exact key, no
 lossy hashing), one list slot and 8 bytes; one int per transition more when
 the model has an ``eventually`` property (the graph it is checked on).
+
+The dict key is the state itself, or, when the model sets ``state_struct`` (a
+``struct`` format such as ``"<79H"``), the state packed into bytes: 2 bytes a
+field instead of 8 plus a tuple header, a third of the memory for wide states,
+and bytes hash and compare faster than tuples (the packing costs about as
+much as that saves). A state is unpacked once, when it leaves the queue.
 
 Actions are not stored. A path is rebuilt by re-running the model from the
 initial state: at each step the parent's successors must again discover
@@ -25,6 +31,7 @@ property gets a verdict.
 from __future__ import annotations
 
 import gc
+import struct
 import sys
 from array import array
 from bisect import bisect_right
@@ -61,12 +68,15 @@ def model_properties(model: Any) -> list[Property]:
 class Exploration:
     """The states a breadth-first search visited, with their BFS tree.
 
+    Iterating gives the states in id order; :meth:`state` gives one.
+
     Attributes
     ----------
-    states : list
-        State by id (ids are the discovery order).
+    keys : list
+        Stored key by id (ids are the discovery order): the state, or its
+        packed bytes when the model has ``state_struct``.
     ids : dict
-        Id by state.
+        Id by key.
     first : array('l')
         For each expanded state (by id), the id its first new child got.
     init_index : list of int
@@ -74,18 +84,20 @@ class Exploration:
     level_starts : list of int
         Id of the first state of each depth.
     dropped : bool
-        A bound kept some successors out of ``states``.
+        A bound kept some successors out of ``keys``.
     graph : StateGraph or None
         The transitions between ids, recorded only when the model has an
         ``eventually`` property.
     """
 
-    def __init__(self, model, inits, states, ids, first, init_index, level_starts,
+    def __init__(self, model, inits, keys, ids, first, init_index, level_starts,
                  dropped=False, graph=None):
         self.model = model
         self.inits = inits
-        self.states = states
+        self.keys = keys
         self.ids = ids
+        codec = _codec(model)
+        self.pack, self.unpack = codec if codec else (None, None)
         self.first = first
         self.init_index = init_index
         self.level_starts = level_starts
@@ -93,14 +105,31 @@ class Exploration:
         self.graph = graph
 
     def __len__(self) -> int:
-        return len(self.states)
+        return len(self.keys)
+
+    def __iter__(self):
+        unpack = self.unpack
+        return iter(self.keys) if unpack is None else (unpack(k) for k in self.keys)
 
     def __contains__(self, state) -> bool:
-        return state in self.ids
+        return self.key(state) in self.ids
+
+    def key(self, state):
+        """The stored key of ``state``."""
+        return state if self.pack is None else self.pack(*state)
+
+    def state(self, i: int):
+        """The state with id ``i``."""
+        k = self.keys[i]
+        return k if self.unpack is None else self.unpack(k)
+
+    def id_of(self, state) -> int:
+        """The id of ``state`` (KeyError if it was not seen)."""
+        return self.ids[self.key(state)]
 
     def depth(self, state) -> int:
         """BFS depth (shortest distance from an initial state) of ``state``."""
-        return self.depth_of_id(self.ids[state])
+        return self.depth_of_id(self.id_of(state))
 
     def depth_of_id(self, i: int) -> int:
         """BFS depth of the state with id ``i``."""
@@ -114,7 +143,7 @@ class Exploration:
 
     def path_to(self, state, prop: str | None = None) -> Path:
         """A shortest path to ``state`` (rebuilt by replay)."""
-        return self.path_to_id(self.ids[state], prop)
+        return self.path_to_id(self.id_of(state), prop)
 
     def path_to_id(self, i: int, prop: str | None = None) -> Path:
         """A shortest path to the state with id ``i``, rebuilt by replay.
@@ -131,7 +160,7 @@ class Exploration:
         what = f"the path to {prop}" if prop else "the path"
         start = self.init_index[chain[0]]
         s = list(self.model.init_states())[start]
-        if s != self.states[chain[0]]:
+        if s != self.state(chain[0]):
             raise NondeterminismError(
                 f"{what}: init_states()[{start}] changed between calls; the model's "
                 "initial states are not deterministic")
@@ -145,7 +174,7 @@ class Exploration:
     def _replay_step(self, p: int, c: int, where: str):
         # Re-run the parent's successors: its first occurrences of states with
         # ids from first[p] on must be exactly its children, in id order.
-        s = self.states[p]
+        s = self.state(p)
         pairs = list(successor_function(self.model)(s))
         fast = getattr(self.model, "successor_states", None)
         if fast is not None and list(fast(s)) != [t for _, t in pairs]:
@@ -153,10 +182,10 @@ class Exploration:
                 f"{where}: successor_states() lists other states, or in another order, "
                 "than successors()")
         lo = self.first[p]
-        hi = self.first[p + 1] if p + 1 < len(self.first) else len(self.states)
+        hi = self.first[p + 1] if p + 1 < len(self.first) else len(self.keys)
         new, k_child = [], -1
         for k, (_, t) in enumerate(pairs):
-            i = self.ids.get(t)
+            i = self.ids.get(self.key(t))
             if i is None and not self.dropped:
                 raise NondeterminismError(
                     f"{where}: a successor the search never saw appeared; the model's "
@@ -172,6 +201,15 @@ class Exploration:
                 "order, than the search did; the model's successors are not deterministic "
                 "(iterating a set or dict? keeping hidden state?)")
         return pairs[k_child]
+
+
+def _codec(model: Any):
+    """``(pack, unpack)`` from the model's ``state_struct`` format, or None."""
+    fmt = getattr(model, "state_struct", None)
+    if not fmt:
+        return None
+    st = struct.Struct(fmt)
+    return st.pack, st.unpack
 
 
 def _first_false(conds, s):
@@ -264,19 +302,22 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
                 found[p.name] = i
         some_conds = [p.condition for p in some_props if p.name not in found]
 
+    codec = _codec(model)
+    pack, unpack = codec if codec else (None, None)
     inits = list(model.init_states())
-    states: list = []
+    keys: list = []
     ids: dict = {}
     init_index: list[int] = []
     limit = sys.maxsize if max_states is None else max_states
     dropped = False
     for k, s in enumerate(inits):
-        if s not in ids:
-            if len(states) >= limit:
+        key = s if pack is None else pack(*s)
+        if key not in ids:
+            if len(keys) >= limit:
                 dropped = True
                 break
-            ids[s] = len(states)
-            states.append(s)
+            ids[key] = len(keys)
+            keys.append(key)
             init_index.append(k)
 
     graph = StateGraph() if ev_props else None
@@ -288,9 +329,9 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
     first = array("l")
     first_append = first.append
     setdefault = ids.setdefault
-    append = states.append
+    append = keys.append
 
-    n = len(states)
+    n = len(keys)
     depth = 0  # depth of the states being expanded
     level_starts = [0]
     level_end = n
@@ -308,9 +349,11 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
     deadlock_id = -1
     cursor = 0
 
-    # The list of states is the queue: iterating a list while appending to it
-    # visits the appended states too, in order.
-    for cursor, s in enumerate(states):
+    # The list of keys is the queue: iterating a list while appending to it
+    # visits the appended keys too, in order.
+    for cursor, s in enumerate(keys):
+        if unpack is not None:
+            s = unpack(s)
         if cursor == checkpoint:
             if cursor == level_end:
                 depth += 1
@@ -367,6 +410,8 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
         # the state once whether it is new or known), one append per new
         # state. The branch on record_edges costs less than the timing noise.
         for t in succs:
+            if pack is not None:
+                t = pack(*t)
             i = setdefault(t, n)
             if i == n:
                 if n >= limit:
@@ -398,7 +443,7 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
         level_starts.append(level_end)
     max_depth_seen = len(level_starts) - 1
 
-    explo = Exploration(model, inits, states, ids, first, init_index, level_starts, dropped,
+    explo = Exploration(model, inits, keys, ids, first, init_index, level_starts, dropped,
                         graph)
     results = []
     for p in props:
@@ -441,8 +486,8 @@ def _verdict(p: Property, found: dict, complete: bool, explo: Exploration,
 
 def _eventually(p: Property, explo: Exploration, graph: StateGraph, n: int) -> PropertyResult:
     comps, skipped = _components(explo, graph, n)
-    states, cond = explo.states, p.condition
-    bad = violating_component(comps, lambda u: cond(states[u]))
+    state, cond = explo.state, p.condition
+    bad = violating_component(comps, lambda u: cond(state(u)))
     skip_note = (f"; {skipped} terminal component(s) at the model boundary not judged"
                  if skipped else "")
     if bad is None:

@@ -26,6 +26,10 @@ Optional methods, used when present:
 ``check_state(s) -> int``
     Index (among the ``always`` properties, in ``properties()`` order) of the
     first one violated in ``s``, or -1: one call instead of one per property.
+``state_struct: str`` (an attribute)
+    A ``struct`` format (``"<79H"``) that packs every state, a tuple of
+    ints, into bytes: the visited set then stores those bytes (a third of
+    the memory of a wide tuple). States come back from ``struct.unpack``.
 ``within_boundary(s) -> bool``
     States outside are checked but not expanded (a TLA+ state constraint).
 ``terminal_ok(s) -> bool``

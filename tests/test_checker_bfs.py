@@ -59,7 +59,7 @@ def test_exact_state_counts(model, states, transitions, depth):
     assert (r.states, r.transitions, r.max_depth, r.complete) == (states, transitions, depth, True)
     dist, ref_transitions = reference_bfs(model)
     assert (len(dist), ref_transitions, max(dist.values())) == (states, transitions, depth)
-    assert set(r.exploration.states) == set(dist)
+    assert set(r.exploration) == set(dist)
     assert all(r.exploration.depth(s) == d for s, d in dist.items())
 
 
@@ -369,3 +369,43 @@ def test_progress_line_is_quiet_then_shows_then_erases():
     assert out.getvalue().endswith("\r" + " " * 79 + "\r")
     assert progress_reporter(False) is None
     assert isinstance(progress_reporter(True), ProgressLine)
+
+
+class PackedTwoPhase(TwoPhaseCommit):
+    """TwoPhaseCommit whose visited set stores packed bytes."""
+
+    def __init__(self, n):
+        super().__init__(n)
+        self.state_struct = f"<{3 * n + 3}B"
+
+
+class PackedLostUpdate(LostUpdate):
+    state_struct = "<7B"
+
+
+def test_packed_states_give_the_same_result_in_less_memory():
+    from rbmap.checker.bench import bytes_per_state
+
+    plain, packed = check_bfs(TwoPhaseCommit(4)), check_bfs(PackedTwoPhase(4))
+    assert (packed.states, packed.transitions, packed.max_depth) == (
+        plain.states, plain.transitions, plain.max_depth)
+    assert [(p.name, p.status, p.path) for p in packed.properties] == [
+        (p.name, p.status, p.path) for p in plain.properties]
+    assert set(packed.exploration) == set(plain.exploration)
+    assert all(isinstance(k, bytes) for k in packed.exploration.keys)
+    s = plain.exploration.state(100)
+    assert packed.exploration.depth(s) == plain.exploration.depth(s)
+    assert bytes_per_state(packed) < bytes_per_state(plain) / 1.5
+    # eventually and sometimes through the packed graph too
+    r = check_bfs(PackedLostUpdate(3))
+    assert (r.states, r["all_done"].status, r["lost_update"].status) == (84, "holds", "reached")
+
+
+def test_packed_state_out_of_range_fails_loudly():
+    import struct
+
+    class TooBig(Counters):
+        state_struct = "<2B"
+
+    with pytest.raises(struct.error):
+        check_bfs(TooBig(2, 300))

@@ -86,7 +86,7 @@ def test_bfs_depth_is_the_true_shortest_distance(g):
     r, ref = _check_and_reference(*g)
     dist = nx.single_source_shortest_path_length(ref, 0)
     assert r.complete
-    assert set(r.exploration.states) == set(dist)
+    assert set(r.exploration) == set(dist)
     assert r.transitions == sum(ref.out_degree(u) for u in dist)
     assert r.max_depth == max(dist.values())
     for s, d in dist.items():
@@ -113,15 +113,13 @@ def test_terminal_components_and_eventually_against_networkx(g):
     reach = {0} | nx.descendants(ref, 0)
     bottom = [u for u in reach if all(u in nx.descendants(ref, v) | {v}
                                       for v in nx.descendants(ref, u) | {u})]
-    states = r.exploration.states
-    assert sorted(bottom) == sorted(states[i] for c in ours for i in c)
+    assert sorted(bottom) == sorted(r.exploration.state(i) for c in ours for i in c)
     bad = [u for u in bottom if u not in good]
     e = r["good"]
     assert e.status == ("violated" if bad else "holds")
     if bad:
         # The path ends in a bad state of a terminal component, as close as any.
-        ids = r.exploration.ids
-        assert e.path.states[-1] == min(bad, key=lambda u: ids[u])
+        assert e.path.states[-1] == min(bad, key=r.exploration.id_of)
         assert len(e.path) == min(r.exploration.depth(u) for u in bad)
 
 
