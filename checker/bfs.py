@@ -339,7 +339,7 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
     if depth_frozen:
         limit = n
     transitions = 0
-    stopped_by = "max_states" if dropped else ""
+    stopped_by = drop_reason = "max_states" if dropped else ""
     exhausted = False
     next_tick = 512
     # The next cursor at which the slow bookkeeping (new level, clock) runs.
@@ -416,7 +416,9 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
             if i == n:
                 if n >= limit:
                     del ids[t]
-                    dropped = True
+                    if not dropped:
+                        dropped = True
+                        drop_reason = "max_depth" if depth_frozen else "max_states"
                     continue
                 append(t)
                 n += 1
@@ -436,7 +438,7 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
     if report is not None and isinstance(report, ProgressLine):
         report.close()
     if dropped and not stopped_by:
-        stopped_by = "max_depth" if depth_frozen else "max_states"
+        stopped_by = drop_reason
     complete = exhausted and not dropped
     if level_end < n:
         # The last discovered level was never reached by the cursor.

@@ -409,3 +409,10 @@ def test_packed_state_out_of_range_fails_loudly():
 
     with pytest.raises(struct.error):
         check_bfs(TooBig(2, 300))
+
+
+def test_stopped_by_names_the_bound_that_bit_first():
+    r = check_bfs(Counters(2, 3), max_states=5, max_depth=3)  # 5 states by depth 2
+    assert (r.states, r.stopped_by) == (5, "max_states")
+    r = check_bfs(Counters(2, 3), max_states=12, max_depth=3)  # depth 3 holds 10
+    assert (r.states, r.stopped_by) == (10, "max_depth")
