@@ -194,7 +194,7 @@ def overrun_while_mapped(m, s) -> bool:
     return bool(s[P.FLAGS] & P.G_OVERRUN_MAPPED)
 
 
-@_prop(SOMETIMES)
+@_prop(SOMETIMES, applies=lambda m: m.P > 1)
 def second_process_maps_after_first(m, s) -> bool:
     """A process maps the buffer after another one has exited."""
     exited = mapped = False

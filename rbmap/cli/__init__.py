@@ -26,6 +26,7 @@ COMMANDS = [
     ("check", "replay"),
     ("check", "list_cmd"),
     ("check", "bench"),
+    ("manifest", "manifest"),
     ("kernel", "kernel"),
     ("scenario", "scenario"),
     ("abi", "abi"),
