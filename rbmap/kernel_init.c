@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -135,9 +136,40 @@ static int nmaps;
 static int step;
 static int kmsg_fd = -1;
 
-static void on_alarm(int sig)
+static void __attribute__((unused)) on_alarm(int sig)
 {
 	(void)sig;
+}
+
+/*
+ * Reads of the mapped memory go through copy_guarded(): a fault there is reported
+ * (rc -EFAULT and "signal", as FORMAT.md says) instead of killing init, which
+ * would panic the kernel and lose the whole boot.
+ */
+static sigjmp_buf fault_jb;
+static volatile sig_atomic_t fault_armed;
+static int fault_sig; /* the signal of the current operation's faulting read, or 0 */
+
+static void on_fault(int sig)
+{
+	if (fault_armed)
+		siglongjmp(fault_jb, sig);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int copy_guarded(void *dst, const void *src, size_t n)
+{
+	int sig = sigsetjmp(fault_jb, 1);
+	if (sig) {
+		fault_armed = 0;
+		fault_sig = sig;
+		return -EFAULT;
+	}
+	fault_armed = 1;
+	memcpy(dst, src, n);
+	fault_armed = 0;
+	return 0;
 }
 
 static int neg(void)
@@ -339,9 +371,14 @@ static int do_map(void)
 	unsigned char *probe = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
 	if (probe == MAP_FAILED)
 		return neg();
-	uint32_t meta_size = rd32(probe + 0);
-	m.subbuf_size = rd32(probe + 8);
-	m.nr_subbufs = rd32(probe + 12);
+	unsigned char head[16];
+	if (copy_guarded(head, probe, sizeof(head))) {
+		munmap(probe, PAGE);
+		return -EFAULT;
+	}
+	uint32_t meta_size = rd32(head + 0);
+	m.subbuf_size = rd32(head + 8);
+	m.nr_subbufs = rd32(head + 12);
 	if (meta_size > PAGE) {
 		/* as libtracefs does: drop the probe, map the whole meta area */
 		munmap(probe, PAGE);
@@ -483,6 +520,10 @@ static void run_op(char **w, int nw)
 	int ok = 1, rc = 0;
 	long long value = -2;
 	int with_meta = 0, child_mapped = -1;
+	unsigned char metabuf[80];
+	unsigned char *pagebuf = NULL;
+
+	fault_sig = 0;
 	const unsigned char *page = NULL;
 	size_t page_len = 0;
 	long page_id = -1;
@@ -568,10 +609,13 @@ static void run_op(char **w, int nw)
 		else if (!m)
 			rc = -EFAULT;
 		else {
-			unsigned long long id = nw == 2 ? num(w[1], &ok) : rd32(m->meta + 24);
-			if (ok && id >= m->nr_subbufs)
+			unsigned char idb[4] = {0};
+			unsigned long long id = nw == 2 ? num(w[1], &ok) : 0;
+			if (nw == 1 && !copy_guarded(idb, m->meta + 24, 4))
+				id = rd32(idb);
+			if (!fault_sig && ok && id >= m->nr_subbufs)
 				rc = -EFAULT;
-			else if (ok) {
+			else if (!fault_sig && ok) {
 				page = m->data + (size_t)id * m->subbuf_size;
 				page_len = m->subbuf_size;
 				page_id = (long)id;
@@ -652,6 +696,8 @@ static void run_op(char **w, int nw)
 		else {
 			pid_t pid = fork();
 			if (pid == 0) {
+				signal(SIGSEGV, SIG_DFL); /* the child reports by its exit */
+				signal(SIGBUS, SIG_DFL);
 				if (!m) /* nothing mapped: nothing to see */
 					_exit(1);
 				volatile unsigned char c = m->meta[0];
@@ -674,6 +720,15 @@ static void run_op(char **w, int nw)
 
 	if (!ok)
 		rc = -EINVAL;
+	/* copy what is shown out of the mapping first: a fault there is the result */
+	if (with_meta && copy_guarded(metabuf, cur_map()->meta, sizeof(metabuf)))
+		with_meta = 0;
+	if (page && page != rawbuf) {
+		pagebuf = malloc(page_len);
+		page = copy_guarded(pagebuf, page, page_len) ? NULL : pagebuf;
+	}
+	if (fault_sig)
+		rc = -EFAULT;
 	step++; /* the scenario line itself is step 1 */
 	put(PREFIX "{\"step\":%d,\"scenario\":", step);
 	put_str(name);
@@ -690,17 +745,20 @@ static void run_op(char **w, int nw)
 	if (value != -2)
 		put(",\"value\":%lld", value);
 	if (with_meta)
-		put_meta(cur_map()->meta);
+		put_meta(metabuf);
 	if (page)
 		put_page(page, page_len, page_id);
 	if (child_mapped >= 0)
 		put(",\"child_mapped\":%s", child_mapped ? "true" : "false");
+	if (fault_sig)
+		put(",\"signal\":\"%s\"", fault_sig == SIGBUS ? "SIGBUS" : fault_sig == SIGSEGV ? "SIGSEGV" : "other");
 	put("}");
 	flush_line();
 	free(rawbuf);
+	free(pagebuf);
 }
 
-static void run_file(const char *path)
+static void __attribute__((unused)) run_file(const char *path)
 {
 	int f = open(path, O_RDONLY);
 	if (f < 0)
@@ -734,6 +792,39 @@ static void run_file(const char *path)
 	free(text);
 }
 
+#ifdef RBMAP_SELFTEST
+/*
+ * Host-side check of the decoder and the fault guard (tests/test_kernel_unit.py):
+ * stdin holds pages as "<u32 length><bytes>" records; each is decoded as a page
+ * (id = its index) and printed as one JSON line; then a read of a PROT_NONE page
+ * goes through copy_guarded() and the signal is printed.
+ */
+int main(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fault;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	unsigned char lenb[4];
+	for (long i = 0; fread(lenb, 1, 4, stdin) == 4; i++) {
+		uint32_t n = rd32(lenb);
+		unsigned char *buf = calloc(1, n + 1);
+		if (fread(buf, 1, n, stdin) != n)
+			return 1;
+		put("{\"op\":\"page\"");
+		put_page(buf, n, i);
+		put("}");
+		flush_line();
+		free(buf);
+	}
+	unsigned char *none = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char dst[8];
+	int rc = copy_guarded(dst, none, sizeof(dst));
+	printf("guard %d %s\n", rc, fault_sig == SIGSEGV ? "SIGSEGV" : "none");
+	return 0;
+}
+#else
 int main(void)
 {
 	mount("proc", "/proc", "proc", 0, NULL);
@@ -752,6 +843,9 @@ int main(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm; /* no SA_RESTART: a blocked call returns EINTR */
 	sigaction(SIGALRM, &sa, NULL);
+	sa.sa_handler = on_fault;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
 
 	kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	if (kmsg_fd >= 0)
@@ -774,3 +868,4 @@ int main(void)
 	for (;;)
 		pause();
 }
+#endif

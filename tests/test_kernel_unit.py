@@ -208,3 +208,69 @@ def test_compare_explains_only_noted_steps(tmp_path):
     other[2]["meta"]["reader"]["read"] = 96
     un, ex = kc.compare(scn, kern, other)
     assert len(un) == 1 and "meta.reader.read" in kc.describe(un[0])
+
+
+# ---------------------------------------------------------------- the guest's decoder
+
+def _hdr(word: int) -> bytes:
+    import struct
+
+    return struct.pack("<Qq", 123456, word - (1 << 64) if word >= 1 << 63 else word)
+
+
+def _ev(type_len: int, delta: int = 0, array0: int | None = None, body: int = 0) -> bytes:
+    import struct
+
+    out = struct.pack("<I", (delta << 5) | type_len)
+    if array0 is not None:
+        out += struct.pack("<I", array0)
+    return out + bytes(body)
+
+
+def _crafted_pages() -> list[bytes]:
+    import struct
+
+    pages = []
+    small = _ev(7, body=28)                       # 32-byte data event
+    # plain page: 3 small events
+    pages.append(_hdr(96) + small * 3)
+    # time extend between events, then a big (type_len 0) event of 132 bytes
+    big = _ev(0, array0=128, body=124)
+    pages.append(_hdr(32 + 8 + 132) + small + _ev(30, 5, array0=1) + big)
+    # padding with a length, then the null padding (rest of the page)
+    pages.append(_hdr(4080) + small + _ev(29, 1, array0=12, body=8) + _ev(29, 0) )
+    # missed events with the count stored after the data (sign-extended commit word)
+    data = small * 2
+    pages.append(_hdr(0xFFFFFFFFC0000000 | len(data)) + data + struct.pack("<Q", 77))
+    # missed events without room for the count
+    pages.append(_hdr(0xFFFFFFFF80000000 | 64) + small * 2)
+    # inconsistent pages: event past the commit, bad length, commit past the bytes
+    pages.append(_hdr(40) + small + _ev(7, body=28))
+    pages.append(_hdr(40) + _ev(0, array0=2, body=40))
+    pages.append(_hdr(5000) + small)
+    return [p + bytes(max(0, 4096 - len(p))) if len(p) < 4096 and i != 7 else p
+            for i, p in enumerate(pages)]
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+def test_guest_decoder_agrees_with_impl_decoder(tmp_path):
+    """The C runner decodes pages exactly as impl's decoder (FORMAT.md `page`),
+    including the `error` of an inconsistent page; its fault guard reports SIGSEGV."""
+    import struct
+
+    from rbmap.impl.decode import decode_subbuf
+
+    exe = tmp_path / "selftest"
+    res = subprocess.run(["gcc", "-O1", "-DRBMAP_SELFTEST", "-o", str(exe), str(k.INIT_SOURCE)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    pages = _crafted_pages()
+    blob = b"".join(struct.pack("<I", len(p)) + p for p in pages)
+    out = subprocess.run([str(exe)], input=blob, capture_output=True, timeout=30).stdout
+    lines = out.decode().splitlines()
+    got = [json.loads(x)["page"] for x in lines[:-1]]
+    want = [decode_subbuf(p, i) for i, p in enumerate(pages)]
+    assert got == want
+    assert [("error" in g) for g in got] == [False] * 5 + [True] * 3
+    assert got[1]["events"][1]["type"] == "time_extend" and got[3]["lost"] == 77
+    assert lines[-1] == "guard -14 SIGSEGV"
