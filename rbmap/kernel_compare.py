@@ -18,7 +18,7 @@ OPS = (
     "mremap_grow", "fork", "dofork_fork",
 )
 OUTPUT_KEYS = {"step", "scenario", "op", "args", "rc"}
-OPTIONAL_KEYS = {"meta", "page", "value", "child_mapped"}
+OPTIONAL_KEYS = {"meta", "page", "value", "child_mapped", "signal"}
 META_KEYS = {"meta_page_size", "meta_struct_len", "subbuf_size", "nr_subbufs", "reader",
              "flags", "entries", "overrun", "read"}
 READER_KEYS = {"lost_events", "id", "read"}
