@@ -139,3 +139,24 @@ def test_terminal_components_at_the_boundary_are_not_judged():
     e = r["good"]
     assert e.status == "holds"
     assert "1 terminal component(s) at the model boundary not judged" in e.note
+
+
+@settings(max_examples=150, deadline=None)
+@given(graphs, st.one_of(st.none(), st.integers(1, 12)), st.one_of(st.none(), st.integers(0, 6)))
+def test_bounded_runs_never_claim_holds(g, max_states, max_depth):
+    n, edges, good = g
+    full = check_bfs(Graph(n, edges, good))
+    r = check_bfs(Graph(n, edges, good), max_states=max_states, max_depth=max_depth)
+    assert r.states <= full.states
+    if max_states is not None:
+        assert r.states <= max_states
+    if max_depth is not None:
+        assert all(r.exploration.depth(s) <= max_depth for s in r.exploration)
+    if r.complete:
+        assert r.states == full.states
+        assert [(p.name, p.status) for p in r.properties] == [
+            (p.name, p.status) for p in full.properties]
+    else:
+        assert r.states < full.states
+        assert all(p.status in ("unknown", "violated", "reached") for p in r.properties)
+        assert r.stopped_by in ("max_states", "max_depth")
