@@ -6,7 +6,7 @@ states a state discovers get consecutive ids, so the BFS tree is stored as
 one int per expanded state, the id of its first new child (``first``): the
 parent of state ``c`` is the last ``p`` with ``first[p] <= c`` (a bisection).
 Per distinct state that is one dict entry (state -> id: the exact key, no
-lossy hashing), one list slot and 8 bytes; one int per transition more when
+lossy hashing), one list slot and 4 bytes; 4 bytes a transition more when
 the model has an ``eventually`` property (the graph it is checked on).
 
 The dict key is the state itself, or, when the model sets ``state_struct`` (a
@@ -77,7 +77,7 @@ class Exploration:
         packed bytes when the model has ``state_struct``.
     ids : dict
         Id by key.
-    first : array('l')
+    first : array('i')
         For each expanded state (by id), the id its first new child got.
     init_index : list of int
         For each initial state id, its index in ``init_states()``.
@@ -326,7 +326,7 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
         offsets_append = graph.offsets.append
         targets = graph.targets
         targets_append = targets.append
-    first = array("l")
+    first = array("i")  # ids: 4 bytes a state (2**31 states is far beyond memory)
     first_append = first.append
     setdefault = ids.setdefault
     append = keys.append

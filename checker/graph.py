@@ -2,9 +2,10 @@
 
 The breadth-first search records the graph compactly: state ids are the BFS
 discovery order, ``offsets[u]:offsets[u + 1]`` slices ``targets`` to give the
-successor ids of state ``u`` (compressed sparse rows in two ``array('l')``).
-Only here is it turned into a ``networkx.DiGraph`` with integer nodes, once,
-after the search, when asked for (:meth:`StateGraph.to_networkx`).
+successor ids of state ``u`` (compressed sparse rows: 4 bytes a transition).
+A ``networkx.DiGraph`` with integer nodes is built only when asked for
+(:meth:`StateGraph.to_networkx`), the reference the tests hold
+:func:`terminal_components` to.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ class StateGraph:
 
     Attributes
     ----------
-    offsets : array('l')
+    offsets : array('q')
         ``offsets[u]`` is where state ``u``'s successors start in ``targets``;
         one entry more than expanded states.
-    targets : array('l')
+    targets : array('i')
         Successor ids, one per transition.
     unexpanded : set of int
         States recorded without expanding them (outside the model's boundary):
@@ -35,8 +36,8 @@ class StateGraph:
     __slots__ = ("offsets", "targets", "unexpanded")
 
     def __init__(self) -> None:
-        self.offsets = array("l", [0])
-        self.targets = array("l")
+        self.offsets = array("q", [0])
+        self.targets = array("i")
         self.unexpanded: set[int] = set()
 
     def successors(self, u: int) -> array:
@@ -59,16 +60,16 @@ def scc_ids(graph: StateGraph, n: int) -> tuple[array, int]:
 
     Returns
     -------
-    comp : array('l')
+    comp : array('i')
         Component id by state id.
     count : int
         Number of components.
     """
     offsets, targets = graph.offsets, graph.targets
     expanded = len(offsets) - 1
-    index = array("l", [-1]) * n
-    low = array("l", [0]) * n
-    comp = array("l", [-1]) * n
+    index = array("i", [-1]) * n
+    low = array("i", [0]) * n
+    comp = array("i", [-1]) * n
     onstack = bytearray(n)
     stack: list[int] = []
     counter = 0
