@@ -274,3 +274,11 @@ def test_guest_decoder_agrees_with_impl_decoder(tmp_path):
     assert [("error" in g) for g in got] == [False] * 5 + [True] * 3
     assert got[1]["events"][1]["type"] == "time_extend" and got[3]["lost"] == 77
     assert lines[-1] == "guard -14 SIGSEGV"
+
+
+def test_setup_without_tools_or_apt_exits_2(tmp_path):
+    env = {"PATH": str(tmp_path / "empty-bin"), "RBMAP_KERNEL_CACHE": str(tmp_path / "c")}
+    res = _cli(["kernel", "setup"], env=env)
+    assert res.exit_code == 2
+    assert "missing" in res.output and "qemu-system-x86" in res.output
+    assert "Traceback" not in res.output
