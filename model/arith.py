@@ -68,7 +68,7 @@ NR_PAGES_MAX = 1 << 20
 SUBBUF_ORDER_MAX = 7
 W = 64                       # unsigned long
 MASK = (1 << W) - 1
-WIDE = 130                   # enough bits for exact sums of two 64-bit values
+WIDE = 66                    # exact for sums of two 64-bit values (and shifts of them by <= 1)
 
 REPLAY_MAX = 1 << 20        # page indexes the loop references replay at most
 META, ZERO, SUB = 0, 1, 2    # kinds of page a mapping offset can show

@@ -50,6 +50,18 @@ def _load(arg: str, seen: tuple = ()):
     return v.name, v.history, v.extra["layout"], v.extra["mapping"], resolve
 
 
+def _exact_line(exc: SpecError) -> SpecError:
+    """Point the error at the line of its exact key path (entries of arrays of
+    tables and list items included)."""
+    if exc.file and exc.path:
+        try:
+            line = locate_line(Path(exc.file).read_text(encoding="utf-8"), exc.path)
+        except (OSError, UnicodeDecodeError):
+            line = None
+        exc.line = line or exc.line
+    return exc
+
+
 def run_variant(variant: str, only: tuple = ()) -> tuple:
     """(name, history, [CheckResult]) of one variant; raises SpecError."""
     name, history, layout, mapping, resolve = _load(variant)
@@ -106,7 +118,7 @@ def abi(variant, as_json, only):
         try:
             results.append(run_variant(v, tuple(only)))
         except SpecError as exc:
-            fail(str(exc))
+            fail(str(_exact_line(exc)))
     if as_json:
         out = [dict(variant=name, **c.to_json())
                for name, _, checks in results for c in checks]
