@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,9 +117,10 @@ class CheckResult:
         if got != [tuple(a) if isinstance(a, list) else a for a in actions]:
             raise AssertionError(f"{name}: status {p.status}, path {got}, expected {actions}")
 
-    def summary(self) -> str:
-        """One line of statistics."""
-        return (f"{self.strategy}: {self.states} states, {self.transitions} transitions, "
+    def summary(self, width: int = 80) -> str:
+        """The statistics in a line (two if longer than ``width``)."""
+        text = (f"{self.strategy}: {self.states} states, {self.transitions} transitions, "
                 f"depth {self.max_depth}, {self.seconds:.2f} s, "
                 f"{self.states_per_second:,.0f} states/s, "
                 + ("complete" if self.complete else f"INCOMPLETE ({self.stopped_by})"))
+        return textwrap.fill(text, width, subsequent_indent="    ")

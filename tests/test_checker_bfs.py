@@ -340,6 +340,17 @@ def test_progress_callback_and_statistics():
     assert "8832 states" in r.summary()
 
 
+def test_summary_fits_80_columns():
+    from rbmap.checker import CheckResult
+
+    r = CheckResult("bfs", 2796402, 7914921, 91, 118.77, False, stopped_by="time_limit")
+    lines = r.summary().splitlines()
+    assert len(lines) == 2 and all(len(ln) <= 80 for ln in lines)
+    assert " ".join(r.summary().split()) == (
+        "bfs: 2796402 states, 7914921 transitions, depth 91, 118.77 s, "
+        "23,545 states/s, INCOMPLETE (time_limit)")
+
+
 def test_progress_reports_during_a_run(monkeypatch):
     import rbmap.checker.progress as progress
 
