@@ -1,0 +1,919 @@
+"""The refinement map: impl's byte-level ring buffer seen as a model state.
+
+This is the one module that knows both sides (``rbmap.model`` and ``rbmap.impl``).
+It builds an impl system that matches a model configuration, drives impl's kernel
+functions one yield point at a time, keeps the *ghost* record of what the harness
+observed, and maps an impl state to the model's flat state tuple
+(:func:`abstract`).
+
+Matching configuration
+----------------------
+The model counts in events of one size (``page_events`` = K per page); impl counts in
+bytes.  :func:`choose_geometry` picks the smallest sub-buffer (a power of two, at
+least 256 bytes: impl refuses smaller pages) and a payload size such that exactly K
+events fit a sub-buffer even when each of them carries the 8-byte absolute time
+stamp a nested write adds (``K * (len + 8) <= capacity < (K + 1) * len``).  Every
+payload starts with the magic ``SEQ!`` and the event's sequence number (u32), so the
+map reads the model's per-page ``base``/``filled`` straight from the page bytes.
+
+What the map reads from impl (per model slot)
+---------------------------------------------
+- page pointers: ``head_page`` is the page the RB_PAGE_HEAD flag points at,
+  ``head_page`` the cached hint (model ``HCACHE``), ``pages``, ``tail_page``,
+  ``commit_page``, ``reader_page``; ``next`` of each ring page;
+- counters: ``entries``, ``overrun``, ``pages_touched``, ``read``,
+  ``last_overrun``, ``lost_events``, ``dropped_events + commit_overrun``, ``mapped``;
+- per page, in events: ``write`` (data events in the first ``write`` bytes),
+  ``commit`` (in the committed bytes), ``read`` (reader page only), ``base`` and
+  ``filled`` (the run of consecutive sequence numbers from the start of the page),
+  ``id`` while mapped;
+- the meta page decoded from its bytes (upstream ``struct trace_buffer_meta``: the
+  byte offset ``reader.read`` is converted to events on the page it names; v2: the
+  header fields and ``data_pages[]``);
+- writer phases from where each write's generator is suspended (its call stack and
+  next operation), user processes from the harness's own record of what each did.
+
+What it abstracts away (documented, not hidden)
+-----------------------------------------------
+- bytes: time stamps, time extends, padding, ``real_end``, the INTCNT bits of
+  ``write``, ``entries`` per page, ``pages_read``/``pages_lost``, the RB_MISSED flags;
+- the ``next`` pointer of the reader page (meaningless outside the ring) and ``read``
+  of pages that are not the reader page (only the reader page's is ever used); a
+  page's ``base`` while it holds no event;
+- impl's intermediate states: the map is compared only where every task is at an
+  operation boundary (:func:`boundary`); in between it is a stutter by definition
+  and the check is the linearizability one in :mod:`rbmap.conform`;
+- v2 only: the seed stores ``meta->overrun`` inside rb_handle_head_page, before the
+  tail page moves; the model stores it at ``meta_store_tail``.  While a write sits
+  between its tail move and its ``meta_store_tail`` step, the map reports the meta
+  overrun value from before that write's head push (the store is moved to the later
+  step; nothing else reads it in between).
+
+History slots (``delivered``, ``delivered_twice``, ``lost_counted``,
+``lost_uncounted`` and the sticky flags) are the ghost: computed from what the
+harness saw happen (the sequence numbers each user process decoded from its mapping,
+the events on a page the writer pushed or started to overwrite, return codes).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from rbmap.impl import event as ev
+from rbmap.impl.mapping import (ENODEV, VM_MAYSHARE, VM_READ, VM_SHARED,
+                                UpstreamMapping, V2Mapping, page_bytes, read_meta)
+from rbmap.impl.ringbuf import (RB_PAGE_HEAD, RB_PAGE_UPDATE, RB_WRITE_MASK, BufferDataPage,
+                                TraceBuffer, ring_buffer_resize, ring_buffer_swap_cpu)
+from rbmap.model import protocol as P
+
+__all__ = ["Geometry", "choose_geometry", "ImplSystem", "abstract", "boundary",
+           "dont_care", "state_diff", "impl_abi", "SUPPORTED", "MAGIC", "Unsupported"]
+
+MAGIC = b"SEQ!"
+#: model variants impl implements (impl has the v2 seed and the 6.10-6.12 ABI)
+SUPPORTED = {"v2": "v2", "upstream": "upstream"}
+
+
+class Unsupported(ValueError):
+    """The model variant or configuration has no impl counterpart."""
+
+
+def impl_abi(model) -> str:
+    """impl's ABI for a model, or raise :class:`Unsupported` naming why."""
+    r = model.rules
+    if r["meta_fields"] == "upstream" and r["get_reader"] == "consume_to_commit" \
+            and r["writer_meta"] == "none" and r["reader_start"] == "reader_read":
+        return "upstream"
+    if r["meta_fields"] == "v2" and r["get_reader"] == "v2_swap" \
+            and r["writer_meta"] == "v2_fastpath" and r["data_index"] == "none":
+        return "v2"
+    raise Unsupported(
+        f"variant {model.variant.name!r}: impl implements only the v2 seed and the "
+        "upstream (6.10-6.12) ABI; a v3-read impl would need the v3 meta page "
+        "(entries, overrun, reader_page, read) and its ioctl in impl/mapping.py")
+
+
+# ---------------------------------------------------------------------------
+# geometry and event payloads
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Geometry:
+    page_size: int      # bytes of a sub-buffer (order 0), header included
+    payload_len: int    # bytes of each event's payload
+    event_len: int      # bytes it takes on the page (rb_calculate_event_length)
+    per_page: int       # events per sub-buffer (the model's page_events)
+
+    @property
+    def capacity(self) -> int:
+        return self.page_size - ev.BUF_PAGE_HDR_SIZE
+
+
+def choose_geometry(per_page: int) -> Geometry:
+    """The smallest sub-buffer and payload where exactly ``per_page`` events fit,
+    with or without an 8-byte time stamp in front of each."""
+    ps = 256
+    while ps <= 1 << 16:
+        cap = ps - ev.BUF_PAGE_HDR_SIZE
+        for n in range(8, cap):
+            length = ev.rb_calculate_event_length(n)
+            if per_page * (length + ev.RB_LEN_TIME_EXTEND) <= cap < (per_page + 1) * length:
+                return Geometry(ps, n, length, per_page)
+        ps *= 2
+    raise Unsupported(f"no sub-buffer size fits {per_page} events exactly")
+
+
+def payload(seq: int, n: int) -> bytes:
+    return MAGIC + struct.pack("<I", seq) + bytes(n - 8)
+
+
+def _events(buf, nbytes: int, limit_cap: int):
+    """(offset, length, seq or None) of the events in the first nbytes of data;
+    stops at the first thing that is not a well-formed event."""
+    data = memoryview(buf)[ev.BUF_PAGE_HDR_SIZE:]
+    nbytes = min(nbytes, limit_cap)
+    off = 0
+    out = []
+    while off < nbytes:
+        try:
+            e = ev.decode_event(data, off, nbytes)
+        except (ValueError, struct.error):
+            break
+        if e.length <= 0:
+            break
+        if e.kind == "data":
+            p = e.payload
+            if len(p) < 8 or p[:4] != MAGIC:
+                break
+            out.append((off, e.length, struct.unpack_from("<I", p, 4)[0]))
+        else:
+            out.append((off, e.length, None))
+        off += e.length
+    return out
+
+
+def data_seqs(buf, nbytes: int, cap: int) -> list[int]:
+    """Sequence numbers of the data events in the first ``nbytes`` of a page."""
+    return [s for _, _, s in _events(buf, nbytes, cap) if s is not None]
+
+
+def generation(buf, cap: int) -> tuple[int, int]:
+    """(base, filled): the run of consecutive sequence numbers from the page start."""
+    seqs = data_seqs(buf, cap, cap)
+    if not seqs:
+        return 0, 0
+    n = 1
+    while n < len(seqs) and seqs[n] == seqs[0] + n:
+        n += 1
+    return seqs[0], n
+
+
+def _mask(lo: int, n: int) -> int:
+    return ((1 << n) - 1) << lo if n > 0 else 0
+
+
+# ---------------------------------------------------------------------------
+# generator stacks: where a task is suspended
+# ---------------------------------------------------------------------------
+
+_PRIMITIVES = {"load", "store", "cmpxchg", "add_return", "commit_load", "commit_set",
+               "commit_add", "data_write", "set_time_stamp", "data_read", "acquire",
+               "release", "spin_until", "meta_store", "meta_cmpxchg", "_starter"}
+
+
+def stack(gen) -> list:
+    out = []
+    while gen is not None:
+        out.append(gen)
+        gen = gen.gi_yieldfrom
+    return out
+
+
+def _names(gen) -> list[str]:
+    return [g.gi_code.co_name for g in stack(gen)]
+
+
+def _innermost_fn(gens) -> object | None:
+    """The innermost generator that is a kernel function (not a Cell primitive)."""
+    for g in reversed(gens):
+        if g.gi_code.co_name not in _PRIMITIVES:
+            return g
+    return None
+
+
+# writer phases at a boundary, from the names on the stack and the next op label
+def writer_phase(gen, label: str | None, v2: bool) -> int | None:
+    """The model phase of a write whose generator is suspended at ``label``, or None
+    when it is between two model steps (not at a boundary)."""
+    if gen is None:
+        return 0
+    names = _names(gen)
+    inner = _innermost_fn(stack(gen))
+    fn = inner.gi_code.co_name if inner is not None else ""
+    if fn == "__rb_reserve_next" and label == "tail_page load":
+        return P.W_BEGUN
+    if fn == "rb_commit" and label == "entries add_return":
+        return P.W_RESERVED
+    if v2:
+        if label == "meta_page->hdr.entries store" and "writer_commit" in names:
+            return P.W_INC
+        if label == "meta_page->hdr.pages_touched store" and \
+                "writer_tail_page_update" in names:
+            return P.W_MTSTORE
+        if fn == "rb_end_commit" and label == "committing load" and \
+                "committing" not in inner.gi_frame.f_locals and "rb_commit" in names and \
+                "_out_again" not in names and "rb_reserve_next_event" not in names:
+            return P.W_STORED
+    if label == "write begins":
+        return 0
+    return None
+
+
+# ---------------------------------------------------------------------------
+# the impl system
+# ---------------------------------------------------------------------------
+
+class Runner:
+    """One generator stepped by hand (replay mode): ``op`` is its next operation."""
+
+    def __init__(self, name: str, gen):
+        self.name = name
+        self.gen = gen
+        self.done = False
+        self.result = None
+        self.op = None
+        self._advance(None, first=True)
+
+    def _advance(self, value, first=False):
+        try:
+            self.op = next(self.gen) if first else self.gen.send(value)
+        except StopIteration as stop:
+            self.done = True
+            self.result = stop.value
+            self.op = None
+
+    @property
+    def label(self):
+        return None if self.op is None else self.op[0]
+
+    def runnable(self) -> bool:
+        if self.done:
+            return False
+        guard = self.op[2]
+        return guard is None or bool(guard())
+
+
+@dataclass
+class UserProc:
+    """What the harness knows about one user process (``pN``)."""
+
+    name: str
+    phase: int = P.P_IDLE
+    page: int = 0          # model page index of the page it reads
+    dpage: object = None   # that page's BufferDataPage, resolved through the mapping
+    pos: int = 0           # events read on it (model POS)
+    pos_bytes: int = 0
+    lim: int = 0           # model LIM (events), lim_bytes the byte offset
+    lim_bytes: int = 0
+    pb: int = 0            # the page's base sequence number when it took the page
+    refs: object = None    # upstream: page refs of its VMA; v2: faulted pages
+    delivered: list = field(default_factory=list)
+
+
+@dataclass
+class Ghost:
+    """What the harness saw happen (the history the model keeps in its state)."""
+
+    seq: int = 0
+    seq_of: dict = field(default_factory=dict)   # (id(bpage), tail) -> seq
+    deliv: int = 0
+    dups: int = 0
+    acct: int = 0
+    lostu: int = 0
+    flags: int = 0
+    pipe_left: int = 0
+    resets_left: int = 0
+    # v2: meta overrun deferred while a write is between head push and meta store
+    deferred_overrun: dict = field(default_factory=dict)  # level -> value before
+    pushed: dict = field(default_factory=dict)            # level -> overrun pushed
+    rcs: list = field(default_factory=list)
+
+
+class ImplSystem:
+    """impl's CPU-0 ring buffer and mapping set up to match ``model``'s config.
+
+    Writes are generators on a stack (level 0 = ``writer``, 1 = ``irq1`` ...);
+    kernel and user operations run their impl generators to completion.  Every
+    step goes through :meth:`step`, which keeps the ghost (:meth:`observe`).
+    """
+
+    def __init__(self, model, geometry: Geometry | None = None):
+        self.model = model
+        self.abi = impl_abi(model)
+        self.v2 = self.abi == "v2"
+        c = model.config
+        if c.fork or c.nc_readers:
+            raise Unsupported("fork/dofork and the non-consuming reader are not driven "
+                              "on impl by the conformance harness")
+        self.geo = geometry or choose_geometry(c.page_events)
+        self.buffer = TraceBuffer(c.pages, page_size=self.geo.page_size,
+                                  overwrite=c.overwrite, name="buffer")
+        self.cb = self.buffer.buffers[0]
+        self.mapping = V2Mapping() if self.v2 else UpstreamMapping("6.12")
+        self.cb.mapping = self.mapping
+        self.other = TraceBuffer(c.pages, page_size=self.geo.page_size,
+                                 overwrite=c.overwrite, name="other")
+        # model page numbering: the reader page 0, the ring 1..N from the head
+        self.pages = [self.cb.reader_page.value] + self.cb.ring_pages()
+        self.idx = {id(p): i for i, p in enumerate(self.pages)}
+        self.didx = {id(p.page): i for i, p in enumerate(self.pages)}
+        self.ghost = Ghost(pipe_left=c.pipe_reads, resets_left=c.resets)
+        self.procs = [UserProc(n) for n in model.proc_names]
+        self.writes: list[Runner | None] = [None] * model.D
+        self.steps = 0
+        self.last_meta = None
+        self.spare = [BufferDataPage(self.buffer.subbuf_bytes)]
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, r: Runner, level: int | None = None) -> str:
+        """Execute ``r``'s next operation (raise Blocked if it cannot run)."""
+        if not r.runnable():
+            raise Blocked(f"{r.name} is blocked at '{r.label}'")
+        label = r.label
+        r._advance(None)
+        self.steps += 1
+        self.observe(r.gen if not r.done else None, label, level)
+        return label
+
+    def observe(self, gen, label: str, level: int | None) -> None:
+        """Keep the ghost after a step that executed ``label`` (gen: where the task
+        is now suspended, None if it finished)."""
+        g = self.ghost
+        cb = self.cb
+        cap = self.geo.capacity
+        if label.endswith(".write add_return") and gen is not None:
+            inner = _innermost_fn(stack(gen))
+            if inner is not None and inner.gi_code.co_name == "__rb_reserve_next":
+                loc = inner.gi_frame.f_locals
+                tail, tp = loc.get("tail"), loc.get("tail_page")
+                if tail is not None and tp is not None and \
+                        loc.get("write", 0) <= self.buffer.subbuf_size:
+                    if tail == 0:
+                        base, n = generation(tp.page.buf, cap)
+                        missing = _mask(base, n) & ~(g.deliv | g.acct)
+                        g.lostu |= missing
+                    g.seq_of[(id(tp), tail)] = g.seq
+                    g.seq += 1
+        elif label in ("commit_overrun add_return", "dropped_events add_return"):
+            g.acct |= 1 << g.seq
+            g.seq += 1
+        elif label == "overrun add_return" and gen is not None:
+            inner = _innermost_fn(stack(gen))
+            if inner is not None and inner.gi_code.co_name == "rb_handle_head_page":
+                nxt = inner.gi_frame.f_locals.get("next_page")
+                if nxt is not None:
+                    w = nxt.write.value & RB_WRITE_MASK
+                    for s in data_seqs(nxt.page.buf, w, cap):
+                        g.acct |= 1 << s
+                if cb.mapped.value > 0:
+                    g.flags |= P.G_OVERRUN_MAPPED
+                if level is not None:
+                    g.pushed[level] = cb.overrun.value
+        if self.v2 and cb.meta_page is not None and label.startswith("meta_page->hdr."):
+            self._check_backwards()
+
+    def _check_backwards(self) -> None:
+        cur = self._meta_counters()
+        if self.last_meta is not None and cur is not None:
+            if any(a < b for a, b in zip(cur, self.last_meta)):
+                self.ghost.flags |= P.F_BACKWARDS
+        self.last_meta = cur
+
+    def _meta_counters(self):
+        cb = self.cb
+        if cb.meta_page is None:
+            return None
+        if self.v2:
+            f = self.mapping.field
+            return (f(cb, "entries"), f(cb, "overrun"), f(cb, "pages_touched"))
+        m = read_meta(cb.meta_page.buf)
+        return (m["entries"], m["overrun"], m["read"])
+
+    def run_to_end(self, r: Runner, level=None) -> object:
+        while not r.done:
+            self.step(r, level)
+        return r.result
+
+    # ------------------------------------------------------------------ writes
+    def write_gen(self):
+        """One write: reserve, fill the payload with its sequence number, commit."""
+        cb = self.cb
+        geo = self.geo
+        yield ("write begins", "shared", None)
+        res = yield from cb.ring_buffer_lock_reserve(geo.payload_len)
+        if res is None:
+            return -16
+        seq = self.ghost.seq_of.get((id(res.bpage), res.tail))
+        if seq is None:
+            raise Blocked("harness: a reservation was not observed (no sequence number)")
+        yield from cb.write_event(res, payload(seq, geo.payload_len))
+        yield from cb.ring_buffer_unlock_commit()
+        return 0
+
+    def writer_step(self, level: int, action: str) -> None:
+        """Run the write at ``level`` through one model step (``action``)."""
+        r = self.writes[level]
+        if action == "write_begin":
+            if r is not None:
+                raise Blocked(f"level {level} already writes")
+            r = self.writes[level] = Runner(self.model.actor_names[level], self.write_gen())
+        if r is None:
+            raise Blocked(f"no write in flight at level {level}")
+        before = self.cb.overrun.value
+        meta_before = self._meta_counters()
+        while True:
+            self.step(r, level)
+            if r.done:
+                self.writes[level] = None
+                self.ghost.pushed.pop(level, None)
+                self.ghost.deferred_overrun.pop(level, None)
+                break
+            ph = writer_phase(r.gen, r.label, self.v2)
+            if ph is not None and ph != 0:
+                break
+        if self.v2:
+            ph = writer_phase(r.gen, r.label, True) if not r.done else 0
+            if action == "move_tail" and ph == P.W_MTSTORE and \
+                    self.cb.overrun.value != before and meta_before is not None:
+                self.ghost.deferred_overrun[level] = meta_before[1]
+            if action == "meta_store_tail":
+                self.ghost.deferred_overrun.pop(level, None)
+                self.ghost.pushed.pop(level, None)
+
+    # ------------------------------------------------------------------ kernel ops
+    def kernel_op(self, action: str) -> int:
+        cb = self.cb
+        g = self.ghost
+        if action == "resize":
+            size = (cb.nr_pages + 1) * self.buffer.subbuf_size
+            rc = self.run_to_end(Runner("kernel", ring_buffer_resize(self.buffer, size, 0)))
+            if rc == 0:
+                g.flags |= P.F_RESIZED
+            return rc
+        if action == "swap_cpu":
+            rc = self.run_to_end(Runner("kernel", ring_buffer_swap_cpu(
+                self.buffer, self.other, 0, warn_mapped=False)))
+            if rc == 0:
+                g.flags |= P.F_SWAPPED
+            return rc
+        if action == "reset":
+            g.acct |= _mask(0, g.seq) & ~g.deliv
+            g.resets_left -= 1
+            rc = self.run_to_end(Runner("kernel", cb.ring_buffer_reset_cpu()))
+            self.last_meta = self._meta_counters()
+            return rc or 0
+        if action == "read_page":
+            return self.pipe_read()
+        raise Blocked(f"unknown kernel action {action}")
+
+    def pipe_read(self) -> int:
+        cb = self.cb
+        g = self.ghost
+        reader_before = cb.reader_page.value
+        dp_before = reader_before.page
+        ret = self.run_to_end(Runner("pipe", cb.ring_buffer_read_page(
+            self.spare, self.buffer.subbuf_bytes)))
+        if ret < 0:
+            return ret
+        g.pipe_left -= 1
+        out = self.spare[0]
+        commit = out.commit() & ev.COMMIT_SIZE_MASK
+        for s in data_seqs(out.buf, commit, self.geo.capacity):
+            self._deliver(s)
+        if out is dp_before and cb.mapped.value > 0:
+            g.flags |= P.F_PAGE_LEFT
+        if out is dp_before:
+            # the page left the ring: its bytes are the caller's, a fresh page replaces
+            self.didx[id(reader_before.page)] = self.idx[id(reader_before)]
+            self.spare = [BufferDataPage(self.buffer.subbuf_bytes)]
+        return ret
+
+    def _deliver(self, seq: int) -> None:
+        g = self.ghost
+        bit = 1 << seq
+        if g.deliv & bit:
+            g.dups |= bit
+        g.deliv |= bit
+
+    # ------------------------------------------------------------------ user ops
+    def _meta_buf(self, p: UserProc):
+        if self.v2:
+            return page_bytes(self._v2_ref(p, 0), self.geo.page_size)
+        return page_bytes(p.refs[0], self.geo.page_size)
+
+    def _v2_ref(self, p: UserProc, pgoff: int):
+        ref = p.refs.get(pgoff)
+        if ref is None:
+            ref = self.mapping.ring_buffer_map_fault(self.cb, pgoff)
+            if ref is None or ref == "oops":
+                raise Blocked(f"{p.name}: the fault handler refused page {pgoff}")
+            p.refs[pgoff] = ref
+        return ref
+
+    def _data_page(self, p: UserProc, sub_id: int):
+        """The BufferDataPage the process sees at sub-buffer ``sub_id``."""
+        if self.v2:
+            ref = self._v2_ref(p, (1 << self.cb.meta_order) + sub_id)
+        else:
+            ref = p.refs[1 + sub_id]
+        return ref[1]
+
+    def user_op(self, i: int, action: str) -> int:
+        p = self.procs[i]
+        cb = self.cb
+        g = self.ghost
+        m = self.model
+        if action == "map":
+            if self.v2:
+                first = cb.mapped.value == 0
+                rc = self.run_to_end(Runner(p.name, self.mapping.ring_buffer_map(cb)))
+                if rc == 0:
+                    p.refs = {}
+                    if first:
+                        beyond = (1 << cb.meta_order) + cb.nr_pages + 1
+                        if self.mapping.ring_buffer_map_fault(cb, beyond) is not None:
+                            g.flags |= P.F_FAULT
+            else:
+                total = self.mapping.total_pages(cb)
+                flags = VM_READ | VM_SHARED | VM_MAYSHARE
+                rc, refs = self.run_to_end(Runner(p.name, self.mapping.ring_buffer_map(
+                    cb, 0, total, flags)))
+                if rc == 0:
+                    p.refs = refs
+                    probe = self.mapping._UpstreamMapping__rb_map_vma(cb, total, 1, flags)
+                    if not isinstance(probe, int):
+                        g.flags |= P.F_FAULT
+            if rc == 0:
+                p.phase = P.P_MAPPED
+                self.last_meta = self._meta_counters()
+            return rc
+        if action == "read_meta":
+            buf = self._meta_buf(p)
+            if self.v2:
+                rid = struct.unpack_from("<I", buf, 24)[0]
+                rread = 0
+            else:
+                mv = read_meta(buf)
+                rid, rread = mv["reader.id"], mv["reader.read"]
+            dpage = self._data_page(p, rid)
+            page = self.didx.get(id(dpage), -1)
+            lim_events = len(data_seqs(dpage.buf, rread, self.geo.capacity))
+            if p.phase == P.P_MAPPED or page != p.page:
+                start = m.start_at_read and p.phase == P.P_MAPPED
+                p.page, p.dpage = page, dpage
+                p.pos_bytes = rread if start else 0
+                p.pos = lim_events if start else 0
+                p.pb = generation(dpage.buf, self.geo.capacity)[0]
+            p.lim, p.lim_bytes = lim_events, rread
+            p.phase = P.P_READING
+            return 0
+        if action == "read_event":
+            evs = _events(p.dpage.buf, self.geo.capacity, self.geo.capacity)
+            base, filled = generation(p.dpage.buf, self.geo.capacity)
+            seq = None
+            nxt = p.pos_bytes
+            for off, ln, s in evs:
+                if off >= p.pos_bytes:
+                    nxt = off + ln
+                    if s is not None:
+                        seq = s
+                        break
+            if base != p.pb or p.pos >= filled or seq is None:
+                g.flags |= P.F_TORN
+            else:
+                self._deliver(seq)
+                p.delivered.append(seq)
+            p.pos += 1
+            p.pos_bytes = nxt
+            return 0
+        if action == "page_done":
+            p.phase = P.P_PAGE_DONE
+            return 0
+        if action == "ioctl":
+            before = cb.reader_page.value
+            gen = (self.mapping.ring_buffer_get_reader_page(cb) if self.v2
+                   else self.mapping.ring_buffer_map_get_reader(cb))
+            rc = self.run_to_end(Runner(p.name, gen))
+            if cb.reader_page.value is not before:
+                g.flags |= P.G_IOCTL_SWAP
+            if rc == 0 and cb.meta_page is not None:
+                if self.v2:
+                    mid = self.mapping.field(cb, "reader_page")
+                else:
+                    mid = read_meta(cb.meta_page.buf)["reader.id"]
+                if mid != cb.reader_page.value.id:
+                    g.flags |= P.F_IOCTL_META
+            p.phase = P.P_IOCTLED
+            self._check_backwards()
+            return rc
+        if action == "update_meta":
+            return self.run_to_end(Runner(p.name,
+                                          self.mapping.ring_buffer_update_meta_page(cb)))
+        if action in ("unmap", "exit"):
+            phase = P.P_IDLE if action == "unmap" else P.P_EXITED
+            held = p.phase != P.P_IDLE
+            p.phase, p.page, p.dpage, p.pos, p.pos_bytes = phase, 0, None, 0, 0
+            p.lim = p.lim_bytes = p.pb = 0
+            p.refs = None
+            if not held:
+                return 0
+            rc = self.run_to_end(Runner(p.name, self.mapping.ring_buffer_unmap(cb)))
+            if rc == ENODEV:
+                g.flags |= P.F_ENODEV
+            if cb.meta_page is None:
+                self.last_meta = None
+            return rc
+        raise Blocked(f"unknown process action {action}")
+
+    # ------------------------------------------------------------------ model steps
+    def do(self, action) -> int:
+        """Perform one model action on impl; returns the impl return code."""
+        actor, name = action[0], action[1]
+        m = self.model
+        if actor in m.actor_names:
+            self.writer_step(m.actor_names.index(actor), name)
+            return 0
+        if actor in ("kernel", "pipe"):
+            return self.kernel_op(name)
+        if actor in m.proc_names:
+            return self.user_op(m.proc_names.index(actor), name)
+        raise Blocked(f"no impl counterpart for actor {actor!r}")
+
+
+class Blocked(RuntimeError):
+    """impl cannot take the step the model takes (blocked, or not enabled)."""
+
+
+# ---------------------------------------------------------------------------
+# the map
+# ---------------------------------------------------------------------------
+
+def _page_counts(sysm: ImplSystem, bp) -> tuple[int, int]:
+    cap = sysm.geo.capacity
+    w = bp.write.value & RB_WRITE_MASK
+    c = bp.page.commit() & ev.COMMIT_SIZE_MASK
+    return len(data_seqs(bp.page.buf, w, cap)), len(data_seqs(bp.page.buf, c, cap))
+
+
+def boundary(sysm: ImplSystem) -> bool:
+    """True when every write in flight is at a model step boundary."""
+    for r in sysm.writes:
+        if r is not None and writer_phase(r.gen, r.label, sysm.v2) in (None,):
+            return False
+    return True
+
+
+def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
+    """The model state impl is in (see the module docstring for what is read).
+
+    ``writer_gens``: (generator, next label) per nesting level for writes in
+    flight, when the caller drives them (the interleaving explorer); by default the
+    system's own write stack."""
+    m = sysm.model
+    cb = sysm.cb
+    g = sysm.ghost
+    idx = sysm.idx
+    N1 = m.N + 1
+    s = [0] * m.SIZE
+    s[P.SEQ] = g.seq
+    hp = None
+    for p in cb.ring_pages():
+        nxt, flag = p.list_next.value
+        if flag & (RB_PAGE_HEAD | RB_PAGE_UPDATE):
+            hp = nxt
+    s[P.HEAD] = idx.get(id(hp), -1)
+    s[P.TAIL] = idx.get(id(cb.tail_page.value), -1)
+    s[P.COMMITP] = idx.get(id(cb.commit_page.value), -1)
+    reader = cb.reader_page.value
+    s[P.READER] = idx.get(id(reader), -1)
+    s[P.HCACHE] = idx.get(id(cb.head_page), -1)
+    s[P.PAGESP] = idx.get(id(cb.pages), -1)
+    s[P.ENTRIES] = cb.entries.value
+    s[P.OVERRUN] = cb.overrun.value
+    s[P.TOUCHED] = cb.pages_touched.value
+    s[P.READCNT] = cb.read
+    s[P.LASTOV] = cb.last_overrun
+    s[P.LOSTEV] = cb.lost_events
+    s[P.DROPPED] = cb.dropped_events.value + cb.commit_overrun.value
+    s[P.MAPPED] = cb.mapped.value
+    s[P.DELIV], s[P.DUPS], s[P.ACCT], s[P.LOSTU] = g.deliv, g.dups, g.acct, g.lostu
+    s[P.FLAGS] = g.flags
+    s[P.PIPEB] = g.pipe_left
+    s[P.RESETB] = g.resets_left
+    cap = sysm.geo.capacity
+    mapped = cb.meta_page is not None
+    for i, bp in enumerate(sysm.pages):
+        if bp is not reader:
+            s[m.NXT + i] = idx.get(id(bp.list_next.value[0]), -1)
+        base, filled = generation(bp.page.buf, cap)
+        s[m.PBASE + i], s[m.PFILL + i] = base, filled
+        s[m.PWRITE + i], s[m.PCOMMIT + i] = _page_counts(sysm, bp)
+        if bp is reader:
+            s[m.PREAD + i] = len(data_seqs(bp.page.buf, bp.read, cap))
+        if mapped:
+            s[m.IDS + i] = bp.id
+    if mapped:
+        if sysm.v2:
+            f = sysm.mapping.field
+            s[P.M_ENTRIES] = f(cb, "entries")
+            s[P.M_OVERRUN] = f(cb, "overrun")
+            s[P.M_TOUCHED] = f(cb, "pages_touched")
+            s[P.M_RID] = f(cb, "reader_page")
+            s[P.M_DPH] = f(cb, "data_page_head")
+            for k in range(m.N):
+                s[m.DPAGES + k] = sysm.mapping.data_pages_get(cb, k)
+            for lvl, old in g.deferred_overrun.items():
+                s[P.M_OVERRUN] = old
+        else:
+            mv = read_meta(cb.meta_page.buf)
+            s[P.M_ENTRIES] = mv["entries"]
+            s[P.M_OVERRUN] = mv["overrun"]
+            s[P.M_READ] = mv["read"]
+            s[P.M_RID] = mv["reader.id"]
+            rid = mv["reader.id"]
+            ids = cb.subbuf_ids
+            if ids is not None and 0 <= rid < len(ids) and ids[rid] is not None:
+                s[P.M_RREAD] = len(data_seqs(ids[rid].page.buf, mv["reader.read"], cap))
+            else:
+                s[P.M_RREAD] = -1
+    # writes in flight
+    gens = writer_gens
+    if gens is None:
+        gens = [(r.gen, r.label) if r is not None and not r.done else None
+                for r in sysm.writes]
+    depth = 0
+    for lvl, gl in enumerate(gens):
+        if gl is None:
+            continue
+        gen, label = gl
+        ph = writer_phase(gen, label, sysm.v2)
+        if ph is None:
+            ph = -1  # not at a boundary: never equal to a model phase
+        if ph == 0:
+            continue
+        s[m.WPH + depth] = ph
+        if ph == P.W_INC:
+            inner = [x for x in stack(gen) if x.gi_code.co_name == "writer_commit"]
+            if inner:
+                s[m.WR1 + depth] = inner[-1].gi_frame.f_locals.get("v", 0)
+        if ph == P.W_MTSTORE:
+            inner = [x for x in stack(gen)
+                     if x.gi_code.co_name == "writer_tail_page_update"]
+            if inner:
+                s[m.WR2 + depth] = inner[-1].gi_frame.f_locals.get("v", 0)
+            s[m.WR1 + depth] = g.pushed.get(lvl, -1)
+        depth += 1
+    s[P.WDEPTH] = depth
+    for i, p in enumerate(sysm.procs):
+        b = m.PROC + P.NPF * i
+        s[b + P.PH] = p.phase
+        if P.P_MAPPED <= p.phase <= P.P_IOCTLED:
+            s[b + P.PG] = p.page
+            s[b + P.POS] = p.pos
+            s[b + P.LIM] = p.lim
+            s[b + P.PB] = p.pb
+    return tuple(s)
+
+
+def dont_care(model, s) -> set[int]:
+    """Slots of model state ``s`` the map does not reproduce (see the docstring)."""
+    out = {model.NXT + s[P.READER]}
+    for p in range(model.N + 1):
+        if p != s[P.READER]:
+            out.add(model.PREAD + p)
+        if s[model.PFILL + p] == 0:
+            out.add(model.PBASE + p)
+    if s[P.MAPPED] <= 0:
+        # nothing refers to the IDs while unmapped (the next first map renumbers)
+        out.update(range(model.IDS, model.IDS + model.N + 1))
+    return out
+
+
+def _slot_names(model) -> dict[int, str]:
+    names = {}
+    for k, v in vars(P).items():
+        if k.isupper() and isinstance(v, int) and 0 <= v < P.NGLOBAL and \
+                k not in ("NGLOBAL", "NPF", "NNF") and not k.startswith(("F_", "G_", "W_",
+                                                                          "P_", "NC_")):
+            names.setdefault(v, k)
+    for base, what in ((model.NXT, "next"), (model.IDS, "id"), (model.PBASE, "base"),
+                       (model.PFILL, "filled"), (model.PWRITE, "write"),
+                       (model.PCOMMIT, "commit"), (model.PREAD, "read")):
+        for p in range(model.N + 1):
+            names[base + p] = f"page{p}.{what}"
+    for k in range(model.N):
+        names[model.DPAGES + k] = f"data_pages[{k}]"
+    for i, a in enumerate(model.actor_names):
+        names[model.WPH + i] = f"{a}.phase"
+        names[model.WR1 + i] = f"{a}.loaded1"
+        names[model.WR2 + i] = f"{a}.loaded2"
+    pf = ("phase", "page", "pos", "limit", "base", "child")
+    for i, n in enumerate(model.proc_names):
+        for j, f in enumerate(pf):
+            names[model.PROC + P.NPF * i + j] = f"{n}.{f}"
+    return names
+
+
+def state_diff(model, expected, actual) -> list[tuple[str, object, object]]:
+    """Slots where ``actual`` (impl, abstracted) differs from ``expected`` (model),
+    as (name, model value, impl value); don't-care slots are skipped."""
+    skip = dont_care(model, expected)
+    names = _slot_names(model)
+    out = []
+    for k, (a, b) in enumerate(zip(expected, actual)):
+        if k in skip or a == b:
+            continue
+        if k in (P.DELIV, P.DUPS, P.ACCT, P.LOSTU):
+            a, b = P._bits(a), P._bits(b)
+        out.append((names.get(k, f"slot{k}"), a, b))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# model corrections found by conformance (proposals for model/, applied on request)
+# ---------------------------------------------------------------------------
+
+class _CommitOnTailMove:
+    """rb_move_tail ends with ``rb_end_commit()`` ("Commit what we have for now"):
+    when the outermost writer (committing == 1) moves the tail page, the commit page
+    follows it at once and the old tail page's write becomes its commit.  The model's
+    ``move_tail`` leaves the commit page behind until the event's ``commit``.
+    (v2 while mapped: the move's commit happens after the pages_touched meta store,
+    so it belongs to ``meta_store_tail``.)"""
+
+    def _move_tail(self, s, top):
+        t = super()._move_tail(s, top)
+        if top == 0 and t[self.WDEPTH_SLOT] == s[self.WDEPTH_SLOT] and \
+                t[self.WPH + top] == P.W_BEGUN:
+            l = list(t)
+            self._commit_to_write(l)
+            return tuple(l)
+        return t
+
+    def _meta_store_tail(self, s, top):
+        t = super()._meta_store_tail(s, top)
+        if top == 0:
+            l = list(t)
+            self._commit_to_write(l)
+            return tuple(l)
+        return t
+
+
+MODEL_PATCHES = {"commit-on-tail-move": _CommitOnTailMove}
+
+
+def patched_model(model, names):
+    """``model`` with the named corrections of :data:`MODEL_PATCHES` applied."""
+    if not names:
+        return model
+    bases = []
+    for n in names:
+        if n not in MODEL_PATCHES:
+            raise Unsupported(f"unknown model patch {n!r} (known: "
+                              f"{', '.join(MODEL_PATCHES)})")
+        bases.append(MODEL_PATCHES[n])
+    cls = type("Patched" + type(model).__name__, (*bases, type(model)),
+               {"WDEPTH_SLOT": P.WDEPTH})
+    out = cls(model.variant, model.config)
+    out.patches = list(names)
+    return out
+
+
+class _ReaderWaitsForTailReset:
+    """The seed (v2) stores ``meta->pages_touched`` inside rb_tail_page_update, before
+    rb_reset_tail brings the old tail page's ``write`` back under the page size; a
+    reader that would take that page spins at the end of rb_get_reader_page ("If the
+    write is past the end of page, a writer is still updating it") until the writer
+    resets it.  The model lets the get-reader ioctl run atomically in between."""
+
+    def _ioctl_steps(self, s, b, name, pos, append):
+        out = []
+        super()._ioctl_steps(s, b, name, pos, out.append)
+        if self._waits(s):
+            out = [(a, t) for a, t in out if a[1] != "ioctl"]
+        for x in out:
+            append(x)
+
+    def _waits(self, s) -> bool:
+        T = s[P.TAIL]
+        old = [q for q in range(self.N + 1) if s[self.NXT + q] == T and q != T]
+        for i in range(s[P.WDEPTH]):
+            if s[self.WPH + i] == P.W_MTSTORE:
+                for q in old:
+                    if q in (s[P.HEAD], s[P.READER]):
+                        return True
+        return False
+
+
+MODEL_PATCHES["reader-waits-for-tail-reset"] = _ReaderWaitsForTailReset
