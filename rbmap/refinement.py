@@ -202,11 +202,15 @@ def _innermost_fn(gens) -> object | None:
     return None
 
 
+#: pseudo phase of a write at the rb_end_commit that ends its tail move
+PH_END_PENDING = 100
+
+
 # writer phases at a boundary, from the names on the stack and the next op label
 def writer_phase(gen, label: str | None, v2: bool) -> int | None:
     """The model phase of a write whose generator is suspended at ``label``, or None
     when it is between two model steps (not at a boundary)."""
-    if gen is None:
+    if gen is None or label in ("write begins", "start"):
         return 0
     names = _names(gen)
     inner = _innermost_fn(stack(gen))
@@ -215,6 +219,9 @@ def writer_phase(gen, label: str | None, v2: bool) -> int | None:
         return P.W_BEGUN
     if fn == "rb_commit" and label == "entries add_return":
         return P.W_RESERVED
+    if fn == "rb_end_commit" and label == "committing load" and \
+            "committing" not in inner.gi_frame.f_locals and "_out_again" in names:
+        return PH_END_PENDING
     if v2:
         if label == "meta_page->hdr.entries store" and "writer_commit" in names:
             return P.W_INC
@@ -380,6 +387,13 @@ class ImplSystem:
                     g.flags |= P.G_OVERRUN_MAPPED
                 if level is not None:
                     g.pushed[level] = cb.overrun.value
+                    if self.v2 and cb.meta_page is not None:
+                        # the seed stores meta->overrun now; the model at
+                        # meta_store_tail (see the module docstring)
+                        g.deferred_overrun[level] = self.mapping.field(cb, "overrun")
+        elif label == "meta_page->hdr.pages_touched store" and level is not None:
+            g.deferred_overrun.pop(level, None)
+            g.pushed.pop(level, None)
         if self.v2 and cb.meta_page is not None and label.startswith("meta_page->hdr."):
             self._check_backwards()
 
@@ -430,8 +444,6 @@ class ImplSystem:
             r = self.writes[level] = Runner(self.model.actor_names[level], self.write_gen())
         if r is None:
             raise Blocked(f"no write in flight at level {level}")
-        before = self.cb.overrun.value
-        meta_before = self._meta_counters()
         while True:
             self.step(r, level)
             if r.done:
@@ -442,14 +454,6 @@ class ImplSystem:
             ph = writer_phase(r.gen, r.label, self.v2)
             if ph is not None and ph != 0:
                 break
-        if self.v2:
-            ph = writer_phase(r.gen, r.label, True) if not r.done else 0
-            if action == "move_tail" and ph == P.W_MTSTORE and \
-                    self.cb.overrun.value != before and meta_before is not None:
-                self.ghost.deferred_overrun[level] = meta_before[1]
-            if action == "meta_store_tail":
-                self.ghost.deferred_overrun.pop(level, None)
-                self.ghost.pushed.pop(level, None)
 
     # ------------------------------------------------------------------ kernel ops
     def kernel_op(self, action: str) -> int:
@@ -530,14 +534,21 @@ class ImplSystem:
         return ref[1]
 
     def user_op(self, i: int, action: str) -> int:
+        """Run one user-process step to completion (replay mode)."""
+        return self.run_to_end(Runner(self.procs[i].name, self.user_gen(i, action)))
+
+    def user_gen(self, i: int, action: str):
+        """One user-process step as a generator: a marker yield, then the system call
+        (impl's kernel function, yield by yield) or the loads from the mapping."""
         p = self.procs[i]
+        yield (f"{p.name} {action}", "shared", None)
         cb = self.cb
         g = self.ghost
         m = self.model
         if action == "map":
             if self.v2:
                 first = cb.mapped.value == 0
-                rc = self.run_to_end(Runner(p.name, self.mapping.ring_buffer_map(cb)))
+                rc = yield from self.mapping.ring_buffer_map(cb)
                 if rc == 0:
                     p.refs = {}
                     if first:
@@ -547,8 +558,7 @@ class ImplSystem:
             else:
                 total = self.mapping.total_pages(cb)
                 flags = VM_READ | VM_SHARED | VM_MAYSHARE
-                rc, refs = self.run_to_end(Runner(p.name, self.mapping.ring_buffer_map(
-                    cb, 0, total, flags)))
+                rc, refs = yield from self.mapping.ring_buffer_map(cb, 0, total, flags)
                 if rc == 0:
                     p.refs = refs
                     probe = self.mapping._UpstreamMapping__rb_map_vma(cb, total, 1, flags)
@@ -604,7 +614,7 @@ class ImplSystem:
             before = cb.reader_page.value
             gen = (self.mapping.ring_buffer_get_reader_page(cb) if self.v2
                    else self.mapping.ring_buffer_map_get_reader(cb))
-            rc = self.run_to_end(Runner(p.name, gen))
+            rc = yield from gen
             if cb.reader_page.value is not before:
                 g.flags |= P.G_IOCTL_SWAP
             if rc == 0 and cb.meta_page is not None:
@@ -618,8 +628,7 @@ class ImplSystem:
             self._check_backwards()
             return rc
         if action == "update_meta":
-            return self.run_to_end(Runner(p.name,
-                                          self.mapping.ring_buffer_update_meta_page(cb)))
+            return (yield from self.mapping.ring_buffer_update_meta_page(cb))
         if action in ("unmap", "exit"):
             phase = P.P_IDLE if action == "unmap" else P.P_EXITED
             held = p.phase != P.P_IDLE
@@ -628,7 +637,7 @@ class ImplSystem:
             p.refs = None
             if not held:
                 return 0
-            rc = self.run_to_end(Runner(p.name, self.mapping.ring_buffer_unmap(cb)))
+            rc = yield from self.mapping.ring_buffer_unmap(cb)
             if rc == ENODEV:
                 g.flags |= P.F_ENODEV
             if cb.meta_page is None:
@@ -643,12 +652,14 @@ class ImplSystem:
         m = self.model
         if actor in m.actor_names:
             self.writer_step(m.actor_names.index(actor), name)
-            return 0
-        if actor in ("kernel", "pipe"):
-            return self.kernel_op(name)
-        if actor in m.proc_names:
-            return self.user_op(m.proc_names.index(actor), name)
-        raise Blocked(f"no impl counterpart for actor {actor!r}")
+            rc = 0
+        elif actor in ("kernel", "pipe"):
+            rc = self.kernel_op(name)
+        elif actor in m.proc_names:
+            rc = self.user_op(m.proc_names.index(actor), name)
+        else:
+            raise Blocked(f"no impl counterpart for actor {actor!r}")
+        return rc
 
 
 class Blocked(RuntimeError):
@@ -762,6 +773,11 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
             ph = -1  # not at a boundary: never equal to a model phase
         if ph == 0:
             continue
+        if ph == PH_END_PENDING:
+            s[m.WPH + depth] = P.W_BEGUN
+            s[m.WR1 + depth] = END_PENDING
+            depth += 1
+            continue
         s[m.WPH + depth] = ph
         if ph == P.W_INC:
             inner = [x for x in stack(gen) if x.gi_code.co_name == "writer_commit"]
@@ -844,33 +860,58 @@ def state_diff(model, expected, actual) -> list[tuple[str, object, object]]:
 # model corrections found by conformance (proposals for model/, applied on request)
 # ---------------------------------------------------------------------------
 
-class _CommitOnTailMove:
-    """rb_move_tail ends with ``rb_end_commit()`` ("Commit what we have for now"):
-    when the outermost writer (committing == 1) moves the tail page, the commit page
-    follows it at once and the old tail page's write becomes its commit.  The model's
+END_PENDING = -2   # WR1 of a write whose tail move still owes its rb_end_commit
+
+
+class _EndCommitAfterTailMove:
+    """rb_move_tail ends with ``rb_end_commit()`` ("Commit what we have for now")
+    after rb_tail_page_update and rb_reset_tail: when the outermost writer
+    (committing == 1) moves the tail page, the commit page follows it and the old
+    tail page's write becomes its commit, and an interrupt that runs between the
+    tail update and that rb_end_commit gets its event committed by it.  The model's
     ``move_tail`` leaves the commit page behind until the event's ``commit``.
-    (v2 while mapped: the move's commit happens after the pages_touched meta store,
-    so it belongs to ``meta_store_tail``.)"""
+
+    Corrected: after a tail move (after ``meta_store_tail`` in v2 while mapped) the
+    write owes an ``end_commit_move`` step (kept in its WR1 slot as END_PENDING)
+    before it reserves again; interrupts may run in between; for the outermost
+    writer that step is rb_set_commit_to_write."""
 
     def _move_tail(self, s, top):
         t = super()._move_tail(s, top)
-        if top == 0 and t[self.WDEPTH_SLOT] == s[self.WDEPTH_SLOT] and \
-                t[self.WPH + top] == P.W_BEGUN:
+        if t[P.WDEPTH] == s[P.WDEPTH] and t[self.WPH + top] == P.W_BEGUN:
             l = list(t)
-            self._commit_to_write(l)
+            l[self.WR1 + top] = END_PENDING
             return tuple(l)
         return t
 
     def _meta_store_tail(self, s, top):
-        t = super()._meta_store_tail(s, top)
-        if top == 0:
-            l = list(t)
-            self._commit_to_write(l)
-            return tuple(l)
-        return t
+        l = list(super()._meta_store_tail(s, top))
+        l[self.WR1 + top] = END_PENDING
+        return tuple(l)
+
+    def successors(self, s):
+        out = super().successors(s)
+        d = s[P.WDEPTH]
+        if not d:
+            return out
+        top = d - 1
+        if s[self.WPH + top] != P.W_BEGUN or s[self.WR1 + top] != END_PENDING:
+            return out
+        actor = self.actor_names[top]
+        res = []
+        for a, t in out:
+            if a[0] == actor and a[1] in ("reserve", "move_tail"):
+                l = list(s)
+                l[self.WR1 + top] = 0
+                if top == 0:
+                    self._commit_to_write(l)
+                res.append(((actor, "end_commit_move"), tuple(l)))
+            else:
+                res.append((a, t))
+        return res
 
 
-MODEL_PATCHES = {"commit-on-tail-move": _CommitOnTailMove}
+MODEL_PATCHES = {"end-commit-after-tail-move": _EndCommitAfterTailMove}
 
 
 def patched_model(model, names):
@@ -883,8 +924,7 @@ def patched_model(model, names):
             raise Unsupported(f"unknown model patch {n!r} (known: "
                               f"{', '.join(MODEL_PATCHES)})")
         bases.append(MODEL_PATCHES[n])
-    cls = type("Patched" + type(model).__name__, (*bases, type(model)),
-               {"WDEPTH_SLOT": P.WDEPTH})
+    cls = type("Patched" + type(model).__name__, (*bases, type(model)), {})
     out = cls(model.variant, model.config)
     out.patches = list(names)
     return out
@@ -917,3 +957,5 @@ class _ReaderWaitsForTailReset:
 
 
 MODEL_PATCHES["reader-waits-for-tail-reset"] = _ReaderWaitsForTailReset
+
+

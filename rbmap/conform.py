@@ -1,0 +1,660 @@
+"""Conformance between the model and impl: replay, interleavings, reports.
+
+Two directions, both through :mod:`rbmap.refinement` (the only module that knows
+both sides):
+
+model -> impl (:func:`replay_path`, :func:`replay_tree`)
+    A model path (a counterexample, a saved trace, or every path of the BFS tree up
+    to a depth) runs on impl one model step at a time: each step runs the actor's
+    impl code (a write up to its next model step boundary, a system call to its end,
+    the loads a user process makes) and then the abstracted impl state must equal
+    the model's state and the observations must agree (return codes, the sequence
+    number a process decoded from its mapping).  The first mismatch is reported with
+    the step, both views side by side and the command that replays it.
+
+impl -> model (:func:`explore_interleavings`)
+    impl's tasks (a writer, an interrupt writer nested on it, a user process that
+    maps, reads, calls the get-reader ioctl and unmaps) run under
+    :mod:`rbmap.impl.sched`'s DFS at impl's yield points (optionally with a
+    preemption bound).  Each task's progress is cut into model steps at the boundaries
+    :func:`rbmap.refinement.writer_phase` recognises.  Whenever every task is at a
+    boundary (a quiescent point) the model steps completed since the previous one
+    must be ordered, respecting real time (a step that ended before another began
+    comes first), into a model path from the previous abstract state to the current
+    one (linearizability; a single completed step is exactly "moved by the model
+    action that step completes", no completed step a stutter).  The model's
+    ``always`` properties are evaluated on every abstract state reached.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from rbmap.checker import Path, check_bfs
+from rbmap.impl import sched
+from rbmap.model import build
+from rbmap.model import protocol as P
+from rbmap.refinement import (Blocked, ImplSystem, Unsupported, abstract, patched_model,
+                              PH_END_PENDING, stack, state_diff, writer_phase)
+
+__all__ = ["Mismatch", "ReplayResult", "replay_path", "replay_tree",
+           "explore_interleavings", "run_conform", "format_mismatch",
+           "DEFAULT_CONFIG", "DEFAULT_PATCHES", "model_for", "duplicate_demo"]
+
+#: the default small configuration (the model's sizes)
+DEFAULT_CONFIG = dict(pages=2, page_events=2, events=4, processes=1, nesting=2)
+#: corrections of the model that conformance found (see rbmap.refinement); the
+#: shipped model disagrees with the kernel rules impl follows without them
+DEFAULT_PATCHES = ("end-commit-after-tail-move", "reader-waits-for-tail-reset")
+EBUSY, ENODEV = -16, -19
+
+
+def model_for(variant: str, config: dict | None = None, patches=DEFAULT_PATCHES,
+              rules: dict | None = None):
+    m = build(variant, rules=rules, **(config or DEFAULT_CONFIG))
+    return patched_model(m, list(patches))
+
+
+@dataclass
+class Mismatch:
+    kind: str                  # state, return code, delivered, blocked, exception,
+                               # linearization
+    step: int                  # 1-based model step (replay) or impl step (schedule)
+    action: object
+    message: str
+    diff: list = field(default_factory=list)
+    model_view: dict | None = None
+    impl_view: dict | None = None
+    actions: list | None = None        # the model path up to the mismatch
+    schedule: object = None            # impl schedule (interleavings)
+    replay_command: str = ""
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "step": self.step,
+                "action": list(self.action) if isinstance(self.action, tuple)
+                else self.action,
+                "message": self.message,
+                "diff": [[n, _j(a), _j(b)] for n, a, b in self.diff],
+                "model": self.model_view, "impl": self.impl_view,
+                "actions": [list(a) for a in self.actions] if self.actions else None,
+                "replay": self.replay_command}
+
+
+def _j(x):
+    return x if isinstance(x, (int, str, list, type(None))) else str(x)
+
+
+@dataclass
+class ReplayResult:
+    steps: int = 0
+    mismatch: Mismatch | None = None
+
+
+def _expected_rc(m, before, after, action) -> int | None:
+    actor, name = action
+    if name == "ioctl":
+        return 0 if before[P.MAPPED] > 0 else ENODEV
+    if name in ("unmap", "exit"):
+        newly = after[P.FLAGS] & ~before[P.FLAGS] & P.F_ENODEV
+        return ENODEV if newly else 0
+    if name == "resize":
+        return 0 if after[P.FLAGS] & ~before[P.FLAGS] & P.F_RESIZED else EBUSY
+    if name == "swap_cpu":
+        return 0 if after[P.FLAGS] & ~before[P.FLAGS] & P.F_SWAPPED else EBUSY
+    if name in ("map", "update_meta"):
+        return 0
+    return None
+
+
+def _expected_delivery(m, before, after, action):
+    """The sequence number the model's read_event delivers (None: a torn read)."""
+    i = m.proc_names.index(action[0])
+    b = m.PROC + P.NPF * i
+    if after[P.FLAGS] & ~before[P.FLAGS] & P.F_TORN:
+        return None
+    return before[b + P.PB] + before[b + P.POS]
+
+
+def replay_path(m, actions, command: str = "") -> ReplayResult:
+    """Run the model path ``actions`` on impl, comparing after every step."""
+    from rbmap.checker import replay as model_replay
+    path = Path(0, list(actions))
+    states = model_replay(m, path)
+    res = ReplayResult()
+    sysm = ImplSystem(m)
+    d = state_diff(m, states[0], abstract(sysm))
+    if d:
+        res.mismatch = _mk(m, "state", 0, None, "the initial states differ", d,
+                           states[0], sysm, [], command)
+        return res
+    for k, a in enumerate(actions, 1):
+        before, after = states[k - 1], states[k]
+        try:
+            rc = sysm.do(a)
+        except Blocked as exc:
+            res.mismatch = _mk(m, "blocked", k, a, f"impl cannot take this step: {exc}",
+                               [], after, sysm, actions[:k], command)
+            return res
+        except Exception as exc:  # an impl crash is a finding, not a harness bug
+            res.mismatch = _mk(m, "exception", k, a,
+                               f"impl raised {type(exc).__name__}: {exc}", [], after,
+                               sysm, actions[:k], command)
+            return res
+        res.steps += 1
+        exp = _expected_rc(m, before, after, a)
+        if exp is not None and rc is not None and rc != exp:
+            res.mismatch = _mk(m, "return code", k, a,
+                               f"impl returned {rc}, the model {exp}", [], after, sysm,
+                               actions[:k], command)
+            return res
+        if a[1] == "read_event":
+            p = sysm.procs[m.proc_names.index(a[0])]
+            want = _expected_delivery(m, before, after, a)
+            got = p.delivered[-1] if p.delivered and not (
+                sysm.ghost.flags & P.F_TORN and want is None) else None
+            if want is not None and got != want:
+                res.mismatch = _mk(m, "delivered", k, a,
+                                   f"the process decoded event {got} from its "
+                                   f"mapping, the model delivers {want}", [], after,
+                                   sysm, actions[:k], command)
+                return res
+        d = state_diff(m, after, abstract(sysm))
+        if d:
+            res.mismatch = _mk(m, "state", k, a, "the abstracted impl state differs",
+                               d, after, sysm, actions[:k], command)
+            return res
+    return res
+
+
+def _mk(m, kind, step, action, msg, diff, model_state, sysm, actions, command):
+    try:
+        iv = m.view(abstract(sysm))
+    except Exception as exc:  # pragma: no cover - a broken impl state
+        iv = {"error": str(exc)}
+    return Mismatch(kind, step, action, msg, diff, m.view(model_state), iv,
+                    list(actions), None, command)
+
+
+def _leaves(explo):
+    """Ids of the BFS tree's leaves (every tree path is a prefix of a leaf's)."""
+    n = len(explo)
+    first = explo.first
+    out = []
+    for i in range(n):
+        if i >= len(first):
+            out.append(i)
+            continue
+        nxt = first[i + 1] if i + 1 < len(first) else n
+        if first[i] == nxt:
+            out.append(i)
+    return out
+
+
+def replay_tree(m, depth: int | None, command: str = "", time_limit=None):
+    """Replay every path of the model's BFS tree up to ``depth`` on impl.
+
+    Returns (paths replayed, steps compared, first Mismatch or None)."""
+    r = check_bfs(m, max_depth=depth)
+    explo = r.exploration
+    traces = steps = 0
+    t0 = time.perf_counter()
+    for i in _leaves(explo):
+        path = explo.path_to_id(i)
+        res = replay_path(m, path.actions, command)
+        traces += 1
+        steps += res.steps
+        if res.mismatch is not None:
+            return traces, steps, res.mismatch
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            break
+    return traces, steps, None
+
+
+# ---------------------------------------------------------------------------
+# interleavings
+# ---------------------------------------------------------------------------
+
+@dataclass
+class _Op:
+    task: str
+    action: tuple
+    start: int
+    end: int = -1
+
+
+class _Tracker:
+    """Cuts each task's impl steps into model steps and checks at quiescent points."""
+
+    def __init__(self, m, sysm, tasks):
+        self.m = m
+        self.sysm = sysm
+        self.state = m.init_states()[0]
+        self.phase = {t: 0 for t in tasks}
+        self.cur: dict[str, _Op | None] = {t: None for t in tasks}
+        self.pending: list[_Op] = []
+        self.step = 0
+        self.checks = 0
+        self.violations: set[str] = set()
+        self.props = [p for p in m.properties() if p.kind == "always"]
+
+    def level(self, ex, task: str) -> int:
+        if task == "irq1":
+            w = ex.by_name.get("writer")
+            if w is not None and w.state != "done" and self._wphase(w) != 0:
+                return 1
+        return 0
+
+    def _wphase(self, run):
+        if run.state == "done":
+            return 0
+        label = run.op[0] if run.op else None
+        if label == "start":
+            return 0
+        return writer_phase(run.gen, label, self.sysm.v2)
+
+    def _user_boundary(self, run) -> str | None:
+        """'' when a user task is between two model steps (or not started/finished),
+        None when it is inside one."""
+        if run.state == "done" or run.op is None:
+            return ""
+        label = run.op[0]
+        if label == "start":
+            return ""
+        inner = stack(run.gen)[-1]
+        if inner.gi_code.co_name == "user_gen" and label.startswith(run.task.name + " "):
+            return ""
+        return None
+
+    def observe(self, ex, st):
+        self.step += 1
+        run = ex.by_name[st.task]
+        task = st.task
+        sysm = self.sysm
+        is_writer = task in ("writer", "irq1")
+        lvl = self.level(ex, task) if is_writer else None
+        if is_writer and self.cur[task] is None:
+            op = _Op(task, ("?", "?"), self.step)
+            op.level = lvl
+            self.cur[task] = op
+        sysm.observe(run.gen if run.state != "done" else None, st.label, lvl)
+        if is_writer:
+            self._writer_progress(run, task)
+        else:
+            self._user_progress(run, task, st)
+        if all(self._at_boundary(r) for r in ex.runs):
+            self._check(ex)
+
+    def _at_boundary(self, r) -> bool:
+        if r.task.name in ("writer", "irq1"):
+            return self._wphase(r) is not None
+        return self._user_boundary(r) is not None
+
+    def _writer_progress(self, run, task):
+        ph = self._wphase(run)
+        if ph is None:
+            return
+        prev = self.phase[task]
+        op = self.cur[task]
+        self.cur[task] = None
+        if prev == 0 and ph == 0:
+            return              # "start" or the harness's marker: no model step
+        op.action = (self.m.actor_names[op.level], _writer_action(prev, ph, self.sysm.v2))
+        op.end = self.step
+        self.pending.append(op)
+        self.phase[task] = ph
+
+    def _user_progress(self, run, task, st):
+        op = self.cur[task]
+        if op is None and st.label.startswith(task + " "):
+            op = self.cur[task] = _Op(task, (task, st.label.split(" ", 1)[1]), self.step)
+        if op is not None and self._user_boundary(run) is not None:
+            op.end = self.step
+            self.pending.append(op)
+            self.cur[task] = None
+
+    def _check(self, ex):
+        if not self.pending:
+            return
+        alpha = abstract(self.sysm, self._writer_gens(ex))
+        ops = sorted(self.pending, key=lambda o: o.end)
+        found = _linearize(self.m, self.state, ops, alpha)
+        self.checks += 1
+        if found is None:
+            d = state_diff(self.m, _apply_all(self.m, self.state, ops) or self.state,
+                           alpha)
+            self.last_error = _LinearizationError(self.m, self.state, ops, alpha, d)
+            raise self.last_error
+        self.state = found
+        self.pending = []
+        for p in self.props:
+            if not p.condition(found):
+                self.violations.add(p.name)
+
+    def _writer_gens(self, ex):
+        out = []
+        w = ex.by_name.get("writer")
+        i = ex.by_name.get("irq1")
+        for r in (w, i):
+            if r is None:
+                continue
+            if r.state == "done" or self._wphase(r) == 0:
+                continue
+            out.append((r.gen, r.op[0]))
+        return out + [None] * (self.m.D - len(out))
+
+
+def _writer_action(prev: int, ph: int, v2: bool) -> str:
+    if prev == 0:
+        return "write_begin"
+    if prev == PH_END_PENDING:
+        return "end_commit_move"
+    if prev == P.W_BEGUN:
+        return "reserve" if ph == P.W_RESERVED else "move_tail"
+    if prev == P.W_RESERVED:
+        return "commit_inc" if v2 else "commit"
+    if prev == P.W_INC:
+        return "meta_store"
+    if prev == P.W_STORED:
+        return "end_commit"
+    if prev == P.W_MTSTORE:
+        return "meta_store_tail"
+    return "?"
+
+
+def _step_model(m, s, action):
+    for a, t in m.successors(s):
+        if a == action:
+            return t
+    return None
+
+
+def _apply_all(m, s, ops):
+    for o in ops:
+        s = _step_model(m, s, o.action)
+        if s is None:
+            return None
+    return s
+
+
+def _linearize(m, s, ops, alpha):
+    """A model state reached from ``s`` by the ops in an order respecting real time
+    that equals ``alpha`` (on the compared slots), or None."""
+    n = len(ops)
+
+    def rec(state, done):
+        if len(done) == n:
+            return state if not state_diff(m, state, alpha) else None
+        for i, o in enumerate(ops):
+            if i in done:
+                continue
+            # every op that ended before o began must already be placed
+            if any(j not in done and ops[j].end < o.start for j in range(n)):
+                continue
+            t = _step_model(m, state, o.action)
+            if t is None:
+                continue
+            r = rec(t, done | {i})
+            if r is not None:
+                return r
+        return None
+
+    return rec(s, frozenset())
+
+
+class _LinearizationError(AssertionError):
+    def __init__(self, m, s, ops, alpha, diff):
+        self.m, self.s, self.ops, self.alpha, self.diff = m, s, ops, alpha, diff
+        acts = ", ".join(" ".join(o.action) for o in ops)
+        super().__init__(f"no order of the completed model steps [{acts}] leads from "
+                         "the previous abstract state to the current one")
+
+
+@dataclass
+class ExploreOutcome:
+    schedules: int
+    steps: int
+    checks: int
+    complete: bool
+    mismatch: Mismatch | None
+    violations: set
+
+
+def scenario_tasks(m, writes: int | None = None, irq_writes: int = 1, rounds: int = 1,
+                   final_unmap: bool = True):
+    """The tasks of the interleaving exploration (a factory for sched)."""
+    E = m.E
+    irq = irq_writes if m.D > 1 else 0
+    w = max(0, (writes if writes is not None else E - irq))
+    w = min(w, E - irq)
+
+    def factory():
+        sysm = ImplSystem(m)
+
+        def writer(system):
+            for _ in range(w):
+                yield from system.write_gen()
+
+        def irq1(system):
+            for _ in range(irq):
+                yield from system.write_gen()
+
+        def p0(system):
+            yield from _user_program(system, 0, rounds, final_unmap)
+
+        tasks = [sched.Task("writer", writer)]
+        if irq:
+            tasks.append(sched.Task("irq1", irq1, interrupts="writer"))
+        if m.P:
+            tasks.append(sched.Task("p0", p0))
+        return sysm, tasks
+
+    return factory
+
+
+def _user_program(system, i, rounds, final_unmap=True):
+    m = system.model
+    p = system.procs[i]
+
+    def more():
+        if m.live_limit:
+            c = p.dpage.commit() & 0x3FFFFFFF
+            from rbmap.refinement import data_seqs
+            return p.pos < len(data_seqs(p.dpage.buf, c, system.geo.capacity))
+        return p.pos < p.lim
+
+    yield from system.user_gen(i, "map")
+    for r in range(rounds + 1):
+        yield from system.user_gen(i, "read_meta")
+        while more():
+            yield from system.user_gen(i, "read_event")
+        if m.live_limit:
+            yield from system.user_gen(i, "page_done")
+        if r < rounds:
+            yield from system.user_gen(i, "ioctl")
+    if final_unmap:
+        yield from system.user_gen(i, "unmap")
+
+
+def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None = None,
+                          factory=None) -> ExploreOutcome:
+    """DFS over impl's interleavings with the refinement check (see module doc)."""
+    factory = factory or scenario_tasks(m)
+    trackers = []
+
+    def fac():
+        system, tasks = factory()
+        trackers.append(_Tracker(m, system, [t.name for t in tasks]))
+        return system, tasks
+
+    def observer(ex, st):
+        trackers[-1].observe(ex, st)
+
+    def final(ex):
+        t = trackers[-1]
+        if t.pending:
+            t._check(ex)
+        return None
+
+    res = sched.explore_dfs(fac, check=final, preemption_bound=preemptions,
+                            max_schedules=schedules, observer=observer)
+    checks = sum(t.checks for t in trackers)
+    viol = set().union(*(t.violations for t in trackers)) if trackers else set()
+    mm = None
+    if res.failure:
+        t = trackers[-1]
+        sched_json = res.failing_schedule.to_json() if res.failing_schedule else None
+        mm = Mismatch("linearization", len(res.failing_schedule or []), None,
+                      res.failure, [], None, None, None, sched_json)
+        err = getattr(t, "last_error", None)
+        if err is not None:
+            mm.diff = err.diff
+    return ExploreOutcome(res.schedules, res.steps, checks, res.complete, mm, viol)
+
+
+# ---------------------------------------------------------------------------
+# the S8 duplicate read
+# ---------------------------------------------------------------------------
+
+def duplicate_demo(config: dict | None = None):
+    """The model's shortest v2 ``no_duplicate_delivery`` counterexample, replayed on
+    impl v2 (the duplicate shows in what the process decoded) and the same user
+    operations on impl upstream (where the process starts at reader.read).
+
+    Returns (v2 actions, v2 replay, events decoded on v2 per process, upstream
+    actions, upstream replay, events decoded on upstream)."""
+    cfg = config or DEFAULT_CONFIG
+    mv2 = model_for("v2", cfg)
+    r = check_bfs(mv2)
+    pr = r.get("no_duplicate_delivery")
+    if pr.path is None:
+        raise Unsupported("the v2 model shows no duplicate delivery at this config")
+    acts = list(pr.path.actions)
+    rv2 = replay_path(mv2, acts)
+    sysm = ImplSystem(mv2)
+    for a in acts:
+        sysm.do(a)
+    got_v2 = [list(p.delivered) for p in sysm.procs]
+    # the same user operations upstream: v2-only steps (page_done: the seed's
+    # reader reads to the live commit; update_meta) have no upstream counterpart
+    mup = model_for("upstream", cfg)
+    up = [a for a in acts if a[1] not in ("page_done", "update_meta")
+          and a[1] not in ("commit_inc", "meta_store", "end_commit", "meta_store_tail")]
+    up = _upstream_writes(acts) if any(a[1] == "commit_inc" for a in acts) else up
+    rup = replay_path(mup, up)
+    sysu = ImplSystem(mup)
+    for a in up[:rup.steps]:
+        sysu.do(a)
+    got_up = [list(p.delivered) for p in sysu.procs]
+    return acts, rv2, got_v2, up, rup, got_up
+
+
+def _upstream_writes(acts):
+    """v2 writer steps as upstream ones (commit_inc ... end_commit = commit)."""
+    out = []
+    for a in acts:
+        if a[1] == "commit_inc":
+            out.append((a[0], "commit"))
+        elif a[1] in ("meta_store", "end_commit", "meta_store_tail", "page_done",
+                      "update_meta"):
+            continue
+        else:
+            out.append(a)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# reports
+# ---------------------------------------------------------------------------
+
+def format_mismatch(m, mm: Mismatch, width: int = 80) -> str:
+    lines = [f"MISMATCH ({mm.kind}) at step {mm.step}"
+             + (f": {mm.action[0]} {mm.action[1]}" if isinstance(mm.action, tuple) else ""),
+             f"  {mm.message}"]
+    if mm.actions:
+        lines.append("  model path:")
+        for i, a in enumerate(mm.actions, 1):
+            mark = ">>" if i == mm.step else "  "
+            lines.append(f"  {mark}{i:3d}  {a[0]:<7} {a[1]}")
+    if mm.diff:
+        lines.append("  differing slots (model | impl):")
+        for n, a, b in mm.diff:
+            lines.append(f"    {n:<24} {str(a):>18} | {b}")
+    if mm.model_view is not None and mm.impl_view is not None:
+        lines.append("  views after the step (model | impl, * = differs):")
+        keys = list(mm.model_view) + [k for k in mm.impl_view if k not in mm.model_view]
+        for k in keys:
+            a, b = mm.model_view.get(k, "-"), mm.impl_view.get(k, "-")
+            mark = "*" if a != b else " "
+            lines.append(f"  {mark} {k:<20} {str(a)[:24]:<24} | {str(b)[:24]}")
+    if mm.schedule:
+        lines.append("  impl schedule (rbmap-schedule JSON):")
+        lines.extend("    " + x for x in mm.schedule.splitlines()[:400])
+    if mm.replay_command:
+        lines.append(f"  replay: {mm.replay_command}")
+    return "\n".join(lines)
+
+
+def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 1,
+                schedules: int | None = 2000, config: dict | None = None,
+                patches=DEFAULT_PATCHES, trace_file: str | None = None,
+                traces=None) -> dict:
+    """Everything ``rbmap conform`` runs; a JSON-able summary."""
+    t0 = time.perf_counter()
+    cfg = dict(config or DEFAULT_CONFIG)
+    m = model_for(variant, cfg, patches)
+    ImplSystem(m)  # raises Unsupported early
+    mismatches = []
+    n_traces = steps = 0
+    cmd_base = f"rbmap conform {variant}"
+    # 1. saved traces, then the model's counterexamples, then the BFS tree
+    r = check_bfs(m)
+    cex = [(p.name, p.path) for p in r.properties if p.path is not None]
+    for name, path in list(traces or []) + cex:
+        res = replay_path(m, path.actions, f"{cmd_base} --replay FILE")
+        n_traces += 1
+        steps += res.steps
+        if res.mismatch:
+            mismatches.append(res.mismatch)
+            break
+    if not mismatches:
+        t, s, mm = replay_tree(m, depth, f"{cmd_base} --replay FILE")
+        n_traces += t
+        steps += s
+        if mm:
+            mismatches.append(mm)
+    for mm in mismatches:
+        if mm.actions is not None and trace_file:
+            p = Path(0, list(mm.actions), None,
+                     {"variant": variant, "rules": {}, "config": cfg,
+                      "patches": list(patches)})
+            with open(trace_file, "w") as fh:
+                fh.write(p.dumps() + "\n")
+            mm.replay_command = f"{cmd_base} --replay {trace_file}"
+    # 2. interleavings
+    out = explore_interleavings(m, preemptions, schedules)
+    if out.mismatch:
+        if trace_file and out.mismatch.schedule:
+            sched_file = trace_file + ".schedule.json"
+            with open(sched_file, "w") as fh:
+                fh.write(out.mismatch.schedule + "\n")
+            out.mismatch.replay_command = f"{cmd_base} --schedule {sched_file}"
+        mismatches.append(out.mismatch)
+    return {
+        "variant": variant,
+        "config": cfg,
+        "model_patches": list(patches),
+        "traces_replayed": n_traces,
+        "model_steps_compared": steps,
+        "interleavings": out.schedules,
+        "interleavings_complete": out.complete,
+        "impl_steps": out.steps,
+        "quiescent_checks": out.checks,
+        "steps_checked": steps + out.steps,
+        "impl_property_violations": sorted(out.violations),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "mismatches": [mm.to_json() for mm in mismatches],
+        "_mismatch_objects": mismatches,
+        "_model": m,
+    }
