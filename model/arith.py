@@ -70,6 +70,7 @@ W = 64                       # unsigned long
 MASK = (1 << W) - 1
 WIDE = 66                    # exact for sums of two 64-bit values (and shifts of them by <= 1)
 
+LEMMA_BITS = 30             # (2^20 + 2) << 7 pages < 2^28: accepted ranges fit
 REPLAY_MAX = 1 << 20        # page indexes the loop references replay at most
 META, ZERO, SUB = 0, 1, 2    # kinds of page a mapping offset can show
 KIND_NAMES = {META: "meta page", ZERO: "zero page", SUB: "sub-buffer page"}
@@ -497,44 +498,59 @@ def _z3_insert(layout_name: str, wrapping: bool, n, order, pgoff, vma_pages, p):
     return accepted, kind, s, off, total
 
 
-def _z3_layout(layout_name: str, n, order, pgoff, vma_pages, p):
+def _z3_layout(layout_name: str, n, order, pgoff, vma_pages, p, width: int = WIDE):
     """The layout's page at q = pgoff + p and whether [pgoff, pgoff + vma_pages)
-    is a range the layout offers, in exact (wide) arithmetic."""
+    is a range the layout offers, in exact arithmetic: ``width`` bits, WIDE by
+    default (no sum of two 64-bit values wraps); 64 only where the values are
+    known to be small."""
     def wide(x):
-        return z3.ZeroExt(WIDE - W, x)
+        return z3.ZeroExt(width - W, x) if width > W else x
     ow = wide(order)
-    S = z3.BitVecVal(1, WIDE) << ow
+    S = z3.BitVecVal(1, width) << ow
     mask = S - 1
     q = wide(pgoff) + wide(p)
     ns = wide(n) + 1
     if layout_name == "subbuf":
         total = (ns + 1) << ow
         aligned = (wide(pgoff) & mask) == 0
-        kind = z3.If(q == 0, _c(META, WIDE), z3.If(z3.ULT(q, S), _c(ZERO, WIDE),
-                                                    _c(SUB, WIDE)))
+        kind = z3.If(q == 0, _c(META, width), z3.If(z3.ULT(q, S), _c(ZERO, width),
+                                                     _c(SUB, width)))
         s = z3.LShR(q, ow) - 1
         off = q & mask
     else:
         total = (ns << ow) + 1
         aligned = z3.Or(pgoff == 0, ((wide(pgoff) - 1) & mask) == 0)
-        kind = z3.If(q == 0, _c(META, WIDE), _c(SUB, WIDE))
+        kind = z3.If(q == 0, _c(META, width), _c(SUB, width))
         s = z3.LShR(q - 1, ow)
         off = (q - 1) & mask
     ok = z3.And(vma_pages != 0, aligned, z3.ULE(wide(pgoff) + wide(vma_pages), total))
     return ok, kind, s, off, total
 
 
-def _insert_checks(cfg: MappingConfig, sfx: str) -> list:
+def _insert_checks(cfg: MappingConfig, sfx: str, wanted=None) -> list:
+    """The translation checks of __rb_map_vma; ``wanted`` (names) limits which
+    are proved."""
     wrapping = cfg.translate == "upstream_insert_wrapping"
     lname = cfg.meta_area
     n, order, pgoff, vma_pages, p = _vars("nr_pages", "subbuf_order", "pgoff",
                                           "vma_pages", "page")
     acc, kind, s, off, total = _z3_insert(lname, wrapping, n, order, pgoff,
                                           vma_pages, p)
-    ok, lkind, ls, loff, ltotal = _z3_layout(lname, n, order, pgoff, vma_pages, p)
+    ok = _z3_layout(lname, n, order, pgoff, vma_pages, p)[0]
     base = [_n_range(n), z3.ULE(order, SUBBUF_ORDER_MAX)]
     orders = (order, range(SUBBUF_ORDER_MAX + 1))
     inside = [acc, z3.ULT(p, vma_pages)]
+    # A lemma first (for the claims about accepted ranges): whatever the
+    # validation accepts stays below 2^LEMMA_BITS pages.  Once proved it is a
+    # sound extra assumption that lets the solver drop the high bits.  (When it
+    # fails, e.g. with the wrapping check, the claims run without it.)
+    small_vals = [z3.ULT(x, 1 << LEMMA_BITS) for x in (pgoff, vma_pages, p)]
+    need = {"translation_bounds" + sfx, "translation_target" + sfx}
+    lemma = ((wanted is None or bool(need & set(wanted)))
+             and isinstance(sym.prove(z3.And(*small_vals), assumptions=base + inside,
+                                      split=orders), sym.Proved))
+    if lemma:
+        inside = inside + small_vals
     shown = [n, order, pgoff, vma_pages, p, ("total", total), ("s", s)]
     small = [n, order, pgoff, p, vma_pages]
     scope = (f"nr_pages 1..{NR_PAGES_MAX}, orders 0..{SUBBUF_ORDER_MAX}, all 64-bit "
@@ -551,85 +567,99 @@ def _insert_checks(cfg: MappingConfig, sfx: str) -> list:
                                             c["pgoff"], c["vma_pages"], wrapping,
                                             limit=0), int)
 
-    out = []
-    name = "translation_bounds" + sfx
-    r = sym.prove(z3.Implies(kind == SUB, z3.And(z3.ULT(s, n + 1),
-                                                 z3.ULT(off, _c(1) << order))),
-                  assumptions=base + inside, variables=shown, minimize=small, name=name,
-                  split=orders)
-    out.append(_result(
-        name, r, f"every inserted page is the meta page, a zero page or page off < "
-                 f"2^order of subbuf_ids[s] with s < nr_subbufs ({scope})",
-        lambda c: (f"mmap(pgoff {c['pgoff']}, {c['vma_pages']} pages) is accepted with "
-                   f"nr_pages {c['nr_pages']}, order {c['subbuf_order']} (total "
-                   f"{c['total']} pages) and page {c['page']} reads subbuf_ids"
-                   f"[{c['s']}] of {c['nr_pages'] + 1}"),
-        lambda c: None if c["page"] > REPLAY_MAX else (
-            lambda pg: isinstance(pg, tuple) and pg[0] == SUB
-            and pg[1] > c["nr_pages"])(inserted(c))))
+    def bounds():
+        name = "translation_bounds" + sfx
+        r = sym.prove(z3.Implies(kind == SUB, z3.And(z3.ULT(s, n + 1),
+                                                     z3.ULT(off, _c(1) << order))),
+                      assumptions=base + inside, variables=shown, minimize=small,
+                      name=name, split=orders)
+        return _result(
+            name, r, f"every inserted page is the meta page, a zero page or page off "
+                     f"< 2^order of subbuf_ids[s] with s < nr_subbufs ({scope})",
+            lambda c: (f"mmap(pgoff {c['pgoff']}, {c['vma_pages']} pages) is accepted "
+                       "with "
+                       f"nr_pages {c['nr_pages']}, order {c['subbuf_order']} (total "
+                       f"{c['total']} pages) and page {c['page']} reads subbuf_ids"
+                       f"[{c['s']}] of {c['nr_pages'] + 1}"),
+            lambda c: None if c["page"] > REPLAY_MAX else (
+                lambda pg: isinstance(pg, tuple) and pg[0] == SUB
+                and pg[1] > c["nr_pages"])(inserted(c)))
 
-    name = "translation_target" + sfx
-    q = z3.ZeroExt(WIDE - W, pgoff) + z3.ZeroExt(WIDE - W, p)
-    same = z3.And(z3.ULT(q, ltotal), z3.ZeroExt(WIDE - W, kind) == lkind,
-                  z3.Implies(kind == SUB, z3.And(z3.ZeroExt(WIDE - W, s) == ls,
-                                                 z3.ZeroExt(WIDE - W, off) == loff)))
-    r = sym.prove(same, assumptions=base + inside, variables=shown, minimize=small,
-                  name=name, split=orders)
-    out.append(_result(
-        name, r, "each inserted page is the one the layout puts at pgoff + page "
-                 f"({'meta, zero-page padding, ' if lname == 'subbuf' else 'meta, '}"
-                 "sub-buffer k at its offset)",
-        lambda c: (f"mmap(pgoff {c['pgoff']}, {c['vma_pages']} pages), nr_pages "
-                   f"{c['nr_pages']}, order {c['subbuf_order']}: page {c['page']} is "
-                   f"not what the layout has at {c['pgoff'] + c['page']} (total "
-                   f"{c['total']} pages)"),
-        lambda c: None if c["page"] > REPLAY_MAX else (
-            c["pgoff"] + c["page"] >= layout_total(lname, c["nr_pages"],
-                                                   c["subbuf_order"])
-            or inserted(c) != layout_page(lname, c["subbuf_order"],
-                                          c["pgoff"] + c["page"]))))
+    def target():
+        name = "translation_target" + sfx
+        # With the lemma every value is below 2^31: 64-bit layout arithmetic is
+        # exact.
+        tw = W if lemma else WIDE
 
-    name = "validation_exact" + sfx
-    r = sym.prove(acc == ok, assumptions=base,
-                  variables=[n, order, pgoff, vma_pages, ("total", total)],
-                  minimize=[n, order, pgoff, vma_pages], name=name, split=orders)
-    rule = ("(pgoff - 1) % 2^order == 0 or pgoff == 0" if lname == "page"
-            else "pgoff % 2^order == 0")
-    out.append(_result(
-        name, r, f"mmap accepts exactly length >= 1, pgoff + length <= total and "
-                 f"{rule}",
-        lambda c: (f"mmap(pgoff {c['pgoff']}, {c['vma_pages']} pages) with nr_pages "
-                   f"{c['nr_pages']}, order {c['subbuf_order']} (total {c['total']} "
-                   "pages) is " + ("accepted although it is outside the layout"
-                                   if accepted(c) else "refused although the layout "
-                                   "offers it")),
-        lambda c: accepted(c) != layout_accepts(lname, c["nr_pages"],
-                                                c["subbuf_order"], c["pgoff"],
-                                                c["vma_pages"])))
+        def ext(x):
+            return z3.ZeroExt(tw - W, x) if tw > W else x
+        _, tkind, ts, toff, ttotal = _z3_layout(lname, n, order, pgoff, vma_pages, p,
+                                                tw)
+        q = ext(pgoff) + ext(p)
+        same = z3.And(z3.ULT(q, ttotal), ext(kind) == tkind,
+                      z3.Implies(kind == SUB, z3.And(ext(s) == ts, ext(off) == toff)))
+        r = sym.prove(same, assumptions=base + inside, variables=shown, minimize=small,
+                      name=name, split=orders)
+        return _result(
+            name, r, "each inserted page is the one the layout puts at pgoff + page "
+                     f"({'meta, zero-page padding, ' if lname == 'subbuf' else 'meta, '}"
+                     "sub-buffer k at its offset)",
+            lambda c: (f"mmap(pgoff {c['pgoff']}, {c['vma_pages']} pages), nr_pages "
+                       f"{c['nr_pages']}, order {c['subbuf_order']}: page {c['page']} is "
+                       f"not what the layout has at {c['pgoff'] + c['page']} (total "
+                       f"{c['total']} pages)"),
+            lambda c: None if c["page"] > REPLAY_MAX else (
+                c["pgoff"] + c["page"] >= layout_total(lname, c["nr_pages"],
+                                                       c["subbuf_order"])
+                or inserted(c) != layout_page(lname, c["subbuf_order"],
+                                              c["pgoff"] + c["page"])))
 
-    name = "user_offsets" + sfx
-    ident, j = _vars("id", "page_in_subbuf")
-    subbuf_size = _c(PAGE_SIZE) << order
-    meta_page_size = _c(PAGE_SIZE) if lname == "page" else subbuf_size
-    user_pg = z3.LShR(meta_page_size + ident * subbuf_size, PAGE_SHIFT) + j
-    # Two ways user space maps: everything from 0, or the data from meta_page_size.
-    start = sym.bv("map_from")
-    from_pg = z3.If(start == 0, _c(0), z3.LShR(meta_page_size, PAGE_SHIFT))
-    acc2, kind2, s2, off2, total2 = _z3_insert(lname, wrapping, n, order, from_pg,
-                                               total - from_pg, user_pg - from_pg)
-    r = sym.prove(z3.And(acc2, kind2 == SUB, s2 == ident, off2 == j),
-                  assumptions=base + [z3.ULT(ident, n + 1), z3.ULT(j, _c(1) << order),
-                                      z3.ULE(start, 1)],
-                  variables=[n, order, ident, j, start], minimize=[n, order, ident, j],
-                  name=name, split=orders)
-    out.append(_result(
-        name, r, "sub-buffer id read at meta_page_size + id * subbuf_size is "
-                 "subbuf_ids[id] (whole mapping from 0, or data from meta_page_size)",
-        lambda c: f"sub-buffer {c['id']} (nr_pages {c['nr_pages']}, order "
-                  f"{c['subbuf_order']}) is not where user space looks",
-        lambda c: None if (c["id"] + 2) << c["subbuf_order"] > REPLAY_MAX else (
-            _user_page(lname, wrapping, c) != (SUB, c["id"], c["page_in_subbuf"]))))
-    return out
+    def exact():
+        name = "validation_exact" + sfx
+        r = sym.prove(acc == ok, assumptions=base,
+                      variables=[n, order, pgoff, vma_pages, ("total", total)],
+                      minimize=[n, order, pgoff, vma_pages], name=name, split=orders)
+        rule = ("(pgoff - 1) % 2^order == 0 or pgoff == 0" if lname == "page"
+                else "pgoff % 2^order == 0")
+        return _result(
+            name, r, f"mmap accepts exactly length >= 1, pgoff + length <= total and "
+                     f"{rule}",
+            lambda c: (f"mmap(pgoff {c['pgoff']}, {c['vma_pages']} pages) with nr_pages "
+                       f"{c['nr_pages']}, order {c['subbuf_order']} (total {c['total']} "
+                       "pages) is " + ("accepted although it is outside the layout"
+                                       if accepted(c) else "refused although the layout "
+                                       "offers it")),
+            lambda c: accepted(c) != layout_accepts(lname, c["nr_pages"],
+                                                    c["subbuf_order"], c["pgoff"],
+                                                    c["vma_pages"]))
+
+    def user():
+        name = "user_offsets" + sfx
+        ident, j = _vars("id", "page_in_subbuf")
+        subbuf_size = _c(PAGE_SIZE) << order
+        meta_page_size = _c(PAGE_SIZE) if lname == "page" else subbuf_size
+        user_pg = z3.LShR(meta_page_size + ident * subbuf_size, PAGE_SHIFT) + j
+        # Two ways user space maps: everything from 0, or the data from meta_page_size.
+        start = sym.bv("map_from")
+        from_pg = z3.If(start == 0, _c(0), z3.LShR(meta_page_size, PAGE_SHIFT))
+        acc2, kind2, s2, off2, total2 = _z3_insert(lname, wrapping, n, order, from_pg,
+                                                   total - from_pg, user_pg - from_pg)
+        r = sym.prove(z3.And(acc2, kind2 == SUB, s2 == ident, off2 == j),
+                      assumptions=base + [z3.ULT(ident, n + 1), z3.ULT(j, _c(1) << order),
+                                          z3.ULE(start, 1)],
+                      variables=[n, order, ident, j, start], minimize=[n, order, ident, j],
+                      name=name, split=orders)
+        return _result(
+            name, r, "sub-buffer id read at meta_page_size + id * subbuf_size is "
+                     "subbuf_ids[id] (whole mapping from 0, or data from meta_page_size)",
+            lambda c: f"sub-buffer {c['id']} (nr_pages {c['nr_pages']}, order "
+                      f"{c['subbuf_order']}) is not where user space looks",
+            lambda c: None if (c["id"] + 2) << c["subbuf_order"] > REPLAY_MAX else (
+                _user_page(lname, wrapping, c) != (SUB, c["id"], c["page_in_subbuf"])))
+
+    checks = (("translation_bounds", bounds), ("translation_target", target),
+              ("validation_exact", exact), ("user_offsets", user))
+    return [f() for nm, f in checks if wanted is None or nm + sfx in wanted]
 
 
 def _user_page(lname: str, wrapping: bool, c: dict):
@@ -727,16 +757,17 @@ def mapping_checks(layout: Layout, mapping: Mapping,
     """The arithmetic checks; ``keep(name)`` selects some (the others are not
     run)."""
     keep = keep or (lambda name: True)
-    g = geometry(layout)
+    g = geometry(layout) if layout is not None else None
     out = []
     many = len(mapping.configs) > 1
     for cfg in mapping.configs:
         sfx = f"[{cfg.label}]" if many else ""
         if keep("meta_area_sizing" + sfx):
             out.append(_check_sizing(cfg, g, "meta_area_sizing" + sfx))
-        if any(keep(x + sfx) for x in TRANSLATION_CHECKS):
+        wanted = [x + sfx for x in TRANSLATION_CHECKS if keep(x + sfx)]
+        if wanted:
             group = (_seed_fault_checks(cfg, g, sfx) if cfg.translate == "seed_fault"
-                     else _insert_checks(cfg, sfx))
+                     else _insert_checks(cfg, sfx, wanted))
             out.extend(c for c in group if keep(c.name))
     if any(keep(x) for x in HEAD_CHECKS):
         out.extend(c for c in _head_checks(layout, mapping, g) if keep(c.name))
