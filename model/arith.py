@@ -391,14 +391,32 @@ def _check_sizing(cfg: MappingConfig, g: Geometry, name: str) -> CheckResult:
 # -------------------------------------------------- seed: ring_buffer_map_fault
 
 
-def _seed_fault_checks(cfg: MappingConfig, g: Geometry, sfx: str) -> list:
+def _page_ids_entries(n):
+    return n + 1        # kzalloc(sizeof(*page_ids) * (nr_pages + 1))
+
+
+def _refuse_above(n):
+    return n            # if (pgoff > cpu_buffer->nr_pages) return NULL;
+
+
+def _seed_fault_checks(cfg: MappingConfig, g: Geometry, sfx: str,
+                       table=_page_ids_entries, refuse_above=_refuse_above) -> list:
+    """The checks of ``ring_buffer_map_fault``.  ``table(nr_pages)`` is how many
+    ``page_ids`` entries ``ring_buffer_map`` allocates and the handler refuses
+    ``index > refuse_above(nr_pages)``; tests change them to plant off-by-ones
+    (the reference functions then no longer apply, so nothing is replayed)."""
+    planted = table is not _page_ids_entries or refuse_above is not _refuse_above
+
+    def result(name, r, holds, fail, replay):
+        return _result(name, r, holds, fail, None if planted else replay)
+
     n, pgoff, ident = _vars("nr_pages", "pgoff", "id")
     area = cfg.meta_area
     mo = z3_meta_order(area, g, n)
     meta_pages = _c(1) << mo
     is_meta = z3.ULT(pgoff, meta_pages)
     idx = pgoff - meta_pages
-    is_data = z3.And(z3.Not(is_meta), z3.ULE(idx, n))      # refuses idx > nr_pages
+    is_data = z3.And(z3.Not(is_meta), z3.ULE(idx, refuse_above(n)))
     accepted = z3.Or(is_meta, is_data)
     base = [_n_range(n)]
     cexvars = [n, pgoff, ("meta_pages", meta_pages), ("index", idx)]
@@ -407,23 +425,23 @@ def _seed_fault_checks(cfg: MappingConfig, g: Geometry, sfx: str) -> list:
     name = "translation_bounds" + sfx
     claim = z3.And(z3.Implies(is_meta, z3.ULT(pgoff << PAGE_SHIFT,
                                               z3_area_bytes(area, g, n, None))),
-                   z3.Implies(is_data, z3.ULT(idx, n + 1)))
-    r = sym.prove(claim, assumptions=base, variables=cexvars, minimize=[n, pgoff],
-                  name=name)
-    out.append(_result(
+                   z3.Implies(is_data, z3.ULT(idx, table(n))))
+    r = sym.prove(claim, assumptions=base, variables=cexvars + [("table", table(n))],
+                  minimize=[n, pgoff], name=name)
+    out.append(result(
         name, r, "every faulting pgoff < 2^meta_order is inside the meta area and every "
                  "other accepted one indexes page_ids[0..nr_pages] (nr_pages + 1 "
                  "entries): the '> nr_pages' refusal is exact",
         lambda c: f"pgoff {c['pgoff']} reads page_ids[{c['index']}] past its "
-                  f"{c['nr_pages'] + 1} entries",
-        lambda c: seed_fault(area, g, c["nr_pages"], c["pgoff"]) is not None))
+                  f"{c['table']} entries",
+        lambda c: c["index"] >= c["table"]))
 
     name = "translation_target" + sfx
     assigned = _z3_ids_assigned(area, g, n)
     r = sym.prove(z3.Implies(is_data, z3.ULT(idx, assigned)), assumptions=base,
                   variables=cexvars + [("ids_assigned", assigned)],
                   minimize=[n, pgoff], name=name)
-    out.append(_result(
+    out.append(result(
         name, r, "every accepted data pgoff maps a page whose ID rb_setup_ids_meta_page "
                  "assigned",
         lambda c: (f"nr_pages {c['nr_pages']}: the ID list stops at "
@@ -436,7 +454,7 @@ def _seed_fault_checks(cfg: MappingConfig, g: Geometry, sfx: str) -> list:
     total = meta_pages + n + 1
     r = sym.prove(accepted == z3.ULT(pgoff, total), assumptions=base,
                   variables=cexvars, minimize=[n, pgoff], name=name)
-    out.append(_result(
+    out.append(result(
         name, r, "the fault handler serves exactly pgoff < 2^meta_order + nr_pages + 1 "
                  "(meta area, reader page, ring) and SIGBUSes the rest",
         lambda c: f"pgoff {c['pgoff']} with nr_pages {c['nr_pages']} is "
@@ -453,7 +471,7 @@ def _seed_fault_checks(cfg: MappingConfig, g: Geometry, sfx: str) -> list:
                          user_pgoff - meta_pages == ident),
                   assumptions=base + [z3.ULE(ident, n)],
                   variables=[n, ident], minimize=[n, ident], name=name)
-    out.append(_result(
+    out.append(result(
         name, r, "page ID k read at meta_page_size + k * PAGE_SIZE is page_ids[k] "
                  "for every k <= nr_pages",
         lambda c: f"ID {c['id']} with nr_pages {c['nr_pages']} lands elsewhere",
@@ -642,7 +660,7 @@ def _insert_checks(cfg: MappingConfig, sfx: str, wanted=None) -> list:
         # Two ways user space maps: everything from 0, or the data from meta_page_size.
         start = sym.bv("map_from")
         from_pg = z3.If(start == 0, _c(0), z3.LShR(meta_page_size, PAGE_SHIFT))
-        acc2, kind2, s2, off2, total2 = _z3_insert(lname, wrapping, n, order, from_pg,
+        acc2, kind2, s2, off2, _ = _z3_insert(lname, wrapping, n, order, from_pg,
                                                    total - from_pg, user_pg - from_pg)
         r = sym.prove(z3.And(acc2, kind2 == SUB, s2 == ident, off2 == j),
                       assumptions=base + [z3.ULT(ident, n + 1), z3.ULT(j, _c(1) << order),

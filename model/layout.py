@@ -31,7 +31,7 @@ The seed's header, as the kernel (x86_64) and an i386 process see it::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from .errors import SpecError

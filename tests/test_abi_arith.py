@@ -183,6 +183,23 @@ def test_seed_fault_encoding_matches_the_handler(area, g):
                 assert ref[1] == off - mp and ref[2] == (off - mp < ids)
 
 
+def test_fault_bounds_catch_planted_off_by_ones():
+    cfg = A.MappingConfig("page", "page", "seed_fault")
+    checks = lambda **kw: {c.name: c for c in A._seed_fault_checks(cfg, G_V3, "", **kw)}  # noqa: E731
+    exact = checks()
+    assert exact["translation_bounds"].status == "holds"
+    assert exact["validation_exact"].status == "holds"
+    # page_ids sized nr_pages (forgetting the reader page): index nr_pages is read
+    short = checks(table=lambda n: n)["translation_bounds"]
+    assert short.status == "violated"
+    assert short.counterexample == {"nr_pages": 1, "pgoff": 2, "meta_pages": 1,
+                                    "index": 1, "table": 1}
+    # refusing only index > nr_pages + 1: one page past the table is served
+    late = checks(refuse_above=lambda n: n + 1)
+    assert late["translation_bounds"].counterexample["index"] == 2
+    assert late["validation_exact"].status == "violated"
+
+
 def test_head_move_reference_on_small_rings():
     for n in range(1, 13):
         for h in range(n):
