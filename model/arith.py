@@ -42,6 +42,18 @@ not included) ranges over 1 .. 2**20 (4 GiB of 4 KiB pages per CPU; up there the
 seed's meta area needs order 10, the largest ``alloc_pages`` serves on x86_64);
 sub-buffer orders over 0 .. 7 (tracefs accepts 1..128 KiB, order <= 5); page offsets
 and lengths over all 64-bit values.
+
+Three devices keep the proofs in seconds, each sound on its own: the mmap claims
+are proved once per sub-buffer order (shifts by a constant bit-blast cheaply); a
+lemma proved first ("an accepted range lies below 2^30 pages") is then assumed by
+the claims about accepted ranges; and the head-index claims are stated over
+mathematical integers together with "no sum reaches 2^64, no result 2^32", which is
+exactly when C's unsigned arithmetic and the integers agree.
+
+``translate = "upstream_insert_wrapping"`` reproduces ``__rb_map_vma`` as released in
+6.10-6.12 before "ring-buffer: Fix overflow in __rb_map_vma": z3 finds the syzbot
+case (an offset past the end, e.g. nr_pages 1, pgoff 4, accepted because
+``total - pgoff`` wraps, then ``subbuf_ids[3]`` of 2 read).
 """
 
 from __future__ import annotations
@@ -58,8 +70,8 @@ from .layout import (KERNEL_ABI, CheckResult, Layout, Mapping, MappingConfig,
 __all__ = [
     "PAGE_SHIFT", "PAGE_SIZE", "NR_PAGES_MAX", "SUBBUF_ORDER_MAX", "Geometry",
     "geometry", "fls", "seed_meta_order", "meta_area_bytes", "seed_fault",
-    "map_vma_pages", "layout_page", "layout_total", "layout_accepts", "head_move", "sizing_gaps",
-    "mapping_checks", "all_checks",
+    "map_vma_pages", "layout_page", "layout_total", "layout_accepts", "head_move",
+    "sizing_gaps", "mapping_checks", "all_checks", "TRANSLATION_CHECKS", "HEAD_CHECKS",
 ]
 
 PAGE_SHIFT = 12
@@ -68,12 +80,10 @@ NR_PAGES_MAX = 1 << 20
 SUBBUF_ORDER_MAX = 7
 W = 64                       # unsigned long
 MASK = (1 << W) - 1
-WIDE = 66                    # exact for sums of two 64-bit values (and shifts of them by <= 1)
-
-LEMMA_BITS = 30             # (2^20 + 2) << 7 pages < 2^28: accepted ranges fit
-REPLAY_MAX = 1 << 20        # page indexes the loop references replay at most
+WIDE = 66                    # exact for a sum of two 64-bit values (+ a shift by 1)
+LEMMA_BITS = 30              # (2^20 + 2) << 7 pages < 2^28: accepted ranges fit
+REPLAY_MAX = 1 << 20         # largest page index the reference loops replay
 META, ZERO, SUB = 0, 1, 2    # kinds of page a mapping offset can show
-KIND_NAMES = {META: "meta page", ZERO: "zero page", SUB: "sub-buffer page"}
 
 
 # ------------------------------------------------------------------- geometry

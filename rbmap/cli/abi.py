@@ -100,6 +100,11 @@ def format_checks(name: str, history: str, checks: list) -> str:
 def abi(variant, as_json, only):
     """Prove a variant's meta-page layout and index arithmetic for all sizes.
 
+    VARIANT is a name of specs/NAME.toml or a path to a .toml file; without it,
+    every shipped variant.  One line per check: holds, VIOLATED with a concrete
+    counterexample, n/a, or UNKNOWN.  Exit 0: nothing violated; 1: a violation;
+    2: bad input; 3: z3 gave up on a check.
+
     \b
     ABI: each field at the same offset and size for ILP32 (i386) and LP64
     user space as in the x86_64 kernel; natural alignment; no hidden padding;
