@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path as FsPath
 
 import click
 
 from rbmap.checker import (NondeterminismError, Path, PathFormatError, ReplayError,
-                           check_bfs, replay, simulate)
+                           check_bfs, simulate)
+from rbmap.checker import replay as replay_path
 from rbmap.checker.report import STATUS_WORDS, result_to_json, step_table
 from rbmap.cli import fail
 from rbmap.model import RULES, Config, SpecError, build, load_variant, shipped_names
@@ -209,7 +211,10 @@ def report(m, result, info: dict, as_json: bool, trace_out: str | None) -> None:
     click.echo(f"variant {info['variant']}"
                + (f" ({v.source})" if v.source and "/" in info["variant"] else ""))
     c = info["config"]
-    click.echo("config: " + ", ".join(f"{k}={val}" for k, val in c.items()))
+    for line in textwrap.wrap(", ".join(f"{k}={val}" for k, val in c.items()), 72):
+        click.echo(("config: " if line.startswith("pages") else "        ") + line)
+    for k, val in sorted(info["rules"].items()):
+        click.echo(f"rule override: {k}={val}")
     click.echo(result.summary())
     wn = max(len(p.name) for p in result.properties)
     for p in result.properties:
@@ -227,10 +232,36 @@ def report(m, result, info: dict, as_json: bool, trace_out: str | None) -> None:
                    + (f": {p.note}" if p.note else ""))
         click.echo(step_table(m, p.path, len(p.path.actions)))
         if trace_out:
-            click.echo(f"replay: rbmap replay {trace_out} --property {p.name}")
+            click.echo(shell_lines(f"replay: rbmap replay {trace_out} --property {p.name}"))
         else:
-            click.echo(f"replay: {cmd} --trace-out trace.json && "
-                       f"rbmap replay trace.json --property {p.name}")
+            click.echo(shell_lines(f"replay: {cmd} --trace-out trace.json && "
+                                   f"rbmap replay trace.json --property {p.name}"))
+
+
+def shell_lines(cmd: str, width: int = 80) -> str:
+    """A shell command folded with backslashes before an option (kept with its value)
+    or ``&&`` so that each line fits ``width`` where it can."""
+    words = cmd.split(" ")
+    tokens: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if (w.startswith("-") and i + 1 < len(words)
+                and not words[i + 1].startswith("-") and words[i + 1] != "&&"):
+            w = f"{w} {words[i + 1]}"
+            i += 1
+        tokens.append(w)
+        i += 1
+    lines, cur = [], ""
+    for t in tokens:
+        joined = f"{cur} {t}" if cur else t
+        if len(joined) + 2 > width and cur.strip() and (t.startswith("-") or t == "&&"):
+            lines.append(cur + " \\")
+            cur = "    " + t
+        else:
+            cur = joined
+    lines.append(cur)
+    return "\n".join(lines)
 
 
 def _kind(name: str) -> str:
@@ -280,7 +311,7 @@ def replay_cmd(file, prop, as_json):
         except KeyError as exc:
             fail(f"{file}: the path's model description lacks {exc}")
         try:
-            states = replay(m, path)
+            states = replay_path(m, path)
         except (ReplayError, NondeterminismError) as exc:
             fail(f"{file}: does not replay on the current model: {exc}")
         props = {p.name: p for p in m.properties()}

@@ -1,0 +1,3 @@
+from rbmap.cli import main
+
+main()
