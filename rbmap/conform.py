@@ -117,8 +117,12 @@ def _expected_delivery(m, before, after, action):
     return before[b + P.PB] + before[b + P.POS]
 
 
-def replay_path(m, actions, command: str = "") -> ReplayResult:
-    """Run the model path ``actions`` on impl, comparing after every step."""
+def replay_path(m, actions, command: str = "", probe: bool = True) -> ReplayResult:
+    """Run the model path ``actions`` on impl, comparing after every step.
+
+    With ``probe``, after every step that leaves the buffer mapped, impl is also
+    asked to resize and to swap the CPU buffer (the model has no such step: both are
+    refused while mapped); each must return -EBUSY and change nothing."""
     from rbmap.checker import replay as model_replay
     path = Path(0, list(actions))
     states = model_replay(m, path)
@@ -160,6 +164,20 @@ def replay_path(m, actions, command: str = "") -> ReplayResult:
                                    f"mapping, the model delivers {want}", [], after,
                                    sysm, actions[:k], command)
                 return res
+        if probe and after[P.MAPPED] > 0:
+            # kernel operations the model has no step for while mapped (they are
+            # refused): on impl they must return -EBUSY and be a stutter
+            for name, rule in (("resize", "resize_mapped"), ("swap_cpu", "swap_cpu_mapped")):
+                if m.rules.get(rule) != "ebusy" or ("kernel", name) in [
+                        b for b, _ in m.successors(after)]:
+                    continue
+                rc = sysm.kernel_op(name)
+                if rc != EBUSY:
+                    res.mismatch = _mk(m, "return code", k, ("kernel", name),
+                                       f"{name} while mapped returned {rc} on impl; "
+                                       f"the model refuses it (-EBUSY)", [], after,
+                                       sysm, actions[:k], command)
+                    return res
         d = state_diff(m, after, abstract(sysm))
         if d:
             res.mismatch = _mk(m, "state", k, a, "the abstracted impl state differs",
@@ -192,24 +210,33 @@ def _leaves(explo):
     return out
 
 
-def replay_tree(m, depth: int | None, command: str = "", time_limit=None):
+def replay_tree(m, depth: int | None, command: str = "", time_limit=None,
+                skip=frozenset(), failing: set | None = None):
     """Replay every path of the model's BFS tree up to ``depth`` on impl.
 
-    Returns (paths replayed, steps compared, first Mismatch or None)."""
+    Returns (paths replayed, steps compared, first Mismatch or None).  Leaves (BFS
+    ids) in ``skip`` are not replayed; with a ``failing`` set the run goes on after
+    a mismatch and collects the ids of every leaf whose path mismatches."""
     r = check_bfs(m, max_depth=depth)
     explo = r.exploration
     traces = steps = 0
+    first = None
     t0 = time.perf_counter()
     for i in _leaves(explo):
+        if i in skip:
+            continue
         path = explo.path_to_id(i)
         res = replay_path(m, path.actions, command)
         traces += 1
         steps += res.steps
         if res.mismatch is not None:
-            return traces, steps, res.mismatch
+            first = first or res.mismatch
+            if failing is None:
+                break
+            failing.add(i)
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
-    return traces, steps, None
+    return traces, steps, first
 
 
 # ---------------------------------------------------------------------------
@@ -222,6 +249,7 @@ class _Op:
     action: tuple
     start: int
     end: int = -1
+    alts: list | None = None     # model actions the step may be (default: action)
 
 
 class _Tracker:
@@ -238,9 +266,12 @@ class _Tracker:
         self.checks = 0
         self.violations: set[str] = set()
         self.props = [p for p in m.properties() if p.kind == "always"]
+        self.begun: dict[str, bool] = {}
 
     def level(self, ex, task: str) -> int:
-        if task == "irq1":
+        """Nesting level of a write: an interrupt is nested when the write it
+        interrupted has started its commit (rb_start_commit's committing++)."""
+        if task == "irq1" and self.begun.get("writer"):
             w = ex.by_name.get("writer")
             if w is not None and w.state != "done" and self._wphase(w) != 0:
                 return 1
@@ -273,6 +304,11 @@ class _Tracker:
         task = st.task
         sysm = self.sysm
         is_writer = task in ("writer", "irq1")
+        if is_writer:
+            if st.label == "write begins":
+                self.begun[task] = False
+            elif st.label == "committing add_return":
+                self.begun[task] = True
         lvl = self.level(ex, task) if is_writer else None
         if is_writer and self.cur[task] is None:
             op = _Op(task, ("?", "?"), self.step)
@@ -300,7 +336,16 @@ class _Tracker:
         self.cur[task] = None
         if prev == 0 and ph == 0:
             return              # "start" or the harness's marker: no model step
-        op.action = (self.m.actor_names[op.level], _writer_action(prev, ph, self.sysm.v2))
+        actor = self.m.actor_names[op.level]
+        name = _writer_action(prev, ph, self.sysm.v2)
+        op.action = (actor, name)
+        names = [name, "stale_retry"] if name == "move_tail" else [name]
+        # An interrupt that starts while the write it interrupts is inside its
+        # rb_end_commit (its commit already published) is nested for the kernel
+        # (committing > 1) but may linearize after that write: both levels are
+        # tried; the model's stack decides which is enabled.
+        actors = [actor] + [a for a in self.m.actor_names[:2] if a != actor]
+        op.alts = [(a, n) for a in actors for n in names]
         op.end = self.step
         self.pending.append(op)
         self.phase[task] = ph
@@ -392,12 +437,13 @@ def _linearize(m, s, ops, alpha):
             # every op that ended before o began must already be placed
             if any(j not in done and ops[j].end < o.start for j in range(n)):
                 continue
-            t = _step_model(m, state, o.action)
-            if t is None:
-                continue
-            r = rec(t, done | {i})
-            if r is not None:
-                return r
+            for a in o.alts or [o.action]:
+                t = _step_model(m, state, a)
+                if t is None:
+                    continue
+                r = rec(t, done | {i})
+                if r is not None:
+                    return r
         return None
 
     return rec(s, frozenset())
@@ -481,6 +527,9 @@ def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None 
                           factory=None) -> ExploreOutcome:
     """DFS over impl's interleavings with the refinement check (see module doc)."""
     factory = factory or scenario_tasks(m)
+    if "stale-tail-retry" not in getattr(m, "patches", []):
+        m = patched_model(build(m.variant, **m.config.to_dict()),
+                          list(getattr(m, "patches", [])) + ["stale-tail-retry"])
     trackers = []
 
     def fac():
@@ -503,14 +552,68 @@ def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None 
     viol = set().union(*(t.violations for t in trackers)) if trackers else set()
     mm = None
     if res.failure:
-        t = trackers[-1]
-        sched_json = res.failing_schedule.to_json() if res.failing_schedule else None
-        mm = Mismatch("linearization", len(res.failing_schedule or []), None,
-                      res.failure, [], None, None, None, sched_json)
-        err = getattr(t, "last_error", None)
-        if err is not None:
-            mm.diff = err.diff
+        mm = _schedule_mismatch(m, trackers[-1], res.failure, res.failing_schedule)
     return ExploreOutcome(res.schedules, res.steps, checks, res.complete, mm, viol)
+
+
+def _schedule_mismatch(m, tracker, failure, schedule):
+    sched_json = schedule.to_json() if schedule is not None else None
+    mm = Mismatch("linearization", len(schedule or []), None, failure, [], None, None,
+                  None, sched_json)
+    err = getattr(tracker, "last_error", None)
+    if err is not None:
+        mm.diff = err.diff
+        mm.model_view = m.view(err.s)
+        mm.impl_view = m.view(err.alpha)
+        mm.message = (f"{failure}\n  the model steps completed since the last "
+                      "quiescent point (impl steps):\n" + "\n".join(
+                          f"    {o.action[0]:<7} {o.action[1]:<16} {o.start}-{o.end}"
+                          for o in err.ops)
+                      + "\n  (model view: the state before them; impl view: the "
+                      "abstracted impl state after them)")
+    return mm
+
+
+SCHEDULE_FORMAT = "rbmap-conform-schedule/1"
+
+
+def replay_schedule(doc: dict):
+    """Re-run a saved impl schedule (:data:`SCHEDULE_FORMAT`) with the refinement
+    check; returns (impl steps, Mismatch or None)."""
+    if not isinstance(doc, dict) or doc.get("format") != SCHEDULE_FORMAT:
+        raise ValueError(f"not an {SCHEDULE_FORMAT} file")
+    m = model_for(doc["variant"], doc["config"], doc.get("patches", DEFAULT_PATCHES))
+    m = patched_model(build(m.variant, **m.config.to_dict()),
+                      list(m.patches) + ["stale-tail-retry"])
+    sc = doc.get("scenario", {})
+    factory = scenario_tasks(m, **sc)
+    schedule = sched.Schedule.from_json(json.dumps(doc["schedule"]))
+    holder = {}
+
+    def fac():
+        system, tasks = factory()
+        holder["t"] = _Tracker(m, system, [t.name for t in tasks])
+        return system, tasks
+
+    def observer(ex, st):
+        holder["t"].observe(ex, st)
+
+    try:
+        ex = sched.replay(fac, schedule, observer=observer)
+        if holder["t"].pending:
+            holder["t"]._check(ex)
+    except _LinearizationError as exc:
+        return len(schedule), _schedule_mismatch(m, holder["t"], str(exc), schedule)
+    return len(schedule), None
+
+
+def save_schedule(path: str, variant, config, patches, mm: Mismatch,
+                  scenario: dict | None = None) -> None:
+    doc = {"format": SCHEDULE_FORMAT, "variant": variant, "config": config,
+           "patches": list(patches), "scenario": scenario or {},
+           "schedule": json.loads(mm.schedule)}
+    with open(path, "w") as fh:
+        fh.write(json.dumps(doc, indent=1) + "\n")
 
 
 # ---------------------------------------------------------------------------
@@ -589,8 +692,11 @@ def format_mismatch(m, mm: Mismatch, width: int = 80) -> str:
             mark = "*" if a != b else " "
             lines.append(f"  {mark} {k:<20} {str(a)[:24]:<24} | {str(b)[:24]}")
     if mm.schedule:
-        lines.append("  impl schedule (rbmap-schedule JSON):")
-        lines.extend("    " + x for x in mm.schedule.splitlines()[:400])
+        steps = json.loads(mm.schedule)["steps"]
+        lines.append(f"  impl schedule: {len(steps)} steps; the last 30 (task, "
+                     "operation about to run):")
+        for i, st in enumerate(steps[-30:], max(0, len(steps) - 30)):
+            lines.append(f"    {i:4d} {st['task']:<7} {st['label']}")
     if mm.replay_command:
         lines.append(f"  replay: {mm.replay_command}")
     return "\n".join(lines)
@@ -636,10 +742,9 @@ def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 
     out = explore_interleavings(m, preemptions, schedules)
     if out.mismatch:
         if trace_file and out.mismatch.schedule:
-            sched_file = trace_file + ".schedule.json"
-            with open(sched_file, "w") as fh:
-                fh.write(out.mismatch.schedule + "\n")
-            out.mismatch.replay_command = f"{cmd_base} --schedule {sched_file}"
+            sched_file = trace_file.rsplit(".json", 1)[0] + ".schedule.json"
+            save_schedule(sched_file, variant, cfg, patches, out.mismatch)
+            out.mismatch.replay_command = f"rbmap conform --schedule {sched_file}"
         mismatches.append(out.mismatch)
     return {
         "variant": variant,

@@ -63,8 +63,9 @@ from dataclasses import dataclass, field
 from rbmap.impl import event as ev
 from rbmap.impl.mapping import (ENODEV, VM_MAYSHARE, VM_READ, VM_SHARED,
                                 UpstreamMapping, V2Mapping, page_bytes, read_meta)
+from rbmap.impl import ringbuf
 from rbmap.impl.ringbuf import (RB_PAGE_HEAD, RB_PAGE_UPDATE, RB_WRITE_MASK, BufferDataPage,
-                                TraceBuffer, ring_buffer_resize, ring_buffer_swap_cpu)
+                                TraceBuffer)
 from rbmap.model import protocol as P
 
 __all__ = ["Geometry", "choose_geometry", "ImplSystem", "abstract", "boundary",
@@ -461,12 +462,12 @@ class ImplSystem:
         g = self.ghost
         if action == "resize":
             size = (cb.nr_pages + 1) * self.buffer.subbuf_size
-            rc = self.run_to_end(Runner("kernel", ring_buffer_resize(self.buffer, size, 0)))
+            rc = self.run_to_end(Runner("kernel", ringbuf.ring_buffer_resize(self.buffer, size, 0)))
             if rc == 0:
                 g.flags |= P.F_RESIZED
             return rc
         if action == "swap_cpu":
-            rc = self.run_to_end(Runner("kernel", ring_buffer_swap_cpu(
+            rc = self.run_to_end(Runner("kernel", ringbuf.ring_buffer_swap_cpu(
                 self.buffer, self.other, 0, warn_mapped=False)))
             if rc == 0:
                 g.flags |= P.F_SWAPPED
@@ -561,8 +562,11 @@ class ImplSystem:
                 rc, refs = yield from self.mapping.ring_buffer_map(cb, 0, total, flags)
                 if rc == 0:
                     p.refs = refs
-                    probe = self.mapping._UpstreamMapping__rb_map_vma(cb, total, 1, flags)
-                    if not isinstance(probe, int):
+                    # every offset of a full mapping and one beyond (the model's
+                    # map_fault check): one page past the end must be refused
+                    vma = self.mapping._UpstreamMapping__rb_map_vma
+                    if not isinstance(vma(cb, total, 1, flags), int) or \
+                            not isinstance(vma(cb, 0, total + 1, flags), int):
                         g.flags |= P.F_FAULT
             if rc == 0:
                 p.phase = P.P_MAPPED
@@ -911,7 +915,38 @@ class _EndCommitAfterTailMove:
         return res
 
 
-MODEL_PATCHES = {"end-commit-after-tail-move": _EndCommitAfterTailMove}
+class _StaleTailRetry:
+    """A write that loaded ``tail_page`` before an interrupt moved it (or before
+    an interrupt finished the move it had started) overflows the old page, finds
+    the tail moved (its tail_page cmpxchg fails) and retries after rb_end_commit:
+    nothing moves, the commit step is owed.  Impl takes this step only when an
+    interrupt lands inside the writer's reservation, so it exists for the
+    interleaving check only (a replay cannot force it)."""
+
+    def successors(self, s):
+        out = super().successors(s)
+        d = s[P.WDEPTH]
+        if not d:
+            return out
+        top = d - 1
+        if s[self.WPH + top] == P.W_BEGUN and s[self.WR1 + top] != END_PENDING and \
+                s[self.PWRITE + s[P.TAIL]] < self.K:
+            # a write that loaded tail_page before an interrupt moved it overflows
+            # the old page, finds the tail moved (its tail_page cmpxchg fails) and
+            # retries after rb_end_commit: nothing moves, the commit step is owed
+            l = list(s)
+            if self.v2_writer and s[P.MAPPED] > 0:
+                l[self.WPH + top] = P.W_MTSTORE
+                l[self.WR1 + top] = -1
+                l[self.WR2 + top] = s[P.TOUCHED]
+            else:
+                l[self.WR1 + top] = END_PENDING
+            out = list(out) + [((self.actor_names[top], "stale_retry"), tuple(l))]
+        return out
+
+
+MODEL_PATCHES = {"end-commit-after-tail-move": _EndCommitAfterTailMove,
+                 "stale-tail-retry": _StaleTailRetry}
 
 
 def patched_model(model, names):

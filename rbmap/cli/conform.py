@@ -1,0 +1,230 @@
+"""``rbmap conform`` and ``rbmap mutants``: hold the model and impl to each other."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from rbmap.cli import fail
+
+VARIANTS = ("upstream", "v2")
+
+
+def _config(pages, page_events, events, processes, nesting):
+    from rbmap.model import Config, SpecError
+    cfg = dict(pages=pages, page_events=page_events, events=events,
+               processes=processes, nesting=nesting)
+    try:
+        Config(**cfg)
+    except SpecError as exc:
+        fail(str(exc))
+    return cfg
+
+
+def _patches(names, shipped):
+    from rbmap.conform import DEFAULT_PATCHES
+    from rbmap.refinement import MODEL_PATCHES
+    if shipped:
+        return ()
+    if not names:
+        return DEFAULT_PATCHES
+    for n in names:
+        if n not in MODEL_PATCHES:
+            fail(f"--model-patch {n!r}: unknown (known: {', '.join(MODEL_PATCHES)})")
+    return tuple(names)
+
+
+def _load_paths(file):
+    """Paths of an rbmap-path/1 file or an rbmap-traces/1 file (rbmap check
+    --trace-out); exits 2 on bad input."""
+    from rbmap.checker import Path, PathFormatError
+    try:
+        with open(file) as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        fail(f"{file}: {exc.strerror}")
+    except ValueError as exc:
+        fail(f"{file}: not JSON: {exc}")
+    items = data.get("paths") if isinstance(data, dict) and "paths" in data else [data]
+    out = []
+    for item in items:
+        try:
+            out.append((item.get("property") or file, Path.from_json(item)))
+        except (PathFormatError, AttributeError) as exc:
+            fail(f"{file}: {exc}")
+    return out
+
+
+@click.command("conform")
+@click.argument("variant", default="upstream")
+@click.option("--depth", type=int, default=12, show_default=True,
+              help="Replay every model path of the BFS tree up to this depth "
+                   "(0: the whole tree).")
+@click.option("--preemptions", type=int, default=1, show_default=True,
+              help="Preemption bound of the interleaving DFS (-1: unbounded).")
+@click.option("--schedules", type=int, default=2000, show_default=True,
+              help="At most this many impl schedules.")
+@click.option("--pages", type=int, default=2, show_default=True)
+@click.option("--page-events", type=int, default=2, show_default=True)
+@click.option("--events", type=int, default=4, show_default=True)
+@click.option("--processes", type=int, default=1, show_default=True)
+@click.option("--nesting", type=int, default=2, show_default=True)
+@click.option("--model-patch", "model_patch", multiple=True,
+              help="Model correction to apply (default: all those conformance "
+                   "found, see rbmap.refinement.MODEL_PATCHES).")
+@click.option("--shipped-model", is_flag=True,
+              help="Compare against the model exactly as shipped (no correction).")
+@click.option("--replay", "replay_file", type=click.Path(dir_okay=False),
+              help="Replay saved model paths (rbmap-path/1 or rbmap check "
+                   "--trace-out) on impl, then stop.")
+@click.option("--schedule", "schedule_file", type=click.Path(dir_okay=False),
+              help="Re-run a saved impl schedule (written on an interleaving "
+                   "mismatch) with the refinement check, then stop.")
+@click.option("--trace-out", type=click.Path(dir_okay=False),
+              default="rbmap-conform-mismatch.json", show_default=True,
+              help="Where the first mismatching model path is saved.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def conform(variant, depth, preemptions, schedules, pages, page_events, events,
+            processes, nesting, model_patch, shipped_model, replay_file, schedule_file,
+            trace_out, as_json):
+    """Check that impl refines the model for VARIANT (upstream or v2).
+
+    Replays the model's counterexamples and every path of its BFS tree up to
+    --depth on impl, comparing the abstracted impl state and the observations
+    after every step; then explores impl's interleavings (writer, nested writer,
+    a user process mapping, reading, calling GET_READER, unmapping) and checks
+    that they linearize to model paths.
+
+    \b
+    Exit status: 0 conforms, 1 a mismatch (reported), 2 bad input.
+    """
+    from rbmap.conform import format_mismatch, replay_path, replay_schedule, run_conform
+    from rbmap.refinement import Unsupported
+    if schedule_file:
+        try:
+            with open(schedule_file) as fh:
+                doc = json.load(fh)
+            steps, mm = replay_schedule(doc)
+        except OSError as exc:
+            fail(f"{schedule_file}: {exc.strerror}")
+        except (ValueError, KeyError, TypeError) as exc:
+            fail(f"{schedule_file}: {exc}")
+        from rbmap.conform import model_for
+        m = model_for(doc["variant"], doc["config"], doc.get("patches", ()))
+        if as_json:
+            click.echo(json.dumps({"variant": doc["variant"], "traces_replayed": 0,
+                                   "interleavings": 1, "steps_checked": steps,
+                                   "seconds": 0.0,
+                                   "mismatches": [mm.to_json()] if mm else []}, indent=1))
+        else:
+            click.echo(f"schedule of {steps} impl steps re-run with the refinement check")
+            click.echo(format_mismatch(m, mm) if mm else "verdict: conforms")
+        sys.exit(1 if mm else 0)
+    if variant not in VARIANTS:
+        from rbmap.model import shipped_names
+        if variant in shipped_names():
+            fail(f"variant {variant!r}: impl implements only {', '.join(VARIANTS)}; "
+                 "a v3-read impl would need the v3 meta page and its ioctl in "
+                 "impl/mapping.py")
+        fail(f"unknown variant {variant!r} (conformance: {', '.join(VARIANTS)})")
+    for name, val in (("--depth", depth), ("--schedules", schedules)):
+        if val < 0:
+            fail(f"{name} must be >= 0, got {val}")
+    if preemptions < -1:
+        fail(f"--preemptions must be >= -1, got {preemptions}")
+    cfg = _config(pages, page_events, events, processes, nesting)
+    patches = _patches(model_patch, shipped_model)
+    try:
+        if replay_file:
+            from rbmap.conform import model_for
+            m = model_for(variant, cfg, patches)
+            paths = _load_paths(replay_file)
+            mismatches, steps = [], 0
+            for name, path in paths:
+                try:
+                    res = replay_path(m, path.actions,
+                                      f"rbmap conform {variant} --replay {replay_file}")
+                except Exception as exc:  # the path does not replay on the model
+                    fail(f"{replay_file}: {name}: {exc}")
+                steps += res.steps
+                if res.mismatch:
+                    mismatches.append(res.mismatch)
+                    break
+            out = {"variant": variant, "traces_replayed": len(paths),
+                   "interleavings": 0, "steps_checked": steps, "seconds": 0.0,
+                   "mismatches": [mm.to_json() for mm in mismatches],
+                   "_mismatch_objects": mismatches, "_model": m}
+        else:
+            out = run_conform(variant, depth or None,
+                              None if preemptions < 0 else preemptions,
+                              schedules or None, cfg, patches, trace_out)
+    except Unsupported as exc:
+        fail(str(exc))
+    objs = out.pop("_mismatch_objects")
+    m = out.pop("_model")
+    if as_json:
+        click.echo(json.dumps(out, indent=1))
+    else:
+        click.echo(f"conformance of impl {variant} to model {variant} "
+                   f"(config {', '.join(f'{k}={v}' for k, v in cfg.items())}; "
+                   f"model corrections: {', '.join(patches) or 'none'})")
+        click.echo(f"  model paths replayed on impl  {out['traces_replayed']}")
+        if "interleavings" in out and not replay_file:
+            comp = "" if out.get("interleavings_complete") else " (bound hit)"
+            click.echo(f"  impl interleavings explored   {out['interleavings']}{comp}")
+            click.echo(f"  quiescent refinement checks   {out.get('quiescent_checks', 0)}")
+            viol = out.get("impl_property_violations") or []
+            click.echo("  model properties violated by abstracted impl states: "
+                       + (", ".join(viol) or "none"))
+        click.echo(f"  steps checked                 {out['steps_checked']}")
+        click.echo(f"  seconds                       {out['seconds']}")
+        if objs:
+            for mm in objs:
+                click.echo(format_mismatch(m, mm))
+            click.echo("verdict: MISMATCH")
+        else:
+            click.echo("verdict: conforms")
+    sys.exit(1 if objs else 0)
+
+
+@click.command("mutants")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--quick", is_flag=True,
+              help="Bounded replays, no interleavings (faster, weaker).")
+@click.option("--impl-tests", is_flag=True,
+              help="Also run impl's scenario tests on mutants the suite misses.")
+@click.option("--only", multiple=True, help="Run only the named mutant(s).")
+def mutants(as_json, quick, impl_tests, only):
+    """Run the catalogue of semantic impl mutants against the conformance suite.
+
+    Prints per mutant killed/survived and by what, then the kill rate over the
+    mutants the suite exercises.  Exit 0 when every exercised mutant is killed,
+    1 otherwise, 2 bad input.
+    """
+    from rbmap.mutants import MUTANTS, run_mutants
+    known = {m.name for m in MUTANTS}
+    for n in only:
+        if n not in known:
+            fail(f"--only {n!r}: no such mutant (see rbmap mutants --json)")
+
+    def progress(row):
+        if not as_json:
+            by = ", ".join(row["killed_by"]) if row["killed_by"] else row["detail"]
+            click.echo(f"  {row['status']:<9} {row['name']:<32} {by}")
+
+    if not as_json:
+        click.echo(f"{len(only) or len(MUTANTS)} mutants of impl; the suite runs on "
+                   "impl first (paths that already mismatch are left out)")
+    res = run_mutants(set(only) or None, quick=quick, impl_tests=impl_tests,
+                      progress=progress)
+    if as_json:
+        click.echo(json.dumps(res, indent=1))
+    else:
+        click.echo(f"killed {res['killed']} of {res['mutants']}; kill rate over "
+                   f"exercised mutants {res['kill_rate']}; {res['seconds']} s")
+        for k, v in res["baseline_failures"].items():
+            click.echo(f"  note: on impl itself, {k} fails: {v[:120]}")
+    exercised_alive = [r for r in res["rows"] if r["status"] == "survived"]
+    sys.exit(1 if exercised_alive else 0)
