@@ -30,6 +30,8 @@ COMMANDS = [
     ("kernel", "kernel"),
     ("scenario", "scenario"),
     ("abi", "abi"),
+    ("conform", "conform"),
+    ("conform", "mutants"),
 ]
 
 
