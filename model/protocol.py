@@ -177,6 +177,10 @@ class RingBufferModel:
         self.PROC = self.WR2 + D
         self.NC = self.PROC + NPF * P
         self.SIZE = self.NC + NNF * c.nc_readers
+        # the visited set stores states packed (checker's state_struct): 16-bit
+        # slots, 64-bit event masks (events <= 40)
+        self.state_struct = "<" + "h" * DELIV + "q" * (FLAGS - DELIV) + "h" * (
+            self.SIZE - FLAGS)
         self._ph_slots = [self.PROC + NPF * i + PH for i in range(P)]
         self._child_slots = [self.PROC + NPF * i + CHILD for i in range(P)]
         self.ALL = (1 << c.events) - 1
@@ -277,6 +281,10 @@ class RingBufferModel:
                         return False
                     p = s[NXT + p]
         return True
+
+    def successor_states(self, s):
+        """The next states of :meth:`successors`, in the same order."""
+        return [t for _, t in self.successors(s)]
 
     def successors(self, s):
         """All (action, next state) pairs, in a fixed order: writer, kernel, processes."""

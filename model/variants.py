@@ -87,7 +87,8 @@ def load_variant(name_or_path: str) -> Variant:
     except SpecError as exc:
         exc.file = exc.file or str(path)
         if exc.line is None:
-            exc.line = _locate(text, exc.path)
+            from .layout import locate_line  # exact for array-of-tables paths
+            exc.line = locate_line(text, exc.path) or _locate(text, exc.path)
         raise
 
 

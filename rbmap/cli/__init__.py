@@ -27,6 +27,7 @@ COMMANDS = [
     ("check", "list_cmd"),
     ("check", "bench"),
     ("manifest", "manifest"),
+    ("compare", "compare"),
     ("kernel", "kernel"),
     ("scenario", "scenario"),
     ("abi", "abi"),
