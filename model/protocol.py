@@ -20,6 +20,11 @@ resumes)::
                   push the head, overrun += its entries) or drop the event
                   (producer/consumer mode, or the commit page is next); then
                   rb_tail_page_update (pages_touched++, next page's write/commit = 0)
+    end_commit_move  the rest of rb_move_tail: rb_reset_tail and rb_end_commit
+                  ("commit what we have for now"), then the reserve is retried
+    stale_retry   a write whose loaded tail_page an interrupt moved meanwhile:
+                  it overflows the old page, sees the tail moved, and retries
+                  after rb_end_commit (no tail move of its own)
     commit        rb_commit: cpu_buffer->entries++, rb_end_commit (only the outermost
                   writer moves the commit page: rb_set_commit_to_write)
   v2 only (writer_meta = v2_fastpath), the seed's fast-path meta stores split into the
@@ -125,9 +130,12 @@ _VIOLATION_BITS = (F_TORN | F_IOCTL_META | F_BACKWARDS | F_RESIZED | F_SWAPPED
                    | F_PAGE_LEFT | F_FAULT | F_NC_TORN)
 
 # writer phases (per nesting level)
-W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE = 1, 2, 3, 4, 5
+# (W_MOVED: the tail move is done and the write owes rb_move_tail's closing
+# rb_end_commit before it retries; in W_BEGUN, WR2 = 1 marks a write whose loaded
+# tail_page an interrupt has since moved)
+W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE, W_MOVED = 1, 2, 3, 4, 5, 6
 WPHASE_NAMES = {0: "-", W_BEGUN: "begun", W_RESERVED: "reserved", W_INC: "inc",
-                W_STORED: "stored", W_MTSTORE: "tail_moved"}
+                W_STORED: "stored", W_MTSTORE: "tail_moved", W_MOVED: "moved"}
 
 # process phases
 # (P_PAGE_DONE: a process reading up to the live commit saw the end of the page and is
@@ -306,6 +314,10 @@ class RingBufferModel:
                     append(((actor, "reserve"), self._reserve(s, top)))
                 else:
                     append(((actor, "move_tail"), self._move_tail(s, top)))
+                if s[self.WR2 + top]:
+                    append(((actor, "stale_retry"), self._stale_retry(s, top)))
+            elif ph == W_MOVED:
+                append(((actor, "end_commit_move"), self._end_commit_move(s, top)))
             elif ph == W_RESERVED:
                 if self.v2_writer:
                     append(((actor, "commit_inc"), self._commit_inc(s, top)))
@@ -320,7 +332,7 @@ class RingBufferModel:
         if d < D:
             pending = 0
             for i in range(d):
-                if s[WPH + i] in (W_BEGUN, W_MTSTORE):
+                if s[WPH + i] in (W_BEGUN, W_MTSTORE, W_MOVED):
                     pending += 1
             if s[SEQ] + pending < self.E:
                 l = list(s)
@@ -330,7 +342,8 @@ class RingBufferModel:
 
         # ---- kernel paths ------------------------------------------------------
         mapped = s[MAPPED]
-        if s[PIPEB] and (c.consumers == "concurrent" or mapped == 0):
+        if s[PIPEB] and (c.consumers == "concurrent" or mapped == 0) and not (
+                self.v2_writer and self._reader_spins(s)):
             t = self._pipe_read(s)
             if t is not None:
                 append((("pipe", "read_page"), t))
@@ -369,6 +382,7 @@ class RingBufferModel:
         l[self.PWRITE + T] = slot + 1
         l[SEQ] = seq + 1
         l[self.WPH + top] = W_RESERVED
+        l[self.WR2 + top] = 0
         return tuple(l)
 
     def _overwrite_generation(self, l, p):
@@ -403,6 +417,10 @@ class RingBufferModel:
             pushed = l[OVERRUN]
             if s[MAPPED] > 0:
                 l[FLAGS] |= G_OVERRUN_MAPPED
+        # writes interrupted in __rb_reserve_next have a stale tail_page now
+        for i in range(top):
+            if s[self.WPH + i] == W_BEGUN:
+                l[self.WR2 + i] = 1
         # rb_tail_page_update (with data_index: data_index[next->id].cnt++; the
         # reader only compares the counter for equality, so the model keeps whether
         # it changed since the non-consuming reader opened that page)
@@ -416,6 +434,36 @@ class RingBufferModel:
             l[self.WPH + top] = W_MTSTORE
             l[self.WR1 + top] = pushed
             l[self.WR2 + top] = l[TOUCHED]
+        else:
+            l[self.WPH + top] = W_MOVED
+            l[self.WR2 + top] = 0
+        return tuple(l)
+
+    def _end_commit_move(self, s, top):
+        """The end of rb_move_tail: rb_reset_tail, then rb_end_commit ("commit what we
+        have for now": the outermost writer moves the commit page up to the new
+        tail), then the reserve is retried."""
+        l = list(s)
+        if top == 0:
+            self._commit_to_write(l)
+        l[self.WPH + top] = W_BEGUN
+        l[self.WR1 + top] = 0
+        l[self.WR2 + top] = 0
+        return tuple(l)
+
+    def _stale_retry(self, s, top):
+        """A write that loaded tail_page before an interrupt moved it adds its length
+        to the old, full page, enters rb_move_tail, finds the tail moved (its
+        tail_page cmpxchg fails) and retries after rb_end_commit. The seed still
+        stores its loaded pages_touched in rb_tail_page_update."""
+        l = list(s)
+        if self.v2_writer and s[MAPPED] > 0:
+            l[self.WPH + top] = W_MTSTORE
+            l[self.WR1 + top] = -1
+            l[self.WR2 + top] = s[TOUCHED]
+        else:
+            l[self.WPH + top] = W_MOVED
+            l[self.WR2 + top] = 0
         return tuple(l)
 
     def _drop(self, l, top):
@@ -495,7 +543,7 @@ class RingBufferModel:
             if pt < s[M_TOUCHED]:
                 l[FLAGS] |= F_BACKWARDS
             l[M_TOUCHED] = pt
-        l[self.WPH + top] = W_BEGUN
+        l[self.WPH + top] = W_MOVED
         l[self.WR1 + top] = 0
         l[self.WR2 + top] = 0
         return tuple(l)
@@ -825,7 +873,23 @@ class RingBufferModel:
         if c.fork:
             self._fork_steps(s, b, name, ph, append)
 
+    def _reader_spins(self, s) -> bool:
+        """rb_get_reader_page spins while the page it would take still has a writer's
+        overflowing write index ("a writer is still updating it"): in the seed the
+        pages_touched store sits in rb_tail_page_update, before rb_reset_tail."""
+        if not self.v2_writer:
+            return False
+        for i in range(s[WDEPTH]):
+            if s[self.WPH + i] == W_MTSTORE:
+                T = s[TAIL]
+                for q in range(self.N + 1):
+                    if q != T and s[self.NXT + q] == T and q in (s[HEAD], s[READER]):
+                        return True
+        return False
+
     def _ioctl_steps(self, s, b, name, pos, append):
+        if self._reader_spins(s):
+            return
         l = list(s)
         self._ioctl(l, pos)
         l[b + PH] = P_IOCTLED
@@ -1020,7 +1084,14 @@ class RingBufferModel:
         for i in range(self.D):
             ph = s[self.WPH + i]
             if ph or i < s[WDEPTH]:
-                v[self.actor_names[i]] = WPHASE_NAMES[ph]
+                desc = WPHASE_NAMES[ph]
+                if ph == W_INC:
+                    desc += f" (loaded entries={s[self.WR1 + i]})"
+                elif ph == W_MTSTORE:
+                    ov = s[self.WR1 + i]
+                    desc += (f" (loaded {'overrun=%d, ' % ov if ov >= 0 else ''}"
+                             f"pages_touched={s[self.WR2 + i]})")
+                v[self.actor_names[i]] = desc
         for i in range(self.P):
             b = self.PROC + NPF * i
             ph = s[b + PH]
