@@ -37,7 +37,8 @@ from rbmap.impl import sched
 from rbmap.model import build
 from rbmap.model import protocol as P
 from rbmap.refinement import (Blocked, ImplSystem, Unsupported, abstract, patched_model,
-                              PH_END_PENDING, stack, state_diff, writer_phase)
+                              NATIVE_MOVED, PH_END_PENDING, stack, state_diff,
+                              writer_phase)
 
 __all__ = ["Mismatch", "ReplayResult", "replay_path", "replay_tree",
            "explore_interleavings", "run_conform", "format_mismatch",
@@ -47,7 +48,8 @@ __all__ = ["Mismatch", "ReplayResult", "replay_path", "replay_tree",
 DEFAULT_CONFIG = dict(pages=2, page_events=2, events=4, processes=1, nesting=2)
 #: corrections of the model that conformance found (see rbmap.refinement); the
 #: shipped model disagrees with the kernel rules impl follows without them
-DEFAULT_PATCHES = ("end-commit-after-tail-move", "reader-waits-for-tail-reset")
+DEFAULT_PATCHES = (() if NATIVE_MOVED else
+                   ("end-commit-after-tail-move", "reader-waits-for-tail-reset"))
 EBUSY, ENODEV = -16, -19
 
 
@@ -134,56 +136,68 @@ def replay_path(m, actions, command: str = "", probe: bool = True) -> ReplayResu
                            states[0], sysm, [], command)
         return res
     for k, a in enumerate(actions, 1):
-        before, after = states[k - 1], states[k]
-        try:
-            rc = sysm.do(a)
-        except Blocked as exc:
-            res.mismatch = _mk(m, "blocked", k, a, f"impl cannot take this step: {exc}",
-                               [], after, sysm, actions[:k], command)
-            return res
-        except Exception as exc:  # an impl crash is a finding, not a harness bug
-            res.mismatch = _mk(m, "exception", k, a,
-                               f"impl raised {type(exc).__name__}: {exc}", [], after,
-                               sysm, actions[:k], command)
+        if a[1] == "write_begin":
+            _prefetch_for_stale_retry(m, sysm, actions, k)
+        mm = check_step(m, sysm, states[k - 1], states[k], a, k, actions[:k], command,
+                        probe)
+        if mm is not None:
+            res.mismatch = mm
             return res
         res.steps += 1
-        exp = _expected_rc(m, before, after, a)
-        if exp is not None and rc is not None and rc != exp:
-            res.mismatch = _mk(m, "return code", k, a,
-                               f"impl returned {rc}, the model {exp}", [], after, sysm,
-                               actions[:k], command)
-            return res
-        if a[1] == "read_event":
-            p = sysm.procs[m.proc_names.index(a[0])]
-            want = _expected_delivery(m, before, after, a)
-            got = p.delivered[-1] if p.delivered and not (
-                sysm.ghost.flags & P.F_TORN and want is None) else None
-            if want is not None and got != want:
-                res.mismatch = _mk(m, "delivered", k, a,
-                                   f"the process decoded event {got} from its "
-                                   f"mapping, the model delivers {want}", [], after,
-                                   sysm, actions[:k], command)
-                return res
-        if probe and after[P.MAPPED] > 0:
-            # kernel operations the model has no step for while mapped (they are
-            # refused): on impl they must return -EBUSY and be a stutter
-            for name, rule in (("resize", "resize_mapped"), ("swap_cpu", "swap_cpu_mapped")):
-                if m.rules.get(rule) != "ebusy" or ("kernel", name) in [
-                        b for b, _ in m.successors(after)]:
-                    continue
-                rc = sysm.kernel_op(name)
-                if rc != EBUSY:
-                    res.mismatch = _mk(m, "return code", k, ("kernel", name),
-                                       f"{name} while mapped returned {rc} on impl; "
-                                       f"the model refuses it (-EBUSY)", [], after,
-                                       sysm, actions[:k], command)
-                    return res
-        d = state_diff(m, after, abstract(sysm))
-        if d:
-            res.mismatch = _mk(m, "state", k, a, "the abstracted impl state differs",
-                               d, after, sysm, actions[:k], command)
-            return res
     return res
+
+
+def _prefetch_for_stale_retry(m, sysm, actions, k):
+    """Before an interrupt write begins: a write below it that the path later makes
+    ``stale_retry`` must load tail_page now (impl retries only with a stale one)."""
+    for lvl in range(m.actor_names.index(actions[k - 1][0])):
+        actor = m.actor_names[lvl]
+        for b in actions[k:]:
+            if b[0] == actor:
+                if b[1] == "stale_retry":
+                    sysm.prefetch_tail(lvl)
+                break
+
+
+def check_step(m, sysm, before, after, a, k=1, actions=(), command="", probe=True):
+    """Take model step ``a`` (``before`` -> ``after``) on impl; the Mismatch or None."""
+    try:
+        rc = sysm.do(a)
+    except Blocked as exc:
+        return _mk(m, "blocked", k, a, f"impl cannot take this step: {exc}", [], after,
+                   sysm, actions, command)
+    except Exception as exc:  # an impl crash is a finding, not a harness bug
+        return _mk(m, "exception", k, a, f"impl raised {type(exc).__name__}: {exc}",
+                   [], after, sysm, actions, command)
+    exp = _expected_rc(m, before, after, a)
+    if exp is not None and rc is not None and rc != exp:
+        return _mk(m, "return code", k, a, f"impl returned {rc}, the model {exp}", [],
+                   after, sysm, actions, command)
+    if a[1] == "read_event":
+        p = sysm.procs[m.proc_names.index(a[0])]
+        want = _expected_delivery(m, before, after, a)
+        got = p.delivered[-1] if p.delivered else None
+        if want is not None and got != want:
+            return _mk(m, "delivered", k, a, f"the process decoded event {got} from "
+                       f"its mapping, the model delivers {want}", [], after, sysm,
+                       actions, command)
+    if probe and after[P.MAPPED] > 0:
+        # kernel operations the model has no step for while mapped (they are
+        # refused): on impl they must return -EBUSY and be a stutter
+        for name, rule in (("resize", "resize_mapped"), ("swap_cpu", "swap_cpu_mapped")):
+            if m.rules.get(rule) != "ebusy" or ("kernel", name) in [
+                    b for b, _ in m.successors(after)]:
+                continue
+            rc = sysm.kernel_op(name)
+            if rc != EBUSY:
+                return _mk(m, "return code", k, ("kernel", name),
+                           f"{name} while mapped returned {rc} on impl; the model "
+                           "refuses it (-EBUSY)", [], after, sysm, actions, command)
+    d = state_diff(m, after, abstract(sysm))
+    if d:
+        return _mk(m, "state", k, a, "the abstracted impl state differs", d, after,
+                   sysm, actions, command)
+    return None
 
 
 def _mk(m, kind, step, action, msg, diff, model_state, sysm, actions, command):
@@ -334,8 +348,8 @@ class _Tracker:
         prev = self.phase[task]
         op = self.cur[task]
         self.cur[task] = None
-        if prev == 0 and ph == 0:
-            return              # "start" or the harness's marker: no model step
+        if (prev == 0 and ph == 0) or (prev == ph == P.W_BEGUN):
+            return              # the harness's marker, or still before the reservation
         actor = self.m.actor_names[op.level]
         name = _writer_action(prev, ph, self.sysm.v2)
         op.action = (actor, name)
@@ -349,6 +363,8 @@ class _Tracker:
         op.end = self.step
         self.pending.append(op)
         self.phase[task] = ph
+        self.sysm.set_phase(op.level, P.W_MOVED if ph == PH_END_PENDING and NATIVE_MOVED
+                            else ph)
 
     def _user_progress(self, run, task, st):
         op = self.cur[task]
@@ -527,7 +543,7 @@ def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None 
                           factory=None) -> ExploreOutcome:
     """DFS over impl's interleavings with the refinement check (see module doc)."""
     factory = factory or scenario_tasks(m)
-    if "stale-tail-retry" not in getattr(m, "patches", []):
+    if not NATIVE_MOVED and "stale-tail-retry" not in getattr(m, "patches", []):
         m = patched_model(build(m.variant, **m.config.to_dict()),
                           list(getattr(m, "patches", [])) + ["stale-tail-retry"])
     trackers = []
@@ -583,8 +599,9 @@ def replay_schedule(doc: dict):
     if not isinstance(doc, dict) or doc.get("format") != SCHEDULE_FORMAT:
         raise ValueError(f"not an {SCHEDULE_FORMAT} file")
     m = model_for(doc["variant"], doc["config"], doc.get("patches", DEFAULT_PATCHES))
-    m = patched_model(build(m.variant, **m.config.to_dict()),
-                      list(m.patches) + ["stale-tail-retry"])
+    if not NATIVE_MOVED:
+        m = patched_model(build(m.variant, **m.config.to_dict()),
+                          list(m.patches) + ["stale-tail-retry"])
     sc = doc.get("scenario", {})
     factory = scenario_tasks(m, **sc)
     schedule = sched.Schedule.from_json(json.dumps(doc["schedule"]))
@@ -642,15 +659,29 @@ def duplicate_demo(config: dict | None = None):
     # the same user operations upstream: v2-only steps (page_done: the seed's
     # reader reads to the live commit; update_meta) have no upstream counterpart
     mup = model_for("upstream", cfg)
-    up = [a for a in acts if a[1] not in ("page_done", "update_meta")
-          and a[1] not in ("commit_inc", "meta_store", "end_commit", "meta_store_tail")]
-    up = _upstream_writes(acts) if any(a[1] == "commit_inc" for a in acts) else up
-    rup = replay_path(mup, up)
+    up = _upstream_writes(acts)
+    # the same operations upstream: a documented reader reads only up to
+    # reader.read, so a read_event the model does not enable (nothing left
+    # below reader.read) is not made
     sysu = ImplSystem(mup)
-    for a in up[:rup.steps]:
-        sysu.do(a)
+    st = mup.init_states()[0]
+    rup = ReplayResult()
+    done = []
+    for k, a in enumerate(up, 1):
+        nxt = [t for b, t in mup.successors(st) if b == a]
+        if not nxt:
+            if a[1] == "read_event":
+                continue
+            break
+        mm = check_step(mup, sysu, st, nxt[0], a, k, done + [a])
+        done.append(a)
+        if mm is not None:
+            rup.mismatch = mm
+            break
+        rup.steps += 1
+        st = nxt[0]
     got_up = [list(p.delivered) for p in sysu.procs]
-    return acts, rv2, got_v2, up, rup, got_up
+    return acts, rv2, got_v2, done, rup, got_up
 
 
 def _upstream_writes(acts):

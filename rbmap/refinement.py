@@ -205,6 +205,8 @@ def _innermost_fn(gens) -> object | None:
 
 #: pseudo phase of a write at the rb_end_commit that ends its tail move
 PH_END_PENDING = 100
+#: the model has the W_MOVED phase (end_commit_move, stale_retry) itself
+NATIVE_MOVED = hasattr(P, "W_MOVED")
 
 
 # writer phases at a boundary, from the names on the stack and the next op label
@@ -216,7 +218,10 @@ def writer_phase(gen, label: str | None, v2: bool) -> int | None:
     names = _names(gen)
     inner = _innermost_fn(stack(gen))
     fn = inner.gi_code.co_name if inner is not None else ""
-    if fn == "__rb_reserve_next" and label == "tail_page load":
+    if fn == "__rb_reserve_next" and (label == "tail_page load" or (
+            "write" not in inner.gi_frame.f_locals and "tail_page" in inner.gi_frame.f_locals)):
+        # before the reservation's add_return (its linearization point): the write
+        # may have loaded tail_page already (a stale one if an interrupt moves it)
         return P.W_BEGUN
     if fn == "rb_commit" and label == "entries add_return":
         return P.W_RESERVED
@@ -306,6 +311,8 @@ class Ghost:
     deferred_overrun: dict = field(default_factory=dict)  # level -> value before
     pushed: dict = field(default_factory=dict)            # level -> overrun pushed
     rcs: list = field(default_factory=list)
+    stale: dict = field(default_factory=dict)       # level -> loaded tail_page moved
+    last_phase: dict = field(default_factory=dict)  # level -> model phase
 
 
 class ImplSystem:
@@ -392,6 +399,14 @@ class ImplSystem:
                         # the seed stores meta->overrun now; the model at
                         # meta_store_tail (see the module docstring)
                         g.deferred_overrun[level] = self.mapping.field(cb, "overrun")
+        elif label == "pages_touched add_return" and level is not None:
+            # a tail move by this write: writes below it that are before their
+            # reservation now hold a stale tail_page
+            # (a write below is in flight; before its first model step boundary
+            # the model already has it in W_BEGUN)
+            for lvl, ph in g.last_phase.items():
+                if lvl < level and ph in (0, P.W_BEGUN):
+                    g.stale[lvl] = True
         elif label == "meta_page->hdr.pages_touched store" and level is not None:
             g.deferred_overrun.pop(level, None)
             g.pushed.pop(level, None)
@@ -436,6 +451,19 @@ class ImplSystem:
         yield from cb.ring_buffer_unlock_commit()
         return 0
 
+    def set_phase(self, level: int, ph: int) -> None:
+        """Record the model phase a write reached (for the stale-tail ghost)."""
+        self.ghost.last_phase[level] = ph
+        if ph != P.W_BEGUN:
+            self.ghost.stale.pop(level, None)
+
+    def prefetch_tail(self, level: int) -> None:
+        """Let the write at ``level`` (at the start of its reservation) load
+        tail_page now, so that an interrupt that moves the tail leaves it stale."""
+        r = self.writes[level]
+        if r is not None and r.label == "tail_page load":
+            self.step(r, level)
+
     def writer_step(self, level: int, action: str) -> None:
         """Run the write at ``level`` through one model step (``action``)."""
         r = self.writes[level]
@@ -445,15 +473,19 @@ class ImplSystem:
             r = self.writes[level] = Runner(self.model.actor_names[level], self.write_gen())
         if r is None:
             raise Blocked(f"no write in flight at level {level}")
+        start = writer_phase(r.gen, r.label, self.v2) if action != "write_begin" else 0
         while True:
             self.step(r, level)
             if r.done:
                 self.writes[level] = None
                 self.ghost.pushed.pop(level, None)
                 self.ghost.deferred_overrun.pop(level, None)
+                self.set_phase(level, 0)
                 break
             ph = writer_phase(r.gen, r.label, self.v2)
-            if ph is not None and ph != 0:
+            if ph is not None and ph != 0 and not (ph == P.W_BEGUN == start):
+                self.set_phase(level, P.W_MOVED if ph == PH_END_PENDING and NATIVE_MOVED
+                               else ph)
                 break
 
     # ------------------------------------------------------------------ kernel ops
@@ -778,11 +810,16 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
         if ph == 0:
             continue
         if ph == PH_END_PENDING:
-            s[m.WPH + depth] = P.W_BEGUN
-            s[m.WR1 + depth] = END_PENDING
+            if NATIVE_MOVED:
+                s[m.WPH + depth] = P.W_MOVED
+            else:
+                s[m.WPH + depth] = P.W_BEGUN
+                s[m.WR1 + depth] = END_PENDING
             depth += 1
             continue
         s[m.WPH + depth] = ph
+        if ph == P.W_BEGUN and NATIVE_MOVED and g.stale.get(lvl):
+            s[m.WR2 + depth] = 1
         if ph == P.W_INC:
             inner = [x for x in stack(gen) if x.gi_code.co_name == "writer_commit"]
             if inner:
@@ -895,11 +932,8 @@ class _EndCommitAfterTailMove:
 
     def successors(self, s):
         out = super().successors(s)
-        d = s[P.WDEPTH]
-        if not d:
-            return out
-        top = d - 1
-        if s[self.WPH + top] != P.W_BEGUN or s[self.WR1 + top] != END_PENDING:
+        top = s[P.WDEPTH] - 1
+        if top < 0 or s[self.WPH + top] != P.W_BEGUN or s[self.WR1 + top] != END_PENDING:
             return out
         actor = self.actor_names[top]
         res = []
@@ -925,11 +959,9 @@ class _StaleTailRetry:
 
     def successors(self, s):
         out = super().successors(s)
-        d = s[P.WDEPTH]
-        if not d:
-            return out
-        top = d - 1
-        if s[self.WPH + top] == P.W_BEGUN and s[self.WR1 + top] != END_PENDING and \
+        top = s[P.WDEPTH] - 1
+        if top >= 0 and s[self.WPH + top] == P.W_BEGUN and \
+                s[self.WR1 + top] != END_PENDING and \
                 s[self.PWRITE + s[P.TAIL]] < self.K:
             # a write that loaded tail_page before an interrupt moved it overflows
             # the old page, finds the tail moved (its tail_page cmpxchg fails) and
@@ -952,6 +984,7 @@ MODEL_PATCHES = {"end-commit-after-tail-move": _EndCommitAfterTailMove,
 def patched_model(model, names):
     """``model`` with the named corrections of :data:`MODEL_PATCHES` applied."""
     if not names:
+        model.patches = []
         return model
     bases = []
     for n in names:
