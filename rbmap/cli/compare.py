@@ -140,7 +140,8 @@ def _cell_text(cell: dict) -> str:
 def render_text(mx: dict, width: int = 80) -> str:
     vs = mx["variants"]
     cw = 10
-    nw = max(16, width - cw * len(vs))
+    longest = max(len(r["name"]) for r in mx["rows"]) + 1
+    nw = max(16, min(longest, 30, width - cw * len(vs)))
     lines = []
     head = [textwrap.wrap(v, cw - 1) or [""] for v in vs]
     depth = max(len(h) for h in head)
