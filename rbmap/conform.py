@@ -36,27 +36,22 @@ from rbmap.checker import Path, check_bfs
 from rbmap.impl import sched
 from rbmap.model import build
 from rbmap.model import protocol as P
-from rbmap.refinement import (Blocked, ImplSystem, Unsupported, abstract, patched_model,
-                              NATIVE_MOVED, PH_END_PENDING, stack, state_diff,
-                              writer_phase)
+from rbmap.refinement import (Blocked, ImplSystem, Unsupported, abstract, stack,
+                              state_diff, writer_phase)
 
 __all__ = ["Mismatch", "ReplayResult", "replay_path", "replay_tree",
            "explore_interleavings", "run_conform", "format_mismatch",
-           "DEFAULT_CONFIG", "DEFAULT_PATCHES", "model_for", "duplicate_demo"]
+           "DEFAULT_CONFIG", "model_for", "duplicate_demo", "replay_schedule",
+           "save_schedule", "check_step"]
 
 #: the default small configuration (the model's sizes)
 DEFAULT_CONFIG = dict(pages=2, page_events=2, events=4, processes=1, nesting=2)
-#: corrections of the model that conformance found (see rbmap.refinement); the
-#: shipped model disagrees with the kernel rules impl follows without them
-DEFAULT_PATCHES = (() if NATIVE_MOVED else
-                   ("end-commit-after-tail-move", "reader-waits-for-tail-reset"))
 EBUSY, ENODEV = -16, -19
 
 
-def model_for(variant: str, config: dict | None = None, patches=DEFAULT_PATCHES,
-              rules: dict | None = None):
-    m = build(variant, rules=rules, **(config or DEFAULT_CONFIG))
-    return patched_model(m, list(patches))
+def model_for(variant: str, config: dict | None = None, rules: dict | None = None):
+    """The model of ``variant`` at ``config`` (default :data:`DEFAULT_CONFIG`)."""
+    return build(variant, rules=rules, **(config or DEFAULT_CONFIG))
 
 
 @dataclass
@@ -363,8 +358,7 @@ class _Tracker:
         op.end = self.step
         self.pending.append(op)
         self.phase[task] = ph
-        self.sysm.set_phase(op.level, P.W_MOVED if ph == PH_END_PENDING and NATIVE_MOVED
-                            else ph)
+        self.sysm.set_phase(op.level, ph)
 
     def _user_progress(self, run, task, st):
         op = self.cur[task]
@@ -409,7 +403,7 @@ class _Tracker:
 def _writer_action(prev: int, ph: int, v2: bool) -> str:
     if prev == 0:
         return "write_begin"
-    if prev == PH_END_PENDING:
+    if prev == P.W_MOVED:
         return "end_commit_move"
     if prev == P.W_BEGUN:
         return "reserve" if ph == P.W_RESERVED else "move_tail"
@@ -543,9 +537,6 @@ def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None 
                           factory=None) -> ExploreOutcome:
     """DFS over impl's interleavings with the refinement check (see module doc)."""
     factory = factory or scenario_tasks(m)
-    if not NATIVE_MOVED and "stale-tail-retry" not in getattr(m, "patches", []):
-        m = patched_model(build(m.variant, **m.config.to_dict()),
-                          list(getattr(m, "patches", [])) + ["stale-tail-retry"])
     trackers = []
 
     def fac():
@@ -598,10 +589,7 @@ def replay_schedule(doc: dict):
     check; returns (impl steps, Mismatch or None)."""
     if not isinstance(doc, dict) or doc.get("format") != SCHEDULE_FORMAT:
         raise ValueError(f"not an {SCHEDULE_FORMAT} file")
-    m = model_for(doc["variant"], doc["config"], doc.get("patches", DEFAULT_PATCHES))
-    if not NATIVE_MOVED:
-        m = patched_model(build(m.variant, **m.config.to_dict()),
-                          list(m.patches) + ["stale-tail-retry"])
+    m = model_for(doc["variant"], doc["config"])
     sc = doc.get("scenario", {})
     factory = scenario_tasks(m, **sc)
     schedule = sched.Schedule.from_json(json.dumps(doc["schedule"]))
@@ -624,10 +612,10 @@ def replay_schedule(doc: dict):
     return len(schedule), None
 
 
-def save_schedule(path: str, variant, config, patches, mm: Mismatch,
+def save_schedule(path: str, variant, config, mm: Mismatch,
                   scenario: dict | None = None) -> None:
     doc = {"format": SCHEDULE_FORMAT, "variant": variant, "config": config,
-           "patches": list(patches), "scenario": scenario or {},
+           "scenario": scenario or {},
            "schedule": json.loads(mm.schedule)}
     with open(path, "w") as fh:
         fh.write(json.dumps(doc, indent=1) + "\n")
@@ -735,12 +723,11 @@ def format_mismatch(m, mm: Mismatch, width: int = 80) -> str:
 
 def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 1,
                 schedules: int | None = 2000, config: dict | None = None,
-                patches=DEFAULT_PATCHES, trace_file: str | None = None,
-                traces=None) -> dict:
+                trace_file: str | None = None, traces=None) -> dict:
     """Everything ``rbmap conform`` runs; a JSON-able summary."""
     t0 = time.perf_counter()
     cfg = dict(config or DEFAULT_CONFIG)
-    m = model_for(variant, cfg, patches)
+    m = model_for(variant, cfg)
     ImplSystem(m)  # raises Unsupported early
     mismatches = []
     n_traces = steps = 0
@@ -764,8 +751,7 @@ def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 
     for mm in mismatches:
         if mm.actions is not None and trace_file:
             p = Path(0, list(mm.actions), None,
-                     {"variant": variant, "rules": {}, "config": cfg,
-                      "patches": list(patches)})
+                     {"variant": variant, "rules": {}, "config": cfg})
             with open(trace_file, "w") as fh:
                 fh.write(p.dumps() + "\n")
             mm.replay_command = f"{cmd_base} --replay {trace_file}"
@@ -774,13 +760,12 @@ def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 
     if out.mismatch:
         if trace_file and out.mismatch.schedule:
             sched_file = trace_file.rsplit(".json", 1)[0] + ".schedule.json"
-            save_schedule(sched_file, variant, cfg, patches, out.mismatch)
+            save_schedule(sched_file, variant, cfg, out.mismatch)
             out.mismatch.replay_command = f"rbmap conform --schedule {sched_file}"
         mismatches.append(out.mismatch)
     return {
         "variant": variant,
         "config": cfg,
-        "model_patches": list(patches),
         "traces_replayed": n_traces,
         "model_steps_compared": steps,
         "interleavings": out.schedules,

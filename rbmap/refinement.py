@@ -69,7 +69,8 @@ from rbmap.impl.ringbuf import (RB_PAGE_HEAD, RB_PAGE_UPDATE, RB_WRITE_MASK, Buf
 from rbmap.model import protocol as P
 
 __all__ = ["Geometry", "choose_geometry", "ImplSystem", "abstract", "boundary",
-           "dont_care", "state_diff", "impl_abi", "SUPPORTED", "MAGIC", "Unsupported"]
+           "dont_care", "state_diff", "impl_abi", "SUPPORTED", "MAGIC", "Unsupported",
+           "writer_phase", "stack", "Blocked"]
 
 MAGIC = b"SEQ!"
 #: model variants impl implements (impl has the v2 seed and the 6.10-6.12 ABI)
@@ -203,10 +204,6 @@ def _innermost_fn(gens) -> object | None:
     return None
 
 
-#: pseudo phase of a write at the rb_end_commit that ends its tail move
-PH_END_PENDING = 100
-#: the model has the W_MOVED phase (end_commit_move, stale_retry) itself
-NATIVE_MOVED = hasattr(P, "W_MOVED")
 
 
 # writer phases at a boundary, from the names on the stack and the next op label
@@ -227,7 +224,7 @@ def writer_phase(gen, label: str | None, v2: bool) -> int | None:
         return P.W_RESERVED
     if fn == "rb_end_commit" and label == "committing load" and \
             "committing" not in inner.gi_frame.f_locals and "_out_again" in names:
-        return PH_END_PENDING
+        return P.W_MOVED     # the tail move is done; it owes end_commit_move
     if v2:
         if label == "meta_page->hdr.entries store" and "writer_commit" in names:
             return P.W_INC
@@ -484,8 +481,7 @@ class ImplSystem:
                 break
             ph = writer_phase(r.gen, r.label, self.v2)
             if ph is not None and ph != 0 and not (ph == P.W_BEGUN == start):
-                self.set_phase(level, P.W_MOVED if ph == PH_END_PENDING and NATIVE_MOVED
-                               else ph)
+                self.set_phase(level, ph)
                 break
 
     # ------------------------------------------------------------------ kernel ops
@@ -809,16 +805,8 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
             ph = -1  # not at a boundary: never equal to a model phase
         if ph == 0:
             continue
-        if ph == PH_END_PENDING:
-            if NATIVE_MOVED:
-                s[m.WPH + depth] = P.W_MOVED
-            else:
-                s[m.WPH + depth] = P.W_BEGUN
-                s[m.WR1 + depth] = END_PENDING
-            depth += 1
-            continue
         s[m.WPH + depth] = ph
-        if ph == P.W_BEGUN and NATIVE_MOVED and g.stale.get(lvl):
+        if ph == P.W_BEGUN and g.stale.get(lvl):
             s[m.WR2 + depth] = 1
         if ph == P.W_INC:
             inner = [x for x in stack(gen) if x.gi_code.co_name == "writer_commit"]
@@ -895,135 +883,3 @@ def state_diff(model, expected, actual) -> list[tuple[str, object, object]]:
             a, b = P._bits(a), P._bits(b)
         out.append((names.get(k, f"slot{k}"), a, b))
     return out
-
-
-# ---------------------------------------------------------------------------
-# model corrections found by conformance (proposals for model/, applied on request)
-# ---------------------------------------------------------------------------
-
-END_PENDING = -2   # WR1 of a write whose tail move still owes its rb_end_commit
-
-
-class _EndCommitAfterTailMove:
-    """rb_move_tail ends with ``rb_end_commit()`` ("Commit what we have for now")
-    after rb_tail_page_update and rb_reset_tail: when the outermost writer
-    (committing == 1) moves the tail page, the commit page follows it and the old
-    tail page's write becomes its commit, and an interrupt that runs between the
-    tail update and that rb_end_commit gets its event committed by it.  The model's
-    ``move_tail`` leaves the commit page behind until the event's ``commit``.
-
-    Corrected: after a tail move (after ``meta_store_tail`` in v2 while mapped) the
-    write owes an ``end_commit_move`` step (kept in its WR1 slot as END_PENDING)
-    before it reserves again; interrupts may run in between; for the outermost
-    writer that step is rb_set_commit_to_write."""
-
-    def _move_tail(self, s, top):
-        t = super()._move_tail(s, top)
-        if t[P.WDEPTH] == s[P.WDEPTH] and t[self.WPH + top] == P.W_BEGUN:
-            l = list(t)
-            l[self.WR1 + top] = END_PENDING
-            return tuple(l)
-        return t
-
-    def _meta_store_tail(self, s, top):
-        l = list(super()._meta_store_tail(s, top))
-        l[self.WR1 + top] = END_PENDING
-        return tuple(l)
-
-    def successors(self, s):
-        out = super().successors(s)
-        top = s[P.WDEPTH] - 1
-        if top < 0 or s[self.WPH + top] != P.W_BEGUN or s[self.WR1 + top] != END_PENDING:
-            return out
-        actor = self.actor_names[top]
-        res = []
-        for a, t in out:
-            if a[0] == actor and a[1] in ("reserve", "move_tail"):
-                l = list(s)
-                l[self.WR1 + top] = 0
-                if top == 0:
-                    self._commit_to_write(l)
-                res.append(((actor, "end_commit_move"), tuple(l)))
-            else:
-                res.append((a, t))
-        return res
-
-
-class _StaleTailRetry:
-    """A write that loaded ``tail_page`` before an interrupt moved it (or before
-    an interrupt finished the move it had started) overflows the old page, finds
-    the tail moved (its tail_page cmpxchg fails) and retries after rb_end_commit:
-    nothing moves, the commit step is owed.  Impl takes this step only when an
-    interrupt lands inside the writer's reservation, so it exists for the
-    interleaving check only (a replay cannot force it)."""
-
-    def successors(self, s):
-        out = super().successors(s)
-        top = s[P.WDEPTH] - 1
-        if top >= 0 and s[self.WPH + top] == P.W_BEGUN and \
-                s[self.WR1 + top] != END_PENDING and \
-                s[self.PWRITE + s[P.TAIL]] < self.K:
-            # a write that loaded tail_page before an interrupt moved it overflows
-            # the old page, finds the tail moved (its tail_page cmpxchg fails) and
-            # retries after rb_end_commit: nothing moves, the commit step is owed
-            l = list(s)
-            if self.v2_writer and s[P.MAPPED] > 0:
-                l[self.WPH + top] = P.W_MTSTORE
-                l[self.WR1 + top] = -1
-                l[self.WR2 + top] = s[P.TOUCHED]
-            else:
-                l[self.WR1 + top] = END_PENDING
-            out = list(out) + [((self.actor_names[top], "stale_retry"), tuple(l))]
-        return out
-
-
-MODEL_PATCHES = {"end-commit-after-tail-move": _EndCommitAfterTailMove,
-                 "stale-tail-retry": _StaleTailRetry}
-
-
-def patched_model(model, names):
-    """``model`` with the named corrections of :data:`MODEL_PATCHES` applied."""
-    if not names:
-        model.patches = []
-        return model
-    bases = []
-    for n in names:
-        if n not in MODEL_PATCHES:
-            raise Unsupported(f"unknown model patch {n!r} (known: "
-                              f"{', '.join(MODEL_PATCHES)})")
-        bases.append(MODEL_PATCHES[n])
-    cls = type("Patched" + type(model).__name__, (*bases, type(model)), {})
-    out = cls(model.variant, model.config)
-    out.patches = list(names)
-    return out
-
-
-class _ReaderWaitsForTailReset:
-    """The seed (v2) stores ``meta->pages_touched`` inside rb_tail_page_update, before
-    rb_reset_tail brings the old tail page's ``write`` back under the page size; a
-    reader that would take that page spins at the end of rb_get_reader_page ("If the
-    write is past the end of page, a writer is still updating it") until the writer
-    resets it.  The model lets the get-reader ioctl run atomically in between."""
-
-    def _ioctl_steps(self, s, b, name, pos, append):
-        out = []
-        super()._ioctl_steps(s, b, name, pos, out.append)
-        if self._waits(s):
-            out = [(a, t) for a, t in out if a[1] != "ioctl"]
-        for x in out:
-            append(x)
-
-    def _waits(self, s) -> bool:
-        T = s[P.TAIL]
-        old = [q for q in range(self.N + 1) if s[self.NXT + q] == T and q != T]
-        for i in range(s[P.WDEPTH]):
-            if s[self.WPH + i] == P.W_MTSTORE:
-                for q in old:
-                    if q in (s[P.HEAD], s[P.READER]):
-                        return True
-        return False
-
-
-MODEL_PATCHES["reader-waits-for-tail-reset"] = _ReaderWaitsForTailReset
-
-

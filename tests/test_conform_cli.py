@@ -49,7 +49,6 @@ def test_bad_input_exit_2(tmp_path):
     for args in (["conform", "nosuch"], ["conform", "v3-read"],
                  ["conform", "upstream", "--pages", "1"],
                  ["conform", "upstream", "--depth", "-1"],
-                 ["conform", "upstream", "--model-patch", "bogus"],
                  ["conform", "upstream", "--replay", str(tmp_path / "missing.json")],
                  ["mutants", "--only", "bogus"]):
         res = run(*args)

@@ -56,8 +56,7 @@ def test_failing_schedule_round_trip(tmp_path):
     with applied(bug):
         out = explore_interleavings(m, preemptions=0)
         f = tmp_path / "s.json"
-        save_schedule(str(f), "upstream", dict(m.config.to_dict()), m.patches,
-                      out.mismatch)
+        save_schedule(str(f), "upstream", dict(m.config.to_dict()), out.mismatch)
         doc = json.loads(f.read_text())
         steps, mm = replay_schedule(doc)
     assert mm is not None and steps == len(json.loads(out.mismatch.schedule)["steps"])

@@ -23,19 +23,6 @@ def _config(pages, page_events, events, processes, nesting):
     return cfg
 
 
-def _patches(names, shipped):
-    from rbmap.conform import DEFAULT_PATCHES
-    from rbmap.refinement import MODEL_PATCHES
-    if shipped:
-        return ()
-    if not names:
-        return DEFAULT_PATCHES
-    for n in names:
-        if n not in MODEL_PATCHES:
-            fail(f"--model-patch {n!r}: unknown (known: {', '.join(MODEL_PATCHES)})")
-    return tuple(names)
-
-
 def _load_paths(file):
     """Paths of an rbmap-path/1 file or an rbmap-traces/1 file (rbmap check
     --trace-out); exits 2 on bad input."""
@@ -71,11 +58,6 @@ def _load_paths(file):
 @click.option("--events", type=int, default=4, show_default=True)
 @click.option("--processes", type=int, default=1, show_default=True)
 @click.option("--nesting", type=int, default=2, show_default=True)
-@click.option("--model-patch", "model_patch", multiple=True,
-              help="Model correction to apply (default: all those conformance "
-                   "found, see rbmap.refinement.MODEL_PATCHES).")
-@click.option("--shipped-model", is_flag=True,
-              help="Compare against the model exactly as shipped (no correction).")
 @click.option("--replay", "replay_file", type=click.Path(dir_okay=False),
               help="Replay saved model paths (rbmap-path/1 or rbmap check "
                    "--trace-out) on impl, then stop.")
@@ -87,7 +69,7 @@ def _load_paths(file):
               help="Where the first mismatching model path is saved.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def conform(variant, depth, preemptions, schedules, pages, page_events, events,
-            processes, nesting, model_patch, shipped_model, replay_file, schedule_file,
+            processes, nesting, replay_file, schedule_file,
             trace_out, as_json):
     """Check that impl refines the model for VARIANT (upstream or v2).
 
@@ -112,7 +94,7 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
         except (ValueError, KeyError, TypeError) as exc:
             fail(f"{schedule_file}: {exc}")
         from rbmap.conform import model_for
-        m = model_for(doc["variant"], doc["config"], doc.get("patches", ()))
+        m = model_for(doc["variant"], doc["config"])
         if as_json:
             click.echo(json.dumps({"variant": doc["variant"], "traces_replayed": 0,
                                    "interleavings": 1, "steps_checked": steps,
@@ -135,11 +117,10 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
     if preemptions < -1:
         fail(f"--preemptions must be >= -1, got {preemptions}")
     cfg = _config(pages, page_events, events, processes, nesting)
-    patches = _patches(model_patch, shipped_model)
     try:
         if replay_file:
             from rbmap.conform import model_for
-            m = model_for(variant, cfg, patches)
+            m = model_for(variant, cfg)
             paths = _load_paths(replay_file)
             mismatches, steps = [], 0
             for name, path in paths:
@@ -159,7 +140,7 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
         else:
             out = run_conform(variant, depth or None,
                               None if preemptions < 0 else preemptions,
-                              schedules or None, cfg, patches, trace_out)
+                              schedules or None, cfg, trace_out)
     except Unsupported as exc:
         fail(str(exc))
     objs = out.pop("_mismatch_objects")
@@ -168,8 +149,7 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
         click.echo(json.dumps(out, indent=1))
     else:
         click.echo(f"conformance of impl {variant} to model {variant} "
-                   f"(config {', '.join(f'{k}={v}' for k, v in cfg.items())}; "
-                   f"model corrections: {', '.join(patches) or 'none'})")
+                   f"(config {', '.join(f'{k}={v}' for k, v in cfg.items())})")
         click.echo(f"  model paths replayed on impl  {out['traces_replayed']}")
         if "interleavings" in out and not replay_file:
             comp = "" if out.get("interleavings_complete") else " (bound hit)"
