@@ -769,7 +769,7 @@ def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 
         "traces_replayed": n_traces,
         "model_steps_compared": steps,
         "interleavings": out.schedules,
-        "interleavings_complete": out.complete,
+        "interleavings_complete": out.complete and out.mismatch is None,
         "impl_steps": out.steps,
         "quiescent_checks": out.checks,
         "steps_checked": steps + out.steps,
