@@ -33,7 +33,7 @@ import struct
 
 from . import event as ev
 from .ringbuf import EBUSY, EINVAL, RingBufferPerCpu, UINT_MAX
-from .sched import SHARED, spin_until
+from .sched import ANY, SHARED, spin_until
 
 ENODEV = -19
 EPERM = -1
@@ -197,7 +197,7 @@ class UpstreamMapping(_Hooks):
         meta = cb.meta_page
         if meta is None:
             return
-        yield ("rb_update_meta_page", SHARED, None)
+        yield ("rb_update_meta_page", SHARED, None, ("meta", cb), True)
         rp = cb.reader_page.value
         vals = read_meta(meta.buf)
         vals["reader.read"] = rp.read
@@ -439,13 +439,14 @@ class V2Mapping(_Hooks):
         struct.pack_into(fmt, cb.meta_page.buf, off, value & mask)
 
     def meta_store(self, cb, name: str, value: int):
-        yield ("meta_page->hdr." + name + " store", SHARED, None)
+        yield ("meta_page->hdr." + name + " store", SHARED, None, ("meta", cb, name), True)
         if cb.meta_page is None:
             raise RuntimeError("kernel NULL pointer dereference: meta_page")
         self.set_field(cb, name, value)
 
     def meta_cmpxchg(self, cb, name: str, old: int, new: int):
-        yield ("meta_page->hdr." + name + " cmpxchg", SHARED, None)
+        yield ("meta_page->hdr." + name + " cmpxchg", SHARED, None, ("meta", cb, name),
+               True)
         cur = self.field(cb, name)
         if cur == old:
             self.set_field(cb, name, new)
@@ -502,14 +503,15 @@ class V2Mapping(_Hooks):
     def reader_head_move(self, cb, cnt):
         if not (yield from cb.mapped.load()):
             return
-        yield ("rb_meta_page_head_move", SHARED, None)
+        yield ("rb_meta_page_head_move", SHARED, None, ("meta", cb, "data_page_head"),
+               True)
         head = self.field(cb, "data_page_head")
         self.set_field(cb, "data_page_head", (head + cnt) % cb.nr_pages)
 
     def reader_head_swap(self, cb):
         if not (yield from cb.mapped.load()):
             return
-        yield ("rb_meta_page_head_swap", SHARED, None)
+        yield ("rb_meta_page_head_swap", SHARED, None, ("meta", cb, "data_pages"), True)
         self.set_field(cb, "reader_page", cb.head_page.id)
         self.data_pages_set(cb, self.field(cb, "data_page_head"),
                             cb.reader_page.value.id)
@@ -584,7 +586,7 @@ class V2Mapping(_Hooks):
             yield from cb.mapped.store(m - 1)
             if m - 1 == 0:
                 # synchronize_rcu(): wait for writers that saw mapped != 0
-                yield from spin_until("synchronize_rcu", lambda: cb.nest == 0)
+                yield from spin_until("synchronize_rcu", lambda: cb.nest == 0, ANY)
                 if self.backing is not None:
                     self.backing.detach()
                 cb.subbuf_ids = None

@@ -146,27 +146,27 @@ class BufferPage:
 
     # the commit word (in the page bytes) --------------------------------
     def commit_load(self):
-        yield (self._l_cl, SHARED, None)
+        yield (self._l_cl, SHARED, None, (self.page, "commit"), False)
         return self.page.commit()
 
     def commit_set(self, value: int):
-        yield (self._l_cs, SHARED, None)
+        yield (self._l_cs, SHARED, None, (self.page, "commit"), True)
         self.page.set_commit(value)
 
     def commit_add(self, delta: int):
-        yield (self._l_ca, SHARED, None)
+        yield (self._l_ca, SHARED, None, (self.page, "commit"), True)
         self.page.set_commit(self.page.commit() + delta)
 
     def data_write(self, off: int, data: bytes):
-        yield (self._l_data, SHARED, None)
+        yield (self._l_data, SHARED, None, (self.page, "data"), True)
         self.page.write_data(off, data)
 
     def set_time_stamp(self, ts: int):
-        yield (self._l_ts, SHARED, None)
+        yield (self._l_ts, SHARED, None, (self.page, "ts"), True)
         self.page.set_time_stamp(ts)
 
     def data_read(self, off: int, limit: int):
-        yield (self._l_rd, SHARED, None)
+        yield (self._l_rd, SHARED, None, (self.page, "data"), False)
         return ev.decode_event(self.page.data(), off, limit)
 
 
@@ -726,7 +726,7 @@ class RingBufferPerCpu:
                 # a writer is moving the head (UPDATE): spin until it is done
                 yield from spin_until(
                     "reader spins on the head page update",
-                    lambda hp=hp: hp.list_next.value[1] != RB_PAGE_UPDATE)
+                    lambda hp=hp: hp.list_next.value[1] != RB_PAGE_UPDATE, hp.list_next)
             if head is None:
                 reader = None
                 break
@@ -748,7 +748,7 @@ class RingBufferPerCpu:
         if reader is not None:
             yield from spin_until(
                 "reader waits for the writer to leave the page end",
-                lambda r=reader: (r.write.value & RB_WRITE_MASK) <= bsize)
+                lambda r=reader: (r.write.value & RB_WRITE_MASK) <= bsize, reader.write)
         return reader
 
     def rb_advance_reader(self):

@@ -7,7 +7,7 @@ which then decides which task runs next.  A task is a generator function; the
 kernel-named functions in ``ringbuf.py`` and ``mapping.py`` compose with
 ``yield from``.
 
-An operation descriptor is a tuple ``(label, scope, guard)``:
+An operation descriptor is a tuple ``(label, scope, guard, obj, write)``:
 
 ``label``
     a readable name of the access about to happen (``"tail_page.write add_return"``);
@@ -23,6 +23,14 @@ An operation descriptor is a tuple ``(label, scope, guard)``:
     runnable): a held lock, or a spin loop waiting for another task to change a
     value.  Modelling spins as blocking keeps the schedule space finite.
 
+``obj``, ``write``
+    what is accessed (the :class:`Cell`, a lock, ``(data_page, "commit")``, ...)
+    and whether the access writes it; ``None`` for an access nothing else sees,
+    :data:`ANY` when it must be treated as conflicting with everything.  Only
+    :func:`explore_dpor` uses them: two steps of different tasks are
+    *dependent* when they touch the same object and one writes (or the tasks are
+    an interrupt and the task it interrupts).
+
 Interrupts.  A task created with ``interrupts="name"`` is an interrupt (a nested
 writer) on the CPU of task *name*: it may start only while that task is suspended
 at one of its yield points (or after it finished, which is a plain later write),
@@ -30,7 +38,9 @@ and once started it runs to completion before the interrupted task resumes.  Thi
 is a scheduling rule, not an independent thread.
 
 Schedulers: :func:`explore_dfs` (exhaustive by re-execution from a fresh system each
-run, optional preemption bound), :func:`run_random` (seeded), :func:`replay` (of a
+run, optional preemption bound), :func:`explore_dpor` (exhaustive up to the order
+of independent steps: dynamic partial-order reduction, Flanagan and Godefroid
+2005, by re-execution), :func:`run_random` (seeded), :func:`replay` (of a
 :class:`Schedule`, JSON, failing loudly on divergence) and :func:`run_plain` (drive
 one generator to completion with no scheduling at all: the fast sequential mode).
 An ``observer(execution, step)`` is called after every scheduled step.
@@ -47,11 +57,14 @@ from typing import Any, Callable, Generator, Iterable
 __all__ = [
     "SHARED", "LOCAL", "Cell", "SpinLock", "Mutex", "spin_until", "HarnessError",
     "Deadlock", "ScheduleDivergence", "Task", "Execution", "Step", "Schedule",
-    "ExploreResult", "run_plain", "explore_dfs", "run_random", "replay",
+    "ExploreResult", "run_plain", "explore_dfs", "explore_dpor", "run_random",
+    "replay", "ANY",
 ]
 
 SHARED = "shared"
 LOCAL = "local"
+#: an operation dependent with every other one (for the partial-order reduction)
+ANY = "ANY"
 
 
 class HarnessError(Exception):
@@ -94,23 +107,23 @@ class Cell:
         return f"Cell({self.name}={self.value!r})"
 
     def load(self):
-        yield (self._l_load, self.scope, None)
+        yield (self._l_load, self.scope, None, self, False)
         return self.value
 
     def store(self, value):
-        yield (self._l_store, self.scope, None)
+        yield (self._l_store, self.scope, None, self, True)
         self.value = value
 
     def cmpxchg(self, old, new):
         """Store *new* if the value is *old*; return the value found."""
-        yield (self._l_cmpxchg, self.scope, None)
+        yield (self._l_cmpxchg, self.scope, None, self, True)
         cur = self.value
         if cur == old:
             self.value = new
         return cur
 
     def add_return(self, delta):
-        yield (self._l_add, self.scope, None)
+        yield (self._l_add, self.scope, None, self, True)
         self.value += delta
         return self.value
 
@@ -130,7 +143,7 @@ class SpinLock:
         return not self.held
 
     def acquire(self):
-        yield (self._l_acquire, SHARED, self._free)
+        yield (self._l_acquire, SHARED, self._free, self, True)
         if self.held:
             raise Deadlock(f"{self.name} is held (plain mode cannot wait)")
         self.held = True
@@ -138,7 +151,7 @@ class SpinLock:
     def release(self):
         if not self.held:
             raise HarnessError(f"{self.name} released while not held")
-        yield (self._l_release, SHARED, None)
+        yield (self._l_release, SHARED, None, self, True)
         self.held = False
 
 
@@ -148,9 +161,13 @@ class Mutex(SpinLock):
     __slots__ = ()
 
 
-def spin_until(label: str, condition: Callable[[], bool]):
-    """A spin loop (``goto spin``) as one blocking step: runnable once *condition*."""
-    yield (label, SHARED, condition)
+def spin_until(label: str, condition: Callable[[], bool], obj: Any = None):
+    """A spin loop (``goto spin``) as one blocking step: runnable once *condition*.
+
+    *obj* is what the condition reads (for the partial-order reduction); None
+    means "anything" (:data:`ANY`).
+    """
+    yield (label, SHARED, condition, ANY if obj is None else obj, False)
     if not condition():
         raise Deadlock(f"spin '{label}' cannot make progress in plain mode")
 
@@ -233,7 +250,7 @@ class _Run:
 
 def _starter(fn, system):
     # Every task's first step is "start": priming the generator runs no task code.
-    yield ("start", SHARED, None)
+    yield ("start", SHARED, None, None, False)
     return (yield from fn(system))
 
 
@@ -426,6 +443,229 @@ def explore_dfs(factory, *, check: Check | None = None,
             break
         prefix = [c for c, _ in taken]
         prefix[-1] += 1
+    res.elapsed = time.perf_counter() - t0
+    return res
+
+
+def _interrupts(ex: Execution, a: str, b: str) -> bool:
+    """True when task *a* interrupts *b* (directly or through a chain)."""
+    t = ex.by_name[a].task.interrupts
+    while t is not None:
+        if t == b:
+            return True
+        t = ex.by_name[t].task.interrupts
+    return False
+
+
+def _related(ex: Execution, a: str, b: str) -> bool:
+    """True when one task interrupts the other (directly or through a chain)."""
+    for x, y in ((a, b), (b, a)):
+        t = ex.by_name[x].task.interrupts
+        while t is not None:
+            if t == y:
+                return True
+            t = ex.by_name[t].task.interrupts
+    return False
+
+
+def _dependent(ex, ta, oa, wa, tb, ob, wb) -> bool:
+    if ta == tb or _related(ex, ta, tb):
+        return True
+    if oa is ANY or ob is ANY:
+        return True
+    if oa is None or ob is None:
+        return False
+    return (wa or wb) and oa == ob
+
+
+class _Frame:
+    __slots__ = ("enabled", "backtrack", "done", "chosen")
+
+    def __init__(self, enabled: list[str], first: str):
+        self.enabled = set(enabled)
+        self.backtrack = {first}
+        self.done = {first}
+        self.chosen = first
+
+
+class _Trace:
+    """Steps of one execution indexed for dependence queries (vector clocks).
+
+    Dependence for backtracking: two steps of unrelated tasks conflict when they
+    touch the same object and one writes (or one is :data:`ANY`).  An interrupt
+    and the task it interrupts are co-enabled only at the interrupt's start, so
+    between them only the start step conflicts (with every step of the other).
+    Happens-before additionally has the object conflicts between related tasks
+    and the resume edge (the interrupted task continues after the interrupt's
+    last step).
+    """
+
+    __slots__ = ("ex", "task", "start", "vc", "last_of", "acc", "any_steps",
+                 "related", "by_task", "starts", "interrupters")
+
+    def __init__(self, ex: Execution):
+        self.ex = ex
+        self.task: list[str] = []
+        self.start: list[bool] = []
+        self.vc: list[dict] = []
+        self.last_of: dict[str, int] = {}
+        self.acc: dict = {}                # obj -> [(step, write)]
+        self.any_steps: list[int] = []
+        names = list(ex.by_name)
+        self.by_task: dict[str, list[int]] = {n: [] for n in names}
+        self.starts: dict[str, int] = {}
+        self.related = {a: [b for b in names if b != a and _related(ex, a, b)]
+                        for a in names}
+        self.interrupters = {a: {b for b in self.related[a]
+                                 if _interrupts(ex, b, a)} for a in names}
+
+    def candidates(self, q: str, obj, write: bool, is_start: bool) -> list[int]:
+        """Earlier steps of other tasks that conflict with q's next operation."""
+        rel = self.related[q]
+        out = {j for j in self.any_steps if self.task[j] not in rel}
+        for t in rel:
+            if is_start:
+                out.update(self.by_task[t])
+            elif t in self.starts:
+                out.add(self.starts[t])
+        if obj is ANY:
+            out.update(j for j in range(len(self.task)) if self.task[j] not in rel)
+        elif obj is not None:
+            for j, w in self.acc.get(obj, ()):
+                if (write or w) and self.task[j] not in rel:
+                    out.add(j)
+        out.discard(-1)
+        return sorted((j for j in out if self.task[j] != q), reverse=True)
+
+    def clock(self, name: str, obj=None, write: bool = False,
+              is_start: bool = False) -> dict:
+        """The vector clock *name*'s next step would have."""
+        mine = self.last_of.get(name, -1)
+        vc = dict(self.vc[mine]) if mine >= 0 else {}
+        deps = list(self.any_steps)
+        for t in self.related[name]:
+            lt = self.last_of.get(t, -1)
+            if lt < 0:
+                continue
+            if is_start or (lt > mine and t in self.interrupters[name]):
+                deps.append(lt)           # start after it, or resume after it
+        if obj is ANY:
+            deps += list(self.last_of.values())
+        elif obj is not None:
+            for j, w in reversed(self.acc.get(obj, ())):
+                if w:
+                    deps.append(j)      # the last write (earlier ones precede it)
+                    break
+                if write:
+                    deps.append(j)      # a write follows every read since
+        for j in deps:
+            for t, v in self.vc[j].items():
+                if v > vc.get(t, -1):
+                    vc[t] = v
+        return vc
+
+    def add(self, name: str, obj, write: bool, is_start: bool) -> None:
+        k = len(self.task)
+        vc = self.clock(name, obj, write, is_start)
+        vc[name] = k
+        self.task.append(name)
+        self.start.append(is_start)
+        self.vc.append(vc)
+        self.last_of[name] = k
+        self.by_task[name].append(k)
+        if is_start:
+            self.starts[name] = k
+        if obj is ANY:
+            self.any_steps.append(k)
+        elif obj is not None:
+            self.acc.setdefault(obj, []).append((k, write))
+
+
+def explore_dpor(factory, *, check: Check | None = None,
+                 max_schedules: int | None = None,
+                 observer: Observer | None = None) -> ExploreResult:
+    """Every schedule up to reordering of independent steps (stateless DPOR).
+
+    Each execution re-runs *factory* from scratch.  Before every step, for each
+    unfinished task *q*, the latest earlier step that is dependent with *q*'s
+    next operation and does not happen-before it (vector clocks) gets *q* added
+    to its backtrack set (or, when *q* was not enabled there, every task enabled
+    there).  Exploration ends when no frame has an untried backtrack choice.
+    Every reachable final state and every assertion that some interleaving
+    violates is found (blocking guards are treated conservatively).  *check* as
+    in :func:`explore_dfs`.
+    """
+    res = ExploreResult()
+    t0 = time.perf_counter()
+    frames: list[_Frame] = []
+    while True:
+        if max_schedules is not None and res.schedules >= max_schedules:
+            res.complete = False
+            break
+        ex = Execution(factory)
+        tr = _Trace(ex)
+        depth = 0
+        replay_len = len(frames)
+        try:
+            while not ex.done():
+                runs = [r for r in ex.runs if ex._may_run(r)]
+                if not runs:
+                    raise Deadlock(f"deadlock after {depth} steps: "
+                                   f"{ex.describe_blocked()}")
+                for r in ex.runs:
+                    if r.state == "done":
+                        continue
+                    q = r.task.name
+                    is_start = r.state == "new"
+                    vcq = tr.clock(q)
+                    for j in tr.candidates(q, r.op[3], r.op[4], is_start):
+                        if j <= vcq.get(tr.task[j], -1):
+                            continue      # j happens-before q's next step
+                        fr = frames[j]
+                        if q in fr.enabled:
+                            fr.backtrack.add(q)
+                        else:
+                            fr.backtrack |= fr.enabled
+                        break
+                names = [r.task.name for r in runs]
+                if depth < replay_len:
+                    name = frames[depth].chosen
+                    if name not in names:
+                        raise HarnessError(f"DPOR replay diverged at step {depth}: "
+                                           f"{name} is not runnable")
+                else:
+                    last = ex.last.task.name if ex.last is not None else None
+                    name = last if last in names else names[0]
+                    frames.append(_Frame(names, name))
+                r = ex.by_name[name]
+                tr.add(name, r.op[3], r.op[4], r.state == "new")
+                st = ex.step(r)
+                if observer is not None:
+                    observer(ex, st)
+                depth += 1
+        except HarnessError:
+            raise
+        except Exception as exc:
+            res.failure = f"{type(exc).__name__}: {exc}"
+            res.failing_schedule = ex.schedule()
+            res.schedules += 1
+            break
+        res.schedules += 1
+        res.steps += len(ex.trace)
+        res.max_depth = max(res.max_depth, len(ex.trace))
+        if not _check_final(ex, check, res):
+            break
+        del frames[depth:]
+        while frames:
+            fr = frames[-1]
+            todo = sorted(fr.backtrack - fr.done)
+            if todo:
+                fr.chosen = todo[0]
+                fr.done.add(todo[0])
+                break
+            frames.pop()
+        if not frames:
+            break
     res.elapsed = time.perf_counter() - t0
     return res
 
