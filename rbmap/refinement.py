@@ -592,9 +592,13 @@ class ImplSystem:
                     p.refs = refs
                     # every offset of a full mapping and one beyond (the model's
                     # map_fault check): one page past the end must be refused
+                    # (refused by the bounds check itself: __rb_map_vma's later
+                    # WARN_ON_ONCE(s >= nr_subbufs) firing counts as a fault too)
                     vma = self.mapping._UpstreamMapping__rb_map_vma
+                    warned = len(self.buffer.kmsg)
                     if not isinstance(vma(cb, total, 1, flags), int) or \
-                            not isinstance(vma(cb, 0, total + 1, flags), int):
+                            not isinstance(vma(cb, 0, total + 1, flags), int) or \
+                            len(self.buffer.kmsg) != warned:
                         g.flags |= P.F_FAULT
             if rc == 0:
                 p.phase = P.P_MAPPED

@@ -75,12 +75,13 @@ def test_lockstep_upstream(cfg):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["upstream", "v2"])
-def test_lockstep_long(variant):
+@pytest.mark.parametrize("variant,cfg", [
+    ("v2", dict(pages=3, page_events=2, events=10, processes=2, nesting=3,
+                consumers="concurrent")),
+    pytest.param("upstream", dict(pages=2, page_events=2, events=4, processes=2,
+                                  nesting=2),
+                 marks=pytest.mark.xfail(strict=True, reason=PADDING))])
+def test_lockstep_long(variant, cfg):
     run_state_machine_as_test(
-        machine(variant, dict(pages=3, page_events=2, events=10, processes=2,
-                              nesting=3, consumers="concurrent")),
-        settings=settings(max_examples=300, stateful_step_count=80, deadline=None,
-                          derandomize=True, database=None,
-                          phases=[Phase.explicit, Phase.generate],
-                          suppress_health_check=[HealthCheck.too_slow]))
+        machine(variant, cfg),
+        settings=settings(**dict(SETTINGS, max_examples=300, stateful_step_count=80)))
