@@ -359,8 +359,19 @@ class RingBufferModel:
                 append((("kernel", name), tuple(l)))
 
         # ---- user-space processes --------------------------------------------
-        for i in range(self.P):
-            self._process_steps(s, i, append)
+        # facts every process step looks at, computed once per state
+        P_, PROC = self.P, self.PROC
+        holders = 0
+        alive = 0
+        for i in range(P_):
+            b = PROC + NPF * i
+            ph = s[b]
+            if P_MAPPED <= ph <= P_IOCTLED or s[b + CHILD]:
+                holders |= 1 << i
+            if ph != P_EXITED:
+                alive += 1
+        for i in range(P_):
+            self._process_steps(s, i, append, holders & ~(1 << i), alive)
         if self.nc:
             self._nc_steps(s, append)
         return out
@@ -789,11 +800,9 @@ class RingBufferModel:
         return n
 
     # ------------------------------------------------------------------ processes
-    def _holds_mapping(self, s, j):
-        base = self.PROC + NPF * j
-        return P_MAPPED <= s[base + PH] <= P_IOCTLED or s[base + CHILD]
-
-    def _process_steps(self, s, i, append):
+    def _process_steps(self, s, i, append, others_holding, alive):
+        """The steps of process i. ``others_holding``: a bitmask of the other
+        processes holding a mapping; ``alive``: processes not exited."""
         c = self.config
         b = self.PROC + NPF * i
         ph = s[b + PH]
@@ -804,20 +813,14 @@ class RingBufferModel:
                 self._fork_steps(s, b, name, ph, append)
             return
         if ph == P_IDLE:
-            free = True
-            if c.consumers == "sequential":
-                for j in range(self.P):
-                    if j != i and self._holds_mapping(s, j):
-                        free = False
-                        break
-            if free:
+            if not others_holding or c.consumers == "concurrent":
                 l = list(s)
                 if s[MAPPED] <= 0:
                     self._first_map(l)
                 l[MAPPED] = max(s[MAPPED], 0) + 1
                 l[b + PH] = P_MAPPED
                 append(((name, "map"), tuple(l)))
-            if self._may_exit(s, i):
+            if alive > 1 or not c.reader_stays:
                 l = list(s)
                 l[b + PH] = P_EXITED
                 append(((name, "exit"), tuple(l)))
@@ -861,7 +864,7 @@ class RingBufferModel:
                 self._forget(l, b, P_IDLE)
                 self._unmap(l)
                 append(((name, "unmap"), tuple(l)))
-                if self._may_exit(s, i):
+                if alive > 1 or not c.reader_stays:
                     l = list(s)
                     self._forget(l, b, P_EXITED)
                     child = l[b + CHILD]
@@ -914,14 +917,6 @@ class RingBufferModel:
             l[b + CHILD] = 0
             self._unmap(l)
             append(((name, "child_exit"), tuple(l)))
-
-    def _may_exit(self, s, i):
-        if not self.config.reader_stays:
-            return True
-        for j in range(self.P):
-            if j != i and s[self.PROC + NPF * j + PH] != P_EXITED:
-                return True
-        return False
 
     def _forget(self, l, b, phase):
         l[b + PH] = phase
