@@ -30,7 +30,7 @@ from rbmap.model import SpecError, shipped_names
 from rbmap.model.properties import SPECS
 
 COMPARE_DEFAULT = dict(pages=2, page_events=2, events=5, processes=2, nesting=2)
-NC_CONFIG = dict(pages=2, page_events=1, events=4, processes=1, nesting=1, nc_readers=1)
+NC_CONFIG = dict(pages=2, page_events=1, events=3, processes=1, nesting=1, nc_readers=1)
 NC_ROWS = ("non_consuming_read_detects_overwrite", "non_consuming_reader_drops_page")
 CELL = {"holds": "holds", "violated": "VIOL", "reached": "reached",
         "unreached": "UNREACHED", "unknown": "unknown", "n/a": "n/a"}
