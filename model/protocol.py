@@ -27,6 +27,8 @@ resumes)::
                   after rb_end_commit (no tail move of its own)
     commit        rb_commit: cpu_buffer->entries++, rb_end_commit (only the outermost
                   writer moves the commit page: rb_set_commit_to_write)
+    commit_recheck  the outermost writer's re-check of cpu_buffer->commits in
+                  rb_end_commit: publishes what interrupts wrote meanwhile, leaves
   v2 only (writer_meta = v2_fastpath), the seed's fast-path meta stores split into the
   load and the store an interrupt can fall between:
     commit_inc    entries++ and load it        meta_store    meta->entries = loaded
@@ -133,9 +135,13 @@ _VIOLATION_BITS = (F_TORN | F_IOCTL_META | F_BACKWARDS | F_RESIZED | F_SWAPPED
 # (W_MOVED: the tail move is done and the write owes rb_move_tail's closing
 # rb_end_commit before it retries; in W_BEGUN, WR2 = 1 marks a write whose loaded
 # tail_page an interrupt has since moved)
-W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE, W_MOVED = 1, 2, 3, 4, 5, 6
+# (W_RECHECK: the outermost writer published its commit with rb_set_commit_to_write
+# and still owes rb_end_commit's re-check of cpu_buffer->commits: an interrupt that
+# writes in between is published by that re-check, not by itself)
+W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE, W_MOVED, W_RECHECK = range(1, 8)
 WPHASE_NAMES = {0: "-", W_BEGUN: "begun", W_RESERVED: "reserved", W_INC: "inc",
-                W_STORED: "stored", W_MTSTORE: "tail_moved", W_MOVED: "moved"}
+                W_STORED: "stored", W_MTSTORE: "tail_moved", W_MOVED: "moved",
+                W_RECHECK: "committed"}
 
 # process phases
 # (P_PAGE_DONE: a process reading up to the live commit saw the end of the page and is
@@ -318,6 +324,10 @@ class RingBufferModel:
                     append(((actor, "stale_retry"), self._stale_retry(s, top)))
             elif ph == W_MOVED:
                 append(((actor, "end_commit_move"), self._end_commit_move(s, top)))
+            elif ph == W_RECHECK:
+                l = list(s)
+                self._pop(l, top)
+                append(((actor, "commit_recheck"), tuple(l)))
             elif ph == W_RESERVED:
                 if self.v2_writer:
                     append(((actor, "commit_inc"), self._commit_inc(s, top)))
@@ -510,11 +520,18 @@ class RingBufferModel:
         l[COMMITP] = T
 
     def _end_commit(self, s, top, count):
-        """rb_commit (entries++) and rb_end_commit."""
+        """rb_commit (entries++) and rb_end_commit. The outermost writer
+        (committing == 1) publishes with rb_set_commit_to_write and stays in flight
+        for the re-check (``commit_recheck``); a nested one only leaves."""
         l = list(s)
         if count:
             l[ENTRIES] += 1
-        self._pop(l, top)
+        if top == 0:
+            self._commit_to_write(l)
+            l[self.WPH] = W_RECHECK
+            l[self.WR1] = l[self.WR2] = 0
+        else:
+            self._pop(l, top)
         return tuple(l)
 
     def _commit_inc(self, s, top):
