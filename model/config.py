@@ -29,6 +29,10 @@ class Config:
     ``reader_stays``: the last live process never exits (needed for the liveness
     property: somebody keeps reading).
 
+    ``padding``: when the writer leaves a page it pads the rest of it (rb_reset_tail),
+    as it does whenever events do not fill a page exactly; the padding is one more
+    unit of the page's write/commit, never an event.
+
     ``nc_readers`` (0 or 1): a non-consuming reader process (the seed's
     ``data_pages[]`` + update ioctl), which reads the ring in place without
     consuming; only for variants with ``data_pages[]``.
@@ -48,6 +52,7 @@ class Config:
     resets: int = 0
     fork: bool = False
     nc_readers: int = 0
+    padding: bool = True
     kernel_ops: bool = True
 
     def __post_init__(self) -> None:

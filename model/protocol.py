@@ -211,6 +211,7 @@ class RingBufferModel:
         # variant that exposes no reader.read (the seed) or that lets the user say
         # how much it read (read_param) reads up to the live commit.
         self.data_index = r["data_index"] == "writer_cnt"
+        self.padding = c.padding
         self.nc = c.nc_readers > 0 and self.has_data_pages
         self._gate_steps = []
         if c.kernel_ops and r["resize_mapped"] == "allow":
@@ -431,13 +432,17 @@ class RingBufferModel:
                 return self._drop(l, top)
             # rb_handle_head_page: the head page's events are overwritten
             H = nxt
-            n = s[self.PWRITE + H]
+            n = min(s[self.PWRITE + H], self.K)  # entries: padding is no event
             l[ACCT] |= _mask(s[self.PBASE + H], n)
             l[OVERRUN] = s[OVERRUN] + n
             l[HEAD] = s[NXT + H]
             pushed = l[OVERRUN]
             if s[MAPPED] > 0:
                 l[FLAGS] |= G_OVERRUN_MAPPED
+        # rb_reset_tail: the rest of the old tail page becomes a padding event that
+        # the next commit covers (one more unit of write, no event)
+        if self.padding and s[self.PWRITE + T] == self.K:
+            l[self.PWRITE + T] = self.K + 1
         # writes interrupted in __rb_reserve_next have a stale tail_page now
         for i in range(top):
             if s[self.WPH + i] == W_BEGUN:
@@ -682,14 +687,16 @@ class RingBufferModel:
             R = l[READER]
             amount = min(pos, l[self.PCOMMIT + R])
             if amount > l[self.PREAD + R]:
-                l[READCNT] += amount - l[self.PREAD + R]
+                K = self.K
+                l[READCNT] += min(amount, K) - min(l[self.PREAD + R], K)
                 l[self.PREAD + R] = amount
             self._get_reader_page(l)
             self._refresh_meta(l)
         else:  # consume_to_commit / no_meta_refresh
             R = self._get_reader_page(l)
             if R >= 0:
-                n = l[self.PCOMMIT + R] - l[self.PREAD + R]
+                K = self.K
+                n = min(l[self.PCOMMIT + R], K) - min(l[self.PREAD + R], K)
                 l[READCNT] += n
                 l[self.PREAD + R] = l[self.PCOMMIT + R]
             l[LOSTEV] = 0
@@ -718,15 +725,17 @@ class RingBufferModel:
         base = l[self.PBASE + R]
         if read or R == l[COMMITP] or (
                 l[MAPPED] > 0 and self.rules["read_page_mapped"] == "copy"):
-            for k in range(read, commit):
+            events = min(commit, self.K)
+            for k in range(read, events):
                 self._deliver(l, base + k)
-            l[READCNT] += commit - read
+            l[READCNT] += max(0, events - read)
             l[PR] = commit
         else:
             # swap the page out: the caller gets it, an empty page replaces it
-            for k in range(0, commit):
+            events = min(commit, self.K)
+            for k in range(0, events):
                 self._deliver(l, base + k)
-            l[READCNT] += commit
+            l[READCNT] += events
             if l[MAPPED] > 0:
                 l[FLAGS] |= F_PAGE_LEFT
             l[self.PBASE + R] = 0
@@ -967,11 +976,16 @@ class RingBufferModel:
         return tuple(l)
 
     def _read_event(self, s, b, page, pos):
+        """The process loads the event at ``pos`` of its page (the unit after the
+        last event slot is the writer's padding: skipped, nothing delivered)."""
         l = list(s)
-        if s[self.PBASE + page] != s[b + PB] or pos >= s[self.PFILL + page]:
+        if s[self.PBASE + page] != s[b + PB]:
             l[FLAGS] |= F_TORN
-        else:
-            self._deliver(l, s[b + PB] + pos)
+        elif pos < self.K:
+            if pos >= s[self.PFILL + page]:
+                l[FLAGS] |= F_TORN
+            else:
+                self._deliver(l, s[b + PB] + pos)
         l[b + POS] = pos + 1
         return tuple(l)
 
@@ -1134,10 +1148,11 @@ class RingBufferModel:
 
     def _events_str(self, s, p) -> str:
         n = s[self.PFILL + p]
+        pad = "+pad" if s[self.PWRITE + p] > self.K else ""
         if n == 0:
-            return "[]"
+            return "[]" + pad
         b = s[self.PBASE + p]
-        return f"[{b}..{b + n - 1}]" if n > 1 else f"[{b}]"
+        return (f"[{b}..{b + n - 1}]" if n > 1 else f"[{b}]") + pad
 
 
 def _bits(x: int) -> list[int]:

@@ -35,7 +35,7 @@ def test_matrix_json_shape_and_history():
 def test_text_fits_an_email_and_traces_replay(tmp_path):
     d = tmp_path / "traces"
     r = rbmap("compare", "v2", "v2-data-index", "v3-read", "v3-read-param", "upstream",
-              *SMALL, "--no-abi", "--trace-dir", str(d))
+              *SMALL, "--no-abi", "--no-nc", "--trace-dir", str(d))
     assert r.returncode == 0, r.stderr
     table = r.stdout.split("\ncounterexamples")[0]
     assert max(len(line) for line in table.splitlines()) <= 80

@@ -53,15 +53,9 @@ def test_v3_read_default_config_is_clean():
     assert bad == []
 
 
-def test_upstream_default_config_is_clean():
-    r = check_bfs(build("upstream"))
-    assert r.complete and r.ok
-    assert all(p.status in ("holds", "reached") for p in r.properties)
-
-
 @pytest.mark.parametrize("variant,config", [
     ("v2", dict(SMALL, processes=1, nesting=2)),
-    ("upstream", dict(SMALL, consumers="concurrent")),
+    ("upstream", dict(SMALL, consumers="concurrent", events=3)),
     ("upstream", dict(SMALL, fork=True)),
     ("v2-data-index", dict(SMALL, processes=1, nc_readers=1, events=3)),
 ])
@@ -71,7 +65,7 @@ def test_check_state_agrees_with_each_property(variant, config):
     always = [p for p in m.properties() if p.kind == "always"]
     states = list(r.exploration)
     rng = random.Random(5)
-    sample = states if len(states) < 20000 else rng.sample(states, 20000)
+    sample = states if len(states) < 6000 else rng.sample(states, 6000)
     for s in sample:
         expect = next((i for i, p in enumerate(always) if not p(s)), -1)
         assert m.check_state(s) == expect

@@ -79,6 +79,10 @@ def config_options(f):
         click.option("--nc-readers", type=int, default=DEFAULTS.nc_readers,
                      show_default=True,
                      help="Non-consuming readers (0 or 1; variants with data_pages[])."),
+        click.option("--padding/--no-padding", default=DEFAULTS.padding,
+                     show_default=True,
+                     help="The writer pads the rest of a page it leaves (events do "
+                          "not fill pages exactly)."),
         click.option("--rule", "rules", multiple=True, metavar="NAME=VALUE",
                      help="Override one protocol rule of the variant (repeatable)."),
     ]
@@ -101,7 +105,7 @@ def config_dict(kw: dict) -> dict:
                 client=kw.pop("client"), crash=kw.pop("crash"),
                 reader_stays=kw.pop("reader_stays"), pipe_reads=kw.pop("pipe_reads"),
                 resets=kw.pop("resets"), fork=kw.pop("fork"),
-                nc_readers=kw.pop("nc_readers"))
+                nc_readers=kw.pop("nc_readers"), padding=kw.pop("padding"))
 
 
 def model_info(variant: str, rules: dict, config: dict) -> dict:
