@@ -43,6 +43,9 @@ What it abstracts away (documented, not hidden)
 - impl's intermediate states: the map is compared only where every task is at an
   operation boundary (:func:`boundary`); in between it is a stutter by definition
   and the check is the linearizability one in :mod:`rbmap.conform`;
+- v2 only: a write at its ``meta_store_tail`` step has not run rb_reset_tail yet;
+  the old tail page's padding (one unit of ``write`` in the model) is counted
+  already (only the writer itself uses that page's write before then);
 - v2 only: the seed stores ``meta->overrun`` inside rb_handle_head_page, before the
   tail page moves; the model stores it at ``meta_store_tail``.  While a write sits
   between its tail move and its ``meta_store_tail`` step, the map reports the meta
@@ -57,6 +60,7 @@ the events on a page the writer pushed or started to overwrite, return codes).
 
 from __future__ import annotations
 
+import linecache
 import struct
 from dataclasses import dataclass, field
 
@@ -70,7 +74,7 @@ from rbmap.model import protocol as P
 
 __all__ = ["Geometry", "choose_geometry", "ImplSystem", "abstract", "boundary",
            "dont_care", "state_diff", "impl_abi", "SUPPORTED", "MAGIC", "Unsupported",
-           "writer_phase", "stack", "Blocked"]
+           "writer_phase", "stack", "Blocked", "REPEATS", "units", "data_seqs"]
 
 MAGIC = b"SEQ!"
 #: model variants impl implements (impl has the v2 seed and the 6.10-6.12 ABI)
@@ -131,7 +135,7 @@ def payload(seq: int, n: int) -> bytes:
 
 
 def _events(buf, nbytes: int, limit_cap: int):
-    """(offset, length, seq or None) of the events in the first nbytes of data;
+    """(offset, length, seq or None, kind) of the events in the first nbytes of data;
     stops at the first thing that is not a well-formed event."""
     data = memoryview(buf)[ev.BUF_PAGE_HDR_SIZE:]
     nbytes = min(nbytes, limit_cap)
@@ -148,16 +152,16 @@ def _events(buf, nbytes: int, limit_cap: int):
             p = e.payload
             if len(p) < 8 or p[:4] != MAGIC:
                 break
-            out.append((off, e.length, struct.unpack_from("<I", p, 4)[0]))
+            out.append((off, e.length, struct.unpack_from("<I", p, 4)[0], "data"))
         else:
-            out.append((off, e.length, None))
+            out.append((off, e.length, None, e.kind))
         off += e.length
     return out
 
 
 def data_seqs(buf, nbytes: int, cap: int) -> list[int]:
     """Sequence numbers of the data events in the first ``nbytes`` of a page."""
-    return [s for _, _, s in _events(buf, nbytes, cap) if s is not None]
+    return [s for _, _, s, _ in _events(buf, nbytes, cap) if s is not None]
 
 
 def generation(buf, cap: int) -> tuple[int, int]:
@@ -196,6 +200,13 @@ def _names(gen) -> list[str]:
     return [g.gi_code.co_name for g in stack(gen)]
 
 
+def _at_line(gen, text: str) -> bool:
+    """Whether generator ``gen`` is suspended on a source line containing ``text``."""
+    frame = gen.gi_frame
+    return frame is not None and text in linecache.getline(gen.gi_code.co_filename,
+                                                            frame.f_lineno)
+
+
 def _innermost_fn(gens) -> object | None:
     """The innermost generator that is a kernel function (not a Cell primitive)."""
     for g in reversed(gens):
@@ -207,6 +218,11 @@ def _innermost_fn(gens) -> object | None:
 
 
 # writer phases at a boundary, from the names on the stack and the next op label
+#: boundaries a write passes more than once inside one model step (the reserve
+#: attempt before its add_return; rb_end_commit's re-check loop)
+REPEATS = (P.W_BEGUN, getattr(P, "W_RECHECK", P.W_BEGUN))
+
+
 def writer_phase(gen, label: str | None, v2: bool) -> int | None:
     """The model phase of a write whose generator is suspended at ``label``, or None
     when it is between two model steps (not at a boundary)."""
@@ -222,6 +238,13 @@ def writer_phase(gen, label: str | None, v2: bool) -> int | None:
         return P.W_BEGUN
     if fn == "rb_commit" and label == "entries add_return":
         return P.W_RESERVED
+    if fn == "rb_end_commit" and label == "committing add_return" and \
+            "rb_commit" in names and _at_line(inner, "add_return(-1)") and \
+            hasattr(P, "W_RECHECK") and \
+            inner.gi_frame.f_locals.get("committing") == 1:
+        # the outermost commit (committing == 1) has published
+        # (rb_set_commit_to_write) and owes the re-check of cpu_buffer->commits
+        return P.W_RECHECK
     if fn == "rb_end_commit" and label == "committing load" and \
             "committing" not in inner.gi_frame.f_locals and "_out_again" in names:
         return P.W_MOVED     # the tail move is done; it owes end_commit_move
@@ -427,9 +450,17 @@ class ImplSystem:
         m = read_meta(cb.meta_page.buf)
         return (m["entries"], m["overrun"], m["read"])
 
+    #: impl operations one model step may take before it counts as a livelock
+    MAX_OPS = 20000
+
     def run_to_end(self, r: Runner, level=None) -> object:
+        n = 0
         while not r.done:
             self.step(r, level)
+            n += 1
+            if n > self.MAX_OPS:
+                raise Blocked(f"{r.name} did not finish in {self.MAX_OPS} operations "
+                              f"(livelock at '{r.label}')")
         return r.result
 
     # ------------------------------------------------------------------ writes
@@ -471,7 +502,12 @@ class ImplSystem:
         if r is None:
             raise Blocked(f"no write in flight at level {level}")
         start = writer_phase(r.gen, r.label, self.v2) if action != "write_begin" else 0
+        n = 0
         while True:
+            n += 1
+            if n > self.MAX_OPS:
+                raise Blocked(f"{r.name} did not reach its next model step in "
+                              f"{self.MAX_OPS} operations (livelock at '{r.label}')")
             self.step(r, level)
             if r.done:
                 self.writes[level] = None
@@ -480,7 +516,7 @@ class ImplSystem:
                 self.set_phase(level, 0)
                 break
             ph = writer_phase(r.gen, r.label, self.v2)
-            if ph is not None and ph != 0 and not (ph == P.W_BEGUN == start):
+            if ph is not None and ph != 0 and not (ph == start and ph in REPEATS):
                 self.set_phase(level, ph)
                 break
 
@@ -604,6 +640,7 @@ class ImplSystem:
                 p.phase = P.P_MAPPED
                 self.last_meta = self._meta_counters()
             return rc
+        pad = getattr(m, "padding", False)
         if action == "read_meta":
             buf = self._meta_buf(p)
             if self.v2:
@@ -614,7 +651,7 @@ class ImplSystem:
                 rid, rread = mv["reader.id"], mv["reader.read"]
             dpage = self._data_page(p, rid)
             page = self.didx.get(id(dpage), -1)
-            lim_events = len(data_seqs(dpage.buf, rread, self.geo.capacity))
+            lim_events = units(dpage.buf, rread, self.geo.capacity, pad)
             if p.phase == P.P_MAPPED or page != p.page:
                 start = m.start_at_read and p.phase == P.P_MAPPED
                 p.page, p.dpage = page, dpage
@@ -627,15 +664,19 @@ class ImplSystem:
         if action == "read_event":
             evs = _events(p.dpage.buf, self.geo.capacity, self.geo.capacity)
             base, filled = generation(p.dpage.buf, self.geo.capacity)
-            seq = None
+            seq = kind = None
             nxt = p.pos_bytes
-            for off, ln, s in evs:
+            for off, ln, q, k in evs:
                 if off >= p.pos_bytes:
                     nxt = off + ln
-                    if s is not None:
-                        seq = s
+                    if k in ("data", "padding"):
+                        seq, kind = q, k
                         break
-            if base != p.pb or p.pos >= filled or seq is None:
+            if base != p.pb:
+                g.flags |= P.F_TORN
+            elif kind == "padding" and pad:
+                pass            # the writer's padding: one unit, no event
+            elif p.pos >= filled or seq is None:
                 g.flags |= P.F_TORN
             else:
                 self._deliver(seq)
@@ -706,11 +747,31 @@ class Blocked(RuntimeError):
 # the map
 # ---------------------------------------------------------------------------
 
+def units(buf, nbytes: int, cap: int, padding: bool) -> int:
+    """The model's units in the first ``nbytes`` of a page: data events, plus one
+    for a padding event after them when the model counts padding."""
+    evs = _events(buf, nbytes, cap)
+    n = sum(1 for e in evs if e[2] is not None)
+    if padding and evs and evs[-1][3] == "padding" and n and \
+            evs[-1][0] + evs[-1][1] <= nbytes:
+        n += 1
+    return n
+
+
 def _page_counts(sysm: ImplSystem, bp) -> tuple[int, int]:
     cap = sysm.geo.capacity
+    pad = getattr(sysm.model, "padding", False)
     w = bp.write.value & RB_WRITE_MASK
     c = bp.page.commit() & ev.COMMIT_SIZE_MASK
-    return len(data_seqs(bp.page.buf, w, cap)), len(data_seqs(bp.page.buf, c, cap))
+    seqs = [e for e in _events(bp.page.buf, w, cap) if e[2] is not None]
+    nw = len(seqs)
+    if pad and nw and w > seqs[-1][0] + seqs[-1][1]:
+        # write reaches past the last event: the padding rb_reset_tail wrote (or,
+        # for a reservation that ran past the end before rb_reset_tail ran, is
+        # about to write; the seed's writer sits at its pages_touched meta store
+        # then).  Its bytes may since hold a lost-events count (GET_READER).
+        nw += 1
+    return nw, units(bp.page.buf, c, cap, pad)
 
 
 def boundary(sysm: ImplSystem) -> bool:
@@ -767,7 +828,8 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
         s[m.PBASE + i], s[m.PFILL + i] = base, filled
         s[m.PWRITE + i], s[m.PCOMMIT + i] = _page_counts(sysm, bp)
         if bp is reader:
-            s[m.PREAD + i] = len(data_seqs(bp.page.buf, bp.read, cap))
+            s[m.PREAD + i] = units(bp.page.buf, bp.read, cap,
+                                   getattr(m, "padding", False))
         if mapped:
             s[m.IDS + i] = bp.id
     if mapped:
@@ -791,7 +853,8 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
             rid = mv["reader.id"]
             ids = cb.subbuf_ids
             if ids is not None and 0 <= rid < len(ids) and ids[rid] is not None:
-                s[P.M_RREAD] = len(data_seqs(ids[rid].page.buf, mv["reader.read"], cap))
+                s[P.M_RREAD] = units(ids[rid].page.buf, mv["reader.read"], cap,
+                                     getattr(m, "padding", False))
             else:
                 s[P.M_RREAD] = -1
     # writes in flight
