@@ -452,7 +452,10 @@ class _Runner:
 
     def dispatch(self, op: Op) -> tuple[int, dict]:
         name, v = op.name, op.values
-        files = {"buffer_size_kb": "buffer_size_kb", "resize_kb": "buffer_size_kb",
+        # FORMAT.md: the per-CPU file (a resize of all CPUs is refused while any CPU
+        # is mapped, even to the same size; a per-CPU one to the same size is a no-op)
+        files = {"buffer_size_kb": "per_cpu/cpu0/buffer_size_kb",
+                 "resize_kb": "per_cpu/cpu0/buffer_size_kb",
                  "subbuf_size_kb": "buffer_subbuf_size_kb",
                  "subbuf_resize_kb": "buffer_subbuf_size_kb"}
         if name in files:

@@ -483,7 +483,9 @@ class Instance:
             f.spare = [BufferDataPage(page_size)]
             f.read = 0xFFFFFFFF
         if f.read >= page_size:
-            ret = run_plain(cb.ring_buffer_read_page(f.spare, page_size))
+            # tracing_buffers_read hands the user's count to ring_buffer_read_page:
+            # a short read copies only the events that fit in count - 16 bytes
+            ret = run_plain(cb.ring_buffer_read_page(f.spare, nbytes))
             if ret < 0:
                 if run_plain(cb.ring_buffer_empty_cpu()):
                     return (EAGAIN if f.nonblock else EINTR), b""

@@ -100,14 +100,8 @@ def test_recorded_facts_of_the_corpus():
 # (file stem, scenario) -> reason; each entry a difference listed in the report for
 # the impl side to fix.  Never widen the comparison instead.
 IMPL_XFAIL: dict[tuple[str, str], str] = {
-    ("refused_while_mapped", "busy_while_mapped"):
-        "impl refuses a per-CPU resize to the same size while mapped (-EBUSY); the kernel "
-        "treats it as a no-op success (step 5 `resize_kb 16`: kernel rc 0)",
-    ("raw_read_before_map", "raw_subbuf8_halves"):
-        "impl's read() of trace_pipe_raw with a count below the sub-buffer size copies the "
-        "whole reader page; the kernel (ring_buffer_read_page with len = count) copies only "
-        "the events that fit in count - 16 bytes (step 5: commit 4064, not 8160) and leaves "
-        "the rest for the next page read",
+    # (scenario file, scenario name) -> why impl differs from the kernel; empty now:
+    # the per-CPU resize and the short trace_pipe_raw read were impl bugs, fixed.
 }
 
 
