@@ -272,40 +272,46 @@ class UpstreamMapping(_Hooks):
                         vm_flags: int):
         """Map; returns ``(0, refs)`` or ``(-errno, None)``."""
         yield from cb.mapping_lock.acquire()
-        try:
-            if cb.user_mapped:
-                refs = self.__rb_map_vma(cb, pgoff, npages, vm_flags)
-                if isinstance(refs, int):
-                    return refs, None
-                err = yield from self.__rb_inc_dec_mapped(cb, True)
-                return (err, None) if err else (0, refs)
-            yield from cb.buffer.mutex.acquire()
-            try:
-                cb.meta_page = MetaArea(cb.buffer.page_size)
-                subbuf_ids = [None] * (cb.nr_pages + 1)
-                cb.resize_disabled += 1
-                yield from cb.reader_lock.acquire()
-                yield from self.rb_setup_ids_meta_page(cb, subbuf_ids)
-                yield from cb.reader_lock.release()
-                refs = self.__rb_map_vma(cb, pgoff, npages, vm_flags)
-                if isinstance(refs, int):
-                    cb.subbuf_ids = None
-                    cb.meta_page.freed = True
-                    cb.meta_page = None
-                    cb.resize_disabled -= 1
-                    return refs, None
-                yield from cb.reader_lock.acquire()
-                m = yield from cb.mapped.load()
-                yield from cb.mapped.store(m + 1)
-                cb.user_mapped = 1
-                yield from cb.reader_lock.release()
-                if self.backing is not None:
-                    self._attach_backing(cb)
-                return 0, refs
-            finally:
-                yield from cb.buffer.mutex.release()
-        finally:
-            yield from cb.mapping_lock.release()
+        ret = yield from self._map_locked(cb, pgoff, npages, vm_flags)
+        yield from cb.mapping_lock.release()
+        return ret
+
+
+    def _map_locked(self, cb, pgoff, npages, vm_flags):
+        if cb.user_mapped:
+            refs = self.__rb_map_vma(cb, pgoff, npages, vm_flags)
+            if isinstance(refs, int):
+                return refs, None
+            err = yield from self.__rb_inc_dec_mapped(cb, True)
+            return (err, None) if err else (0, refs)
+        yield from cb.buffer.mutex.acquire()
+        ret = yield from self._first_map(cb, pgoff, npages, vm_flags)
+        yield from cb.buffer.mutex.release()
+        return ret
+
+
+    def _first_map(self, cb, pgoff, npages, vm_flags):
+        cb.meta_page = MetaArea(cb.buffer.page_size)
+        subbuf_ids = [None] * (cb.nr_pages + 1)
+        cb.resize_disabled += 1
+        yield from cb.reader_lock.acquire()
+        yield from self.rb_setup_ids_meta_page(cb, subbuf_ids)
+        yield from cb.reader_lock.release()
+        refs = self.__rb_map_vma(cb, pgoff, npages, vm_flags)
+        if isinstance(refs, int):
+            cb.subbuf_ids = None
+            cb.meta_page.freed = True
+            cb.meta_page = None
+            cb.resize_disabled -= 1
+            return refs, None
+        yield from cb.reader_lock.acquire()
+        m = yield from cb.mapped.load()
+        yield from cb.mapped.store(m + 1)
+        cb.user_mapped = 1
+        yield from cb.reader_lock.release()
+        if self.backing is not None:
+            self._attach_backing(cb)
+        return 0, refs
 
     def _attach_backing(self, cb):
         meta_size = self.meta_page_size(cb)
@@ -336,74 +342,79 @@ class UpstreamMapping(_Hooks):
 
     def ring_buffer_unmap(self, cb: RingBufferPerCpu):
         yield from cb.mapping_lock.acquire()
-        try:
-            if not cb.user_mapped:
-                return ENODEV
-            if cb.user_mapped > 1:
-                yield from self.__rb_inc_dec_mapped(cb, False)
-                return 0
-            yield from cb.buffer.mutex.acquire()
-            yield from cb.reader_lock.acquire()
-            m = yield from cb.mapped.load()
-            if m < cb.user_mapped:
-                cb.buffer.warn("ring_buffer_unmap: mapped < user_mapped")
-            else:
-                yield from cb.mapped.store(m - 1)
-            cb.user_mapped = 0
-            yield from cb.reader_lock.release()
-            if self.backing is not None:
-                self.backing.detach()
-            cb.subbuf_ids = None
-            cb.meta_page.freed = True
-            cb.meta_page = None
-            cb.resize_disabled -= 1
-            yield from cb.buffer.mutex.release()
-            return 0
-        finally:
-            yield from cb.mapping_lock.release()
+        ret = yield from self._unmap_locked(cb)
+        yield from cb.mapping_lock.release()
+        return ret
 
     # GET_READER ------------------------------------------------------------
+
+    def _unmap_locked(self, cb):
+        if not cb.user_mapped:
+            return ENODEV
+        if cb.user_mapped > 1:
+            yield from self.__rb_inc_dec_mapped(cb, False)
+            return 0
+        yield from cb.buffer.mutex.acquire()
+        yield from cb.reader_lock.acquire()
+        m = yield from cb.mapped.load()
+        if m < cb.user_mapped:
+            cb.buffer.warn("ring_buffer_unmap: mapped < user_mapped")
+        else:
+            yield from cb.mapped.store(m - 1)
+        cb.user_mapped = 0
+        yield from cb.reader_lock.release()
+        if self.backing is not None:
+            self.backing.detach()
+        cb.subbuf_ids = None
+        cb.meta_page.freed = True
+        cb.meta_page = None
+        cb.resize_disabled -= 1
+        yield from cb.buffer.mutex.release()
+        return 0
+
     def ring_buffer_map_get_reader(self, cb: RingBufferPerCpu):
         yield from cb.mapping_lock.acquire()
-        try:
-            if not cb.user_mapped:
-                return ENODEV
-            yield from cb.reader_lock.acquire()
-            bsize = cb.buffer.subbuf_size
-            while True:                                          # consume:
-                if (yield from cb.rb_per_cpu_empty()):
-                    break
-                reader_size = yield from cb.rb_page_size(cb.reader_page.value)
-                if cb.reader_page.value.read < reader_size:
-                    while cb.reader_page.value.read < reader_size:
-                        yield from cb.rb_advance_reader()
-                    break
-                reader = yield from cb.rb_get_reader_page()
-                if reader is None:
-                    cb.buffer.warn("ring_buffer_map_get_reader: no reader page")
-                    break
-                missed_events = cb.lost_events
-                commit_page = yield from cb.commit_page.load()
-                if cb.reader_page.value is not commit_page:
-                    if missed_events:
-                        real_end = yield from reader.real_end.load()
-                        if real_end:
-                            yield from reader.commit_set(real_end)
-                        commit = yield from cb.rb_page_size(reader)
-                        if bsize - commit >= 8:
-                            yield from reader.data_write(
-                                commit, struct.pack("<Q", missed_events))
-                            yield from reader.commit_add(ev.RB_MISSED_STORED)
-                        yield from reader.commit_add(ev.RB_MISSED_EVENTS)
-                elif missed_events:
-                    cb.buffer.warn("ring_buffer_map_get_reader: missed events on "
-                                   "the commit page")
-                cb.lost_events = 0
-            yield from self.rb_update_meta_page(cb)
-            yield from cb.reader_lock.release()
-            return 0
-        finally:
-            yield from cb.mapping_lock.release()
+        ret = yield from self._get_reader_locked(cb)
+        yield from cb.mapping_lock.release()
+        return ret
+
+    def _get_reader_locked(self, cb):
+        if not cb.user_mapped:
+            return ENODEV
+        yield from cb.reader_lock.acquire()
+        bsize = cb.buffer.subbuf_size
+        while True:                                          # consume:
+            if (yield from cb.rb_per_cpu_empty()):
+                break
+            reader_size = yield from cb.rb_page_size(cb.reader_page.value)
+            if cb.reader_page.value.read < reader_size:
+                while cb.reader_page.value.read < reader_size:
+                    yield from cb.rb_advance_reader()
+                break
+            reader = yield from cb.rb_get_reader_page()
+            if reader is None:
+                cb.buffer.warn("ring_buffer_map_get_reader: no reader page")
+                break
+            missed_events = cb.lost_events
+            commit_page = yield from cb.commit_page.load()
+            if cb.reader_page.value is not commit_page:
+                if missed_events:
+                    real_end = yield from reader.real_end.load()
+                    if real_end:
+                        yield from reader.commit_set(real_end)
+                    commit = yield from cb.rb_page_size(reader)
+                    if bsize - commit >= 8:
+                        yield from reader.data_write(
+                            commit, struct.pack("<Q", missed_events))
+                        yield from reader.commit_add(ev.RB_MISSED_STORED)
+                    yield from reader.commit_add(ev.RB_MISSED_EVENTS)
+            elif missed_events:
+                cb.buffer.warn("ring_buffer_map_get_reader: missed events on "
+                               "the commit page")
+            cb.lost_events = 0
+        yield from self.rb_update_meta_page(cb)
+        yield from cb.reader_lock.release()
+        return 0
 
 
 def read_meta(buf) -> dict:
@@ -548,54 +559,60 @@ class V2Mapping(_Hooks):
 
     def ring_buffer_map(self, cb):
         yield from cb.mapping_lock.acquire()
-        try:
-            m = yield from cb.mapped.load()
-            if m:
-                yield from cb.mapped.store(m + 1)     # plain int, no overflow check
-                return 0
-            yield from cb.buffer.mutex.acquire()
-            cb.resize_disabled += 1
-            yield from cb.buffer.mutex.release()
-            self.rb_alloc_meta_page(cb)
-            page_ids = [None] * (cb.nr_pages + 1)
-            yield from cb.reader_lock.acquire()
-            yield from self.rb_setup_ids_meta_page(cb, page_ids)
-            yield from cb.mapped.store(1)
-            for name, counter in (("entries", cb.entries), ("overrun", cb.overrun),
-                                  ("pages_touched", cb.pages_touched)):
-                v = yield from counter.load()
-                yield from self.meta_cmpxchg(cb, name, 0, v)
-            yield from cb.reader_lock.release()
-            if self.backing is not None:
-                size = cb.buffer.page_size
-                meta_size = size << cb.meta_order
-                total = meta_size + (cb.nr_pages + 1) * size
-                self.backing.attach(cb.meta_page,
-                                    [p.page if p is not None else None
-                                     for p in page_ids], meta_size, size, total)
+        ret = yield from self._map_locked(cb)
+        yield from cb.mapping_lock.release()
+        return ret
+
+
+    def _map_locked(self, cb):
+        m = yield from cb.mapped.load()
+        if m:
+            yield from cb.mapped.store(m + 1)     # plain int, no overflow check
             return 0
-        finally:
-            yield from cb.mapping_lock.release()
+        yield from cb.buffer.mutex.acquire()
+        cb.resize_disabled += 1
+        yield from cb.buffer.mutex.release()
+        self.rb_alloc_meta_page(cb)
+        page_ids = [None] * (cb.nr_pages + 1)
+        yield from cb.reader_lock.acquire()
+        yield from self.rb_setup_ids_meta_page(cb, page_ids)
+        yield from cb.mapped.store(1)
+        for name, counter in (("entries", cb.entries), ("overrun", cb.overrun),
+                              ("pages_touched", cb.pages_touched)):
+            v = yield from counter.load()
+            yield from self.meta_cmpxchg(cb, name, 0, v)
+        yield from cb.reader_lock.release()
+        if self.backing is not None:
+            size = cb.buffer.page_size
+            meta_size = size << cb.meta_order
+            total = meta_size + (cb.nr_pages + 1) * size
+            self.backing.attach(cb.meta_page,
+                                [p.page if p is not None else None
+                                 for p in page_ids], meta_size, size, total)
+        return 0
 
     def ring_buffer_unmap(self, cb):
         yield from cb.mapping_lock.acquire()
-        try:
-            m = yield from cb.mapped.load()
-            if not m:
-                return ENODEV
-            yield from cb.mapped.store(m - 1)
-            if m - 1 == 0:
-                # synchronize_rcu(): wait for writers that saw mapped != 0
-                yield from spin_until("synchronize_rcu", lambda: cb.nest == 0, ANY)
-                if self.backing is not None:
-                    self.backing.detach()
-                cb.subbuf_ids = None
-                cb.meta_page.freed = True
-                cb.meta_page = None
-                cb.resize_disabled -= 1
-            return 0
-        finally:
-            yield from cb.mapping_lock.release()
+        ret = yield from self._unmap_locked(cb)
+        yield from cb.mapping_lock.release()
+        return ret
+
+
+    def _unmap_locked(self, cb):
+        m = yield from cb.mapped.load()
+        if not m:
+            return ENODEV
+        yield from cb.mapped.store(m - 1)
+        if m - 1 == 0:
+            # synchronize_rcu(): wait for writers that saw mapped != 0
+            yield from spin_until("synchronize_rcu", lambda: cb.nest == 0, ANY)
+            if self.backing is not None:
+                self.backing.detach()
+            cb.subbuf_ids = None
+            cb.meta_page.freed = True
+            cb.meta_page = None
+            cb.resize_disabled -= 1
+        return 0
 
     def ring_buffer_map_fault(self, cb, pgoff: int):
         """The page reference for *pgoff*, or None (SIGBUS).  No lock, as posted."""

@@ -776,85 +776,87 @@ class RingBufferPerCpu:
         reader page's bytes out and take the spare in (``data_page->data``).
         Returns -1 when nothing could be read.
         """
-        bsize = self.buffer.subbuf_size
-        ret = -1
         if length <= ev.BUF_PAGE_HDR_SIZE:
-            return ret
+            return -1
         length -= ev.BUF_PAGE_HDR_SIZE
         yield from self.reader_lock.acquire()
-        try:
-            reader = yield from self.rb_get_reader_page()
-            if reader is None:
+        ret = yield from self._read_page_locked(data_page, length, full)
+        yield from self.reader_lock.release()
+        return ret
+
+    def _read_page_locked(self, data_page, length, full):
+        bsize = self.buffer.subbuf_size
+        ret = -1
+        reader = yield from self.rb_get_reader_page()
+        if reader is None:
+            return ret
+        read = reader.read
+        commit = yield from self.rb_page_size(reader)
+        missed_events = self.lost_events
+        commit_page = yield from self.commit_page.load()
+        mapped = yield from self.mapped.load()
+        bpage = data_page[0]
+        if (read or length < commit - read or reader is commit_page or mapped):
+            if full and (not read or length < commit - read or
+                         reader is commit_page):
                 return ret
-            read = reader.read
-            commit = yield from self.rb_page_size(reader)
-            missed_events = self.lost_events
-            commit_page = yield from self.commit_page.load()
-            mapped = yield from self.mapped.load()
-            bpage = data_page[0]
-            if (read or length < commit - read or reader is commit_page or mapped):
-                if full and (not read or length < commit - read or
-                             reader is commit_page):
-                    return ret
-                if length > commit - read:
-                    length = commit - read
-                first = yield from reader.data_read(read, commit)
-                size = first.length
-                if first.kind in ("time_extend", "time_stamp"):
-                    size += (yield from reader.data_read(read + first.length,
+            if length > commit - read:
+                length = commit - read
+            first = yield from reader.data_read(read, commit)
+            size = first.length
+            if first.kind in ("time_extend", "time_stamp"):
+                size += (yield from reader.data_read(read + first.length,
+                                                     commit)).length
+            if length < size:
+                return ret
+            save_timestamp = self.read_stamp
+            pos = 0
+            rpos = read
+            while True:
+                e = yield from reader.data_read(rpos, commit)
+                bpage.write_data(pos, bytes(reader.page.data()[rpos:rpos + e.length]))
+                length -= e.length
+                yield from self.rb_advance_reader()
+                rpos = reader.read
+                pos += e.length
+                if rpos >= commit:
+                    break
+                nxt = yield from reader.data_read(rpos, commit)
+                size = nxt.length
+                if nxt.kind in ("time_extend", "time_stamp"):
+                    size += (yield from reader.data_read(rpos + nxt.length,
                                                          commit)).length
                 if length < size:
-                    return ret
-                save_timestamp = self.read_stamp
-                pos = 0
-                rpos = read
-                while True:
-                    e = yield from reader.data_read(rpos, commit)
-                    bpage.write_data(pos, bytes(reader.page.data()[rpos:rpos + e.length]))
-                    length -= e.length
-                    yield from self.rb_advance_reader()
-                    rpos = reader.read
-                    pos += e.length
-                    if rpos >= commit:
-                        break
-                    nxt = yield from reader.data_read(rpos, commit)
-                    size = nxt.length
-                    if nxt.kind in ("time_extend", "time_stamp"):
-                        size += (yield from reader.data_read(rpos + nxt.length,
-                                                             commit)).length
-                    if length < size:
-                        break
-                bpage.set_commit(pos)
-                bpage.set_time_stamp(save_timestamp)
-                read = 0
-            else:
-                self.read += (yield from reader.entries.load()) & RB_WRITE_MASK
-                self.read_bytes += commit
-                bpage.set_commit(0)
-                out = reader.page
-                reader.page = bpage
-                data_page[0] = out
-                yield from reader.write.store(0)
-                yield from reader.entries.store(0)
-                reader.read = 0
-                bpage = out
-                real_end = yield from reader.real_end.load()
-                if real_end:
-                    bpage.set_commit(real_end)
-            ret = read
-            self.lost_events = 0
-            c = bpage.commit()
-            if missed_events:
-                if bsize - c >= 8:
-                    bpage.write_data(c, _U64.pack(missed_events & U64))
-                    bpage.set_commit(bpage.commit() + ev.RB_MISSED_STORED)
-                    c += 8
-                bpage.set_commit(bpage.commit() + ev.RB_MISSED_EVENTS)
-            if c < bsize:
-                bpage.write_data(c, bytes(bsize - c))
-            return ret
-        finally:
-            yield from self.reader_lock.release()
+                    break
+            bpage.set_commit(pos)
+            bpage.set_time_stamp(save_timestamp)
+            read = 0
+        else:
+            self.read += (yield from reader.entries.load()) & RB_WRITE_MASK
+            self.read_bytes += commit
+            bpage.set_commit(0)
+            out = reader.page
+            reader.page = bpage
+            data_page[0] = out
+            yield from reader.write.store(0)
+            yield from reader.entries.store(0)
+            reader.read = 0
+            bpage = out
+            real_end = yield from reader.real_end.load()
+            if real_end:
+                bpage.set_commit(real_end)
+        ret = read
+        self.lost_events = 0
+        c = bpage.commit()
+        if missed_events:
+            if bsize - c >= 8:
+                bpage.write_data(c, _U64.pack(missed_events & U64))
+                bpage.set_commit(bpage.commit() + ev.RB_MISSED_STORED)
+                c += 8
+            bpage.set_commit(bpage.commit() + ev.RB_MISSED_EVENTS)
+        if c < bsize:
+            bpage.write_data(c, bytes(bsize - c))
+        return ret
 
     # ------------------------------------------------------------------
     # reset, resize
@@ -964,23 +966,26 @@ def ring_buffer_resize(buffer: TraceBuffer, size: int, cpu_id: int | None):
     """``ring_buffer_resize``: *size* in bytes; cpu_id None = all CPUs."""
     nr_pages = max(2, -(-size // buffer.subbuf_size))
     yield from buffer.mutex.acquire()
-    try:
-        cpus = buffer.buffers.values() if cpu_id is None else [buffer.buffers[cpu_id]]
-        if cpu_id is not None:
-            cb = buffer.buffers[cpu_id]
-            if nr_pages == cb.nr_pages:
-                return 0
-        for cb in cpus:
-            if cb.resize_disabled:
-                return EBUSY
-        for cb in cpus:
-            if nr_pages != cb.nr_pages:
-                yield from cb.reader_lock.acquire()
-                cb.resize_pages(nr_pages)
-                yield from cb.reader_lock.release()
-        return 0
-    finally:
-        yield from buffer.mutex.release()
+    ret = yield from _resize_locked(buffer, nr_pages, cpu_id)
+    yield from buffer.mutex.release()
+    return ret
+
+
+def _resize_locked(buffer, nr_pages, cpu_id):
+    cpus = buffer.buffers.values() if cpu_id is None else [buffer.buffers[cpu_id]]
+    if cpu_id is not None:
+        cb = buffer.buffers[cpu_id]
+        if nr_pages == cb.nr_pages:
+            return 0
+    for cb in cpus:
+        if cb.resize_disabled:
+            return EBUSY
+    for cb in cpus:
+        if nr_pages != cb.nr_pages:
+            yield from cb.reader_lock.acquire()
+            cb.resize_pages(nr_pages)
+            yield from cb.reader_lock.release()
+    return 0
 
 
 def ring_buffer_subbuf_order_set(buffer: TraceBuffer, order: int):
@@ -990,22 +995,25 @@ def ring_buffer_subbuf_order_set(buffer: TraceBuffer, order: int):
     if buffer.subbuf_order == order:
         return 0
     yield from buffer.mutex.acquire()
-    try:
-        for cb in buffer.buffers.values():
-            if cb.mapped.value or cb.resize_disabled:
-                return EBUSY
-        old_size = buffer.subbuf_size
-        buffer.subbuf_order = order
-        buffer.subbuf_size = (buffer.page_size << order) - ev.BUF_PAGE_HDR_SIZE
-        buffer.max_data_size = buffer.subbuf_size - 8
-        for cb in buffer.buffers.values():
-            nr = max(2, -(-(old_size * cb.nr_pages) // buffer.subbuf_size))
-            yield from cb.reader_lock.acquire()
-            cb.replace_pages(nr)
-            yield from cb.reader_lock.release()
-        return 0
-    finally:
-        yield from buffer.mutex.release()
+    ret = yield from _subbuf_order_locked(buffer, order)
+    yield from buffer.mutex.release()
+    return ret
+
+
+def _subbuf_order_locked(buffer, order):
+    for cb in buffer.buffers.values():
+        if cb.mapped.value or cb.resize_disabled:
+            return EBUSY
+    old_size = buffer.subbuf_size
+    buffer.subbuf_order = order
+    buffer.subbuf_size = (buffer.page_size << order) - ev.BUF_PAGE_HDR_SIZE
+    buffer.max_data_size = buffer.subbuf_size - 8
+    for cb in buffer.buffers.values():
+        nr = max(2, -(-(old_size * cb.nr_pages) // buffer.subbuf_size))
+        yield from cb.reader_lock.acquire()
+        cb.replace_pages(nr)
+        yield from cb.reader_lock.release()
+    return 0
 
 
 def ring_buffer_swap_cpu(buffer_a: TraceBuffer, buffer_b: TraceBuffer, cpu: int = 0,

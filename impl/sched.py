@@ -501,12 +501,16 @@ class _Trace:
     """
 
     __slots__ = ("ex", "task", "start", "vc", "last_of", "acc", "any_steps",
-                 "related", "by_task", "starts", "interrupters")
+                 "related", "by_task", "starts", "interrupters", "obj", "write",
+                 "any_set")
 
     def __init__(self, ex: Execution):
         self.ex = ex
         self.task: list[str] = []
         self.start: list[bool] = []
+        self.obj: list = []
+        self.write: list[bool] = []
+        self.any_set: set[int] = set()
         self.vc: list[dict] = []
         self.last_of: dict[str, int] = {}
         self.acc: dict = {}                # obj -> [(step, write)]
@@ -536,6 +540,19 @@ class _Trace:
                     out.add(j)
         out.discard(-1)
         return sorted((j for j in out if self.task[j] != q), reverse=True)
+
+    def conflicts(self, j: int, q: str, obj, write: bool, is_start: bool) -> bool:
+        """Whether step *j* conflicts with q's next operation (see candidates)."""
+        tj = self.task[j]
+        if tj == q:
+            return False
+        if tj in self.related[q]:
+            return is_start or self.start[j]
+        if obj is ANY or j in self.any_set:
+            return True
+        if obj is None:
+            return False
+        return self.obj[j] == obj and (write or self.write[j])
 
     def clock(self, name: str, obj=None, write: bool = False,
               is_start: bool = False) -> dict:
@@ -570,6 +587,8 @@ class _Trace:
         vc[name] = k
         self.task.append(name)
         self.start.append(is_start)
+        self.obj.append(obj)
+        self.write.append(write)
         self.vc.append(vc)
         self.last_of[name] = k
         self.by_task[name].append(k)
@@ -577,6 +596,7 @@ class _Trace:
             self.starts[name] = k
         if obj is ANY:
             self.any_steps.append(k)
+            self.any_set.add(k)
         elif obj is not None:
             self.acc.setdefault(obj, []).append((k, write))
 
@@ -612,13 +632,26 @@ def explore_dpor(factory, *, check: Check | None = None,
                 if not runs:
                     raise Deadlock(f"deadlock after {depth} steps: "
                                    f"{ex.describe_blocked()}")
+                # Backtrack points (incremental form of the rule: the task that
+                # just ran has a new next operation, so scan all earlier steps
+                # for it; every other task's next operation is unchanged, so
+                # only the newest step can be a new latest conflict for it).
+                k = depth - 1
                 for r in ex.runs:
                     if r.state == "done":
                         continue
                     q = r.task.name
                     is_start = r.state == "new"
+                    if k < 0:
+                        break
+                    if q == tr.task[k]:
+                        cands = tr.candidates(q, r.op[3], r.op[4], is_start)
+                    elif tr.conflicts(k, q, r.op[3], r.op[4], is_start):
+                        cands = [k]
+                    else:
+                        continue
                     vcq = tr.clock(q)
-                    for j in tr.candidates(q, r.op[3], r.op[4], is_start):
+                    for j in cands:
                         if j <= vcq.get(tr.task[j], -1):
                             continue      # j happens-before q's next step
                         fr = frames[j]
