@@ -662,8 +662,10 @@ class Instance:
         if new_length > v.length:
             if v.vm_flags & VM_DONTEXPAND:
                 return EFAULT
+            # MREMAP_MAYMOVE: the grown VMA moves to a free range
             v.refs += [None] * ((new_length - v.length) // ps)
             v.length = new_length
+            v.addr = v.proc.alloc_addr(new_length)
             return 0
         return self.munmap(v, new_length, v.length - new_length)
 
