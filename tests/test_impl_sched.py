@@ -102,7 +102,7 @@ def test_dpor_finds_the_same_final_states_as_dfs_on_random_programs():
     rng = random.Random(7)
     ops = ["ld", "st", "add", "cas"]
     total_dfs = total_dpor = 0
-    for trial in range(40):
+    for trial in range(20):
         progs = {}
         names = ("a", "b", "irq") if trial % 2 else ("a", "b", "c")
         for name in names:
@@ -123,7 +123,7 @@ def test_dpor_finds_the_same_final_states_as_dfs_on_random_programs():
         assert seen == set(dfs.finals), progs
         total_dfs += dfs.schedules
         total_dpor += dpor.schedules
-    print(f"\n40 random programs: DFS {total_dfs} schedules, DPOR {total_dpor}")
+    print(f"\n20 random programs: DFS {total_dfs} schedules, DPOR {total_dpor}")
     assert total_dpor < total_dfs
 
 
