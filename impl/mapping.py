@@ -33,7 +33,7 @@ import struct
 
 from . import event as ev
 from .ringbuf import EBUSY, EINVAL, RingBufferPerCpu, UINT_MAX
-from .sched import ANY, SHARED, spin_until
+from .sched import ANY, SHARED, locked, spin_until
 
 ENODEV = -19
 EPERM = -1
@@ -271,10 +271,7 @@ class UpstreamMapping(_Hooks):
     def ring_buffer_map(self, cb: RingBufferPerCpu, pgoff: int, npages: int,
                         vm_flags: int):
         """Map; returns ``(0, refs)`` or ``(-errno, None)``."""
-        yield from cb.mapping_lock.acquire()
-        ret = yield from self._map_locked(cb, pgoff, npages, vm_flags)
-        yield from cb.mapping_lock.release()
-        return ret
+        return (yield from locked(cb.mapping_lock, self._map_locked(cb, pgoff, npages, vm_flags)))
 
 
     def _map_locked(self, cb, pgoff, npages, vm_flags):
@@ -284,10 +281,8 @@ class UpstreamMapping(_Hooks):
                 return refs, None
             err = yield from self.__rb_inc_dec_mapped(cb, True)
             return (err, None) if err else (0, refs)
-        yield from cb.buffer.mutex.acquire()
-        ret = yield from self._first_map(cb, pgoff, npages, vm_flags)
-        yield from cb.buffer.mutex.release()
-        return ret
+        return (yield from locked(cb.buffer.mutex,
+                                  self._first_map(cb, pgoff, npages, vm_flags)))
 
 
     def _first_map(self, cb, pgoff, npages, vm_flags):
@@ -341,12 +336,7 @@ class UpstreamMapping(_Hooks):
         return 0
 
     def ring_buffer_unmap(self, cb: RingBufferPerCpu):
-        yield from cb.mapping_lock.acquire()
-        ret = yield from self._unmap_locked(cb)
-        yield from cb.mapping_lock.release()
-        return ret
-
-    # GET_READER ------------------------------------------------------------
+        return (yield from locked(cb.mapping_lock, self._unmap_locked(cb)))
 
     def _unmap_locked(self, cb):
         if not cb.user_mapped:
@@ -373,10 +363,7 @@ class UpstreamMapping(_Hooks):
         return 0
 
     def ring_buffer_map_get_reader(self, cb: RingBufferPerCpu):
-        yield from cb.mapping_lock.acquire()
-        ret = yield from self._get_reader_locked(cb)
-        yield from cb.mapping_lock.release()
-        return ret
+        return (yield from locked(cb.mapping_lock, self._get_reader_locked(cb)))
 
     def _get_reader_locked(self, cb):
         if not cb.user_mapped:
@@ -558,10 +545,7 @@ class V2Mapping(_Hooks):
         self.set_field(cb, "data_start", V2_HEADER_SIZE)
 
     def ring_buffer_map(self, cb):
-        yield from cb.mapping_lock.acquire()
-        ret = yield from self._map_locked(cb)
-        yield from cb.mapping_lock.release()
-        return ret
+        return (yield from locked(cb.mapping_lock, self._map_locked(cb)))
 
 
     def _map_locked(self, cb):
@@ -592,10 +576,7 @@ class V2Mapping(_Hooks):
         return 0
 
     def ring_buffer_unmap(self, cb):
-        yield from cb.mapping_lock.acquire()
-        ret = yield from self._unmap_locked(cb)
-        yield from cb.mapping_lock.release()
-        return ret
+        return (yield from locked(cb.mapping_lock, self._unmap_locked(cb)))
 
 
     def _unmap_locked(self, cb):

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import event as ev
-from .sched import LOCAL, SHARED, Cell, Mutex, SpinLock, spin_until
+from .sched import LOCAL, SHARED, Cell, Mutex, SpinLock, locked, spin_until
 
 RB_PAGE_NORMAL = 0
 RB_PAGE_HEAD = 1
@@ -262,19 +262,10 @@ class RingBufferPerCpu:
         self.lost_events = 0
         self.last_overrun = 0
         self.nr_pages = nr_pages
-        pages = [buffer.new_bpage() for _ in range(nr_pages)]
-        for a, b in zip(pages, pages[1:] + pages[:1]):
-            a.list_next.value = (b, RB_PAGE_NORMAL)
-            b.list_prev.value = a
-        self.pages = pages[0]
-        rp = buffer.new_bpage()
-        rp.list_next.value = (rp, RB_PAGE_NORMAL)
-        rp.list_prev.value = rp
-        self.reader_page = Cell("reader_page", rp)
-        self.head_page = pages[0]
-        self.tail_page = Cell("tail_page", pages[0], LOCAL)
-        self.commit_page = Cell("commit_page", pages[0])
-        self.rb_head_page_activate()
+        self.reader_page = Cell("reader_page", None)
+        self.tail_page = Cell("tail_page", None, LOCAL)
+        self.commit_page = Cell("commit_page", None)
+        self.replace_pages(nr_pages)
 
     # ------------------------------------------------------------------
     # plain helpers (no yield: setup, locked slow paths, introspection)
@@ -779,10 +770,8 @@ class RingBufferPerCpu:
         if length <= ev.BUF_PAGE_HDR_SIZE:
             return -1
         length -= ev.BUF_PAGE_HDR_SIZE
-        yield from self.reader_lock.acquire()
-        ret = yield from self._read_page_locked(data_page, length, full)
-        yield from self.reader_lock.release()
-        return ret
+        return (yield from locked(self.reader_lock,
+                                  self._read_page_locked(data_page, length, full)))
 
     def _read_page_locked(self, data_page, length, full):
         bsize = self.buffer.subbuf_size
@@ -965,10 +954,7 @@ class RingBufferPerCpu:
 def ring_buffer_resize(buffer: TraceBuffer, size: int, cpu_id: int | None):
     """``ring_buffer_resize``: *size* in bytes; cpu_id None = all CPUs."""
     nr_pages = max(2, -(-size // buffer.subbuf_size))
-    yield from buffer.mutex.acquire()
-    ret = yield from _resize_locked(buffer, nr_pages, cpu_id)
-    yield from buffer.mutex.release()
-    return ret
+    return (yield from locked(buffer.mutex, _resize_locked(buffer, nr_pages, cpu_id)))
 
 
 def _resize_locked(buffer, nr_pages, cpu_id):
@@ -994,10 +980,7 @@ def ring_buffer_subbuf_order_set(buffer: TraceBuffer, order: int):
         return EINVAL
     if buffer.subbuf_order == order:
         return 0
-    yield from buffer.mutex.acquire()
-    ret = yield from _subbuf_order_locked(buffer, order)
-    yield from buffer.mutex.release()
-    return ret
+    return (yield from locked(buffer.mutex, _subbuf_order_locked(buffer, order)))
 
 
 def _subbuf_order_locked(buffer, order):

@@ -58,7 +58,7 @@ __all__ = [
     "SHARED", "LOCAL", "Cell", "SpinLock", "Mutex", "spin_until", "HarnessError",
     "Deadlock", "ScheduleDivergence", "Task", "Execution", "Step", "Schedule",
     "ExploreResult", "run_plain", "explore_dfs", "explore_dpor", "run_random",
-    "replay", "ANY",
+    "replay", "ANY", "locked",
 ]
 
 SHARED = "shared"
@@ -159,6 +159,14 @@ class Mutex(SpinLock):
     """``struct mutex`` (sleeping lock); same scheduling rule as a spin lock."""
 
     __slots__ = ()
+
+
+def locked(lock: SpinLock, gen: Generator):
+    """Run *gen* holding *lock* (acquire, run, release; no ``finally``, as in C)."""
+    yield from lock.acquire()
+    ret = yield from gen
+    yield from lock.release()
+    return ret
 
 
 def spin_until(label: str, condition: Callable[[], bool], obj: Any = None):
@@ -383,6 +391,19 @@ def _check_final(ex: Execution, check: Check | None, res: ExploreResult) -> bool
     return True
 
 
+def _account(res: ExploreResult, ex: Execution, check: Check | None,
+             exc: Exception | None) -> bool:
+    """Count one finished run; False when it failed (exploration stops)."""
+    res.schedules += 1
+    if exc is not None:
+        res.failure = f"{type(exc).__name__}: {exc}"
+        res.failing_schedule = ex.schedule()
+        return False
+    res.steps += len(ex.trace)
+    res.max_depth = max(res.max_depth, len(ex.trace))
+    return _check_final(ex, check, res)
+
+
 def explore_dfs(factory, *, check: Check | None = None,
                 preemption_bound: int | None = None,
                 max_schedules: int | None = None,
@@ -425,16 +446,12 @@ def explore_dfs(factory, *, check: Check | None = None,
         except HarnessError:
             raise
         except Exception as exc:  # a task's assertion: a failing schedule
-            res.failure = f"{type(exc).__name__}: {exc}"
-            res.failing_schedule = ex.schedule()
-            res.schedules += 1
-            break
-        res.schedules += 1
-        res.steps += len(ex.trace)
-        res.max_depth = max(res.max_depth, len(ex.trace))
-        if keep_finals is not None:
+            err = exc
+        else:
+            err = None
+        if err is None and keep_finals is not None:
             res.finals.append(keep_finals(ex))
-        if not _check_final(ex, check, res):
+        if not _account(res, ex, check, err):
             break
         # backtrack
         while taken and taken[-1][0] + 1 >= taken[-1][1]:
@@ -678,15 +695,11 @@ def explore_dpor(factory, *, check: Check | None = None,
                 depth += 1
         except HarnessError:
             raise
-        except Exception as exc:
-            res.failure = f"{type(exc).__name__}: {exc}"
-            res.failing_schedule = ex.schedule()
-            res.schedules += 1
-            break
-        res.schedules += 1
-        res.steps += len(ex.trace)
-        res.max_depth = max(res.max_depth, len(ex.trace))
-        if not _check_final(ex, check, res):
+        except Exception as exc:  # a task's assertion: a failing schedule
+            err = exc
+        else:
+            err = None
+        if not _account(res, ex, check, err):
             break
         del frames[depth:]
         while frames:
@@ -715,15 +728,11 @@ def run_random(factory, *, seed: int, runs: int = 1, check: Check | None = None,
             _drive(ex, lambda ex_, cand: cand[rng.randrange(len(cand))], observer)
         except HarnessError:
             raise
-        except Exception as exc:
-            res.failure = f"{type(exc).__name__}: {exc}"
-            res.failing_schedule = ex.schedule()
-            res.schedules += 1
-            break
-        res.schedules += 1
-        res.steps += len(ex.trace)
-        res.max_depth = max(res.max_depth, len(ex.trace))
-        if not _check_final(ex, check, res):
+        except Exception as exc:  # a task's assertion: a failing schedule
+            err = exc
+        else:
+            err = None
+        if not _account(res, ex, check, err):
             break
         res.finals.append(ex.schedule())
     res.elapsed = time.perf_counter() - t0
