@@ -140,32 +140,16 @@ class Backing:
         self.mm = None
 
 
+def _nothing(self, cb, *args):
+    return
+    yield  # pragma: no cover  (makes this a generator)
+
+
 class _Hooks:
     """No-op ring-buffer hooks (the upstream writer never touches the meta page)."""
 
-    def writer_tail_page_update(self, cb):
-        return
-        yield  # pragma: no cover
-
-    def writer_head_page_push(self, cb):
-        return
-        yield  # pragma: no cover
-
-    def writer_commit(self, cb):
-        return
-        yield  # pragma: no cover
-
-    def reader_head_move(self, cb, cnt):
-        return
-        yield  # pragma: no cover
-
-    def reader_head_swap(self, cb):
-        return
-        yield  # pragma: no cover
-
-    def on_reset(self, cb):
-        return
-        yield  # pragma: no cover
+    writer_tail_page_update = writer_head_page_push = writer_commit = _nothing
+    reader_head_move = reader_head_swap = on_reset = _nothing
 
 
 # ===========================================================================

@@ -255,12 +255,8 @@ class RingBufferPerCpu:
         self.dropped_events = Cell("dropped_events", 0, LOCAL)
         self.before_stamp = Cell("before_stamp", 0, LOCAL)
         self.write_stamp = Cell("write_stamp", 0, LOCAL)
-        self.pages_read = 0
-        self.read = 0
-        self.read_bytes = 0
         self.read_stamp = 0
-        self.lost_events = 0
-        self.last_overrun = 0
+        self._zero_reader_counters()
         self.nr_pages = nr_pages
         self.reader_page = Cell("reader_page", None)
         self.tail_page = Cell("tail_page", None, LOCAL)
@@ -270,6 +266,13 @@ class RingBufferPerCpu:
     # ------------------------------------------------------------------
     # plain helpers (no yield: setup, locked slow paths, introspection)
     # ------------------------------------------------------------------
+    def _zero_reader_counters(self) -> None:
+        self.pages_read = 0
+        self.read = 0
+        self.read_bytes = 0
+        self.lost_events = 0
+        self.last_overrun = 0
+
     def warn(self, msg: str) -> None:
         """RB_WARN_ON: warn once and disable recording."""
         self.buffer.warn(msg)
@@ -873,11 +876,7 @@ class RingBufferPerCpu:
                   self.entries, self.committing, self.commits, self.pages_touched,
                   self.pages_lost, self.before_stamp, self.write_stamp):
             c.value = 0
-        self.pages_read = 0
-        self.read = 0
-        self.read_bytes = 0
-        self.lost_events = 0
-        self.last_overrun = 0
+        self._zero_reader_counters()
         self.rb_head_page_activate()
         if self.mapping is not None:
             yield from self.mapping.on_reset(self)
