@@ -547,10 +547,10 @@ class ImplSystem:
         raise Blocked(f"unknown kernel action {action}")
 
     def pipe_read(self) -> int:
+        """A trace_pipe_raw read of one page (ring_buffer_read_page)."""
         cb = self.cb
         g = self.ghost
-        reader_before = cb.reader_page.value
-        dp_before = reader_before.page
+        before = {id(bp.page) for bp in self.pages}
         ret = self.run_to_end(Runner("pipe", cb.ring_buffer_read_page(
             self.spare, self.buffer.subbuf_bytes)))
         if ret < 0:
@@ -560,12 +560,12 @@ class ImplSystem:
         commit = out.commit() & ev.COMMIT_SIZE_MASK
         for s in data_seqs(out.buf, commit, self.geo.capacity):
             self._deliver(s)
-        if out is dp_before and cb.mapped.value > 0:
-            g.flags |= P.F_PAGE_LEFT
-        if out is dp_before:
-            # the page left the ring: its bytes are the caller's, a fresh page replaces
-            self.didx[id(reader_before.page)] = self.idx[id(reader_before)]
+        if id(out) in before:
+            # the reader page's bytes left the ring (the caller's page took its place)
+            if cb.mapped.value > 0:
+                g.flags |= P.F_PAGE_LEFT
             self.spare = [BufferDataPage(self.buffer.subbuf_bytes)]
+        self.didx = {id(bp.page): i for i, bp in enumerate(self.pages)}
         return ret
 
     def _deliver(self, seq: int) -> None:
