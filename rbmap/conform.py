@@ -415,6 +415,8 @@ def _writer_action(prev: int, ph: int, v2: bool) -> str:
         return "end_commit_move"
     if prev == getattr(P, "W_RECHECK", None):
         return "commit_recheck"
+    if prev == getattr(P, "W_WINDOW", None):
+        return "retry"
     if prev == P.W_BEGUN:
         return "reserve" if ph == P.W_RESERVED else "move_tail"
     if prev == P.W_RESERVED:

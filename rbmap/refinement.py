@@ -238,6 +238,11 @@ def writer_phase(gen, label: str | None, v2: bool) -> int | None:
         return P.W_BEGUN
     if fn == "rb_commit" and label == "entries add_return":
         return P.W_RESERVED
+    if fn == "_out_again" and label == "committing add_return" and \
+            hasattr(P, "W_WINDOW"):
+        # rb_move_tail's rb_end_commit has given the committing count back; its
+        # local_inc(&committing) is next: an interrupt now is the outermost writer
+        return P.W_WINDOW
     if fn == "rb_end_commit" and label == "committing add_return" and \
             "rb_commit" in names and _at_line(inner, "add_return(-1)") and \
             hasattr(P, "W_RECHECK") and \
