@@ -21,7 +21,9 @@ resumes)::
                   (producer/consumer mode, or the commit page is next); then
                   rb_tail_page_update (pages_touched++, next page's write/commit = 0)
     end_commit_move  the rest of rb_move_tail: rb_reset_tail and rb_end_commit
-                  ("commit what we have for now"), then the reserve is retried
+                  ("commit what we have for now")
+    retry         rb_move_tail's local_inc(&committing) and the retried reserve (an
+                  interrupt before it is the outermost committer)
     stale_retry   a write whose loaded tail_page an interrupt moved meanwhile:
                   it overflows the old page, sees the tail moved, and retries
                   after rb_end_commit (no tail move of its own)
@@ -138,10 +140,14 @@ _VIOLATION_BITS = (F_TORN | F_IOCTL_META | F_BACKWARDS | F_RESIZED | F_SWAPPED
 # (W_RECHECK: the outermost writer published its commit with rb_set_commit_to_write
 # and still owes rb_end_commit's re-check of cpu_buffer->commits: an interrupt that
 # writes in between is published by that re-check, not by itself)
-W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE, W_MOVED, W_RECHECK = range(1, 8)
+# (W_WINDOW: rb_move_tail's rb_end_commit has dropped this write's committing count
+# and its local_inc(&committing) has not run yet: an interrupt landing here is the
+# outermost committer)
+W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE, W_MOVED, W_RECHECK, W_WINDOW = (
+    range(1, 9))
 WPHASE_NAMES = {0: "-", W_BEGUN: "begun", W_RESERVED: "reserved", W_INC: "inc",
                 W_STORED: "stored", W_MTSTORE: "tail_moved", W_MOVED: "moved",
-                W_RECHECK: "committed"}
+                W_RECHECK: "committed", W_WINDOW: "retrying"}
 
 # process phases
 # (P_PAGE_DONE: a process reading up to the live commit saw the end of the page and is
@@ -329,6 +335,10 @@ class RingBufferModel:
                 l = list(s)
                 self._pop(l, top)
                 append(((actor, "commit_recheck"), tuple(l)))
+            elif ph == W_WINDOW:
+                l = list(s)
+                l[self.WPH + top] = W_BEGUN
+                append(((actor, "retry"), tuple(l)))
             elif ph == W_RESERVED:
                 if self.v2_writer:
                     append(((actor, "commit_inc"), self._commit_inc(s, top)))
@@ -343,7 +353,7 @@ class RingBufferModel:
         if d < D:
             pending = 0
             for i in range(d):
-                if s[WPH + i] in (W_BEGUN, W_MTSTORE, W_MOVED):
+                if s[WPH + i] in (W_BEGUN, W_MTSTORE, W_MOVED, W_WINDOW):
                     pending += 1
             if s[SEQ] + pending < self.E:
                 l = list(s)
@@ -468,11 +478,12 @@ class RingBufferModel:
     def _end_commit_move(self, s, top):
         """The end of rb_move_tail: rb_reset_tail, then rb_end_commit ("commit what we
         have for now": the outermost writer moves the commit page up to the new
-        tail), then the reserve is retried."""
+        tail); until ``retry`` (local_inc(&committing)) the write holds no committing
+        count."""
         l = list(s)
-        if top == 0:
+        if self._outermost(l, top):
             self._commit_to_write(l)
-        l[self.WPH + top] = W_BEGUN
+        l[self.WPH + top] = W_WINDOW
         l[self.WR1 + top] = 0
         l[self.WR2 + top] = 0
         return tuple(l)
@@ -502,12 +513,23 @@ class RingBufferModel:
         self._pop(l, top)
         return tuple(l)
 
+    def _outermost(self, l, top) -> bool:
+        """rb_end_commit's ``committing == 1``: every write below ``top`` is in the
+        window where rb_move_tail has given its committing count back."""
+        WPH = self.WPH
+        for i in range(top):
+            if l[WPH + i] != W_WINDOW:
+                return False
+        return True
+
     def _pop(self, l, top):
+        """The write at ``top`` leaves (rb_end_commit: the outermost publishes)."""
+        outer = self._outermost(l, top)
         l[self.WPH + top] = 0
         l[self.WR1 + top] = 0
         l[self.WR2 + top] = 0
         l[WDEPTH] = top
-        if top == 0:
+        if outer:
             self._commit_to_write(l)
 
     def _commit_to_write(self, l):
@@ -531,10 +553,10 @@ class RingBufferModel:
         l = list(s)
         if count:
             l[ENTRIES] += 1
-        if top == 0:
+        if self._outermost(l, top):
             self._commit_to_write(l)
-            l[self.WPH] = W_RECHECK
-            l[self.WR1] = l[self.WR2] = 0
+            l[self.WPH + top] = W_RECHECK
+            l[self.WR1 + top] = l[self.WR2 + top] = 0
         else:
             self._pop(l, top)
         return tuple(l)
@@ -693,7 +715,14 @@ class RingBufferModel:
             self._get_reader_page(l)
             self._refresh_meta(l)
         else:  # consume_to_commit / no_meta_refresh
+            swapped_from = l[READER]
             R = self._get_reader_page(l)
+            if (R >= 0 and R != swapped_from and l[LOSTEV] and R != l[COMMITP]
+                    and self.meta_fields == "upstream"
+                    and l[self.PCOMMIT + R] > self.K):
+                # ring_buffer_map_get_reader records the loss in the new reader
+                # page: its commit is cut back to real_end (the padding goes)
+                l[self.PCOMMIT + R] = l[self.PWRITE + R] = self.K
             if R >= 0:
                 K = self.K
                 n = min(l[self.PCOMMIT + R], K) - min(l[self.PREAD + R], K)
