@@ -29,8 +29,10 @@ resumes)::
                   after rb_end_commit (no tail move of its own)
     commit        rb_commit: cpu_buffer->entries++, rb_end_commit (only the outermost
                   writer moves the commit page: rb_set_commit_to_write)
-    commit_recheck  the outermost writer's re-check of cpu_buffer->commits in
-                  rb_end_commit: publishes what interrupts wrote meanwhile, leaves
+    commit_release  the outermost writer's local_dec(&committing) in rb_end_commit
+                  (an interrupt after it is the outermost committer itself)
+    commit_recheck  its re-check of cpu_buffer->commits: publishes what interrupts
+                  wrote meanwhile, leaves
   v2 only (writer_meta = v2_fastpath), the seed's fast-path meta stores split into the
   load and the store an interrupt can fall between:
     commit_inc    entries++ and load it        meta_store    meta->entries = loaded
@@ -143,11 +145,16 @@ _VIOLATION_BITS = (F_TORN | F_IOCTL_META | F_BACKWARDS | F_RESIZED | F_SWAPPED
 # (W_WINDOW: rb_move_tail's rb_end_commit has dropped this write's committing count
 # and its local_inc(&committing) has not run yet: an interrupt landing here is the
 # outermost committer)
+# (W_RELEASED: the outermost writer's rb_end_commit has run local_dec(&committing)
+# and not yet re-checked cpu_buffer->commits: an interrupt here is the outermost
+# committer and publishes itself; in W_RECHECK, before the decrement, it is nested)
 W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE, W_MOVED, W_RECHECK, W_WINDOW = (
     range(1, 9))
+W_RELEASED = 9
 WPHASE_NAMES = {0: "-", W_BEGUN: "begun", W_RESERVED: "reserved", W_INC: "inc",
                 W_STORED: "stored", W_MTSTORE: "tail_moved", W_MOVED: "moved",
-                W_RECHECK: "committed", W_WINDOW: "retrying"}
+                W_RECHECK: "committed", W_WINDOW: "retrying",
+                W_RELEASED: "released"}
 
 # process phases
 # (P_PAGE_DONE: a process reading up to the live commit saw the end of the page and is
@@ -333,7 +340,18 @@ class RingBufferModel:
                 append(((actor, "end_commit_move"), self._end_commit_move(s, top)))
             elif ph == W_RECHECK:
                 l = list(s)
-                self._pop(l, top)
+                l[self.WPH + top] = W_RELEASED
+                append(((actor, "commit_release"), tuple(l)))
+            elif ph == W_RELEASED:
+                l = list(s)
+                if s[self.WR2 + top]:
+                    # cpu_buffer->commits moved (an interrupt wrote): committing++,
+                    # publish again, and back before the decrement
+                    l[self.WR2 + top] = 0
+                    self._commit_to_write(l)
+                    l[self.WPH + top] = W_RECHECK
+                else:
+                    self._pop(l, top)
                 append(((actor, "commit_recheck"), tuple(l)))
             elif ph == W_WINDOW:
                 l = list(s)
@@ -359,6 +377,11 @@ class RingBufferModel:
                 l = list(s)
                 l[WPH + d] = W_BEGUN
                 l[WDEPTH] = d + 1
+                # rb_start_commit (commits++): a commit in its re-check window will
+                # see cpu_buffer->commits moved and loop
+                for i in range(d):
+                    if s[WPH + i] == W_RECHECK or s[WPH + i] == W_RELEASED:
+                        l[self.WR2 + i] = 1
                 append(((self.actor_names[d], "write_begin"), tuple(l)))
 
         # ---- kernel paths ------------------------------------------------------
@@ -433,6 +456,11 @@ class RingBufferModel:
         nxt = s[NXT + T]
         commit = s[COMMITP]
         reader = s[READER]
+        # rb_reset_tail (on every way out of rb_move_tail, the drops too): the rest of
+        # the old tail page becomes a padding event that the next commit covers (one
+        # more unit of write, no event)
+        if self.padding and s[self.PWRITE + T] == self.K:
+            l[self.PWRITE + T] = self.K + 1
         if nxt == commit:
             # an interrupt storm went all the way around to the commit page
             return self._drop(l, top)
@@ -449,10 +477,6 @@ class RingBufferModel:
             pushed = l[OVERRUN]
             if s[MAPPED] > 0:
                 l[FLAGS] |= G_OVERRUN_MAPPED
-        # rb_reset_tail: the rest of the old tail page becomes a padding event that
-        # the next commit covers (one more unit of write, no event)
-        if self.padding and s[self.PWRITE + T] == self.K:
-            l[self.PWRITE + T] = self.K + 1
         # writes interrupted in __rb_reserve_next have a stale tail_page now
         for i in range(top):
             if s[self.WPH + i] == W_BEGUN:
@@ -518,12 +542,14 @@ class RingBufferModel:
         window where rb_move_tail has given its committing count back."""
         WPH = self.WPH
         for i in range(top):
-            if l[WPH + i] != W_WINDOW:
+            if l[WPH + i] != W_WINDOW and l[WPH + i] != W_RELEASED:
                 return False
         return True
 
     def _pop(self, l, top):
-        """The write at ``top`` leaves (rb_end_commit: the outermost publishes)."""
+        """The write at ``top`` leaves (rb_end_commit: the outermost publishes; a
+        write leaving from W_RELEASED re-checks and publishes what interrupts
+        wrote)."""
         outer = self._outermost(l, top)
         l[self.WPH + top] = 0
         l[self.WR1 + top] = 0
@@ -722,7 +748,7 @@ class RingBufferModel:
                     and l[self.PCOMMIT + R] > self.K):
                 # ring_buffer_map_get_reader records the loss in the new reader
                 # page: its commit is cut back to real_end (the padding goes)
-                l[self.PCOMMIT + R] = l[self.PWRITE + R] = self.K
+                l[self.PCOMMIT + R] = self.K
             if R >= 0:
                 K = self.K
                 n = min(l[self.PCOMMIT + R], K) - min(l[self.PREAD + R], K)

@@ -336,11 +336,8 @@ class _Tracker:
     def _at_boundary(self, r) -> bool:
         if r.task.name in ("writer", "irq1"):
             ph = self._wphase(r)
-            # rb_end_commit's re-check loop passes its boundary again while the
-            # commit_recheck step is still open: not a point to compare at
-            if ph is not None and ph == getattr(P, "W_RECHECK", None) and \
-                    self.cur.get(r.task.name) is not None:
-                return False
+            # (rb_end_commit's re-check loop back to W_RECHECK completes the model's
+            # commit_recheck step: a point to compare at like any other)
             return ph is not None
         return self._user_boundary(r) is not None
 
@@ -414,6 +411,8 @@ def _writer_action(prev: int, ph: int, v2: bool) -> str:
     if prev == P.W_MOVED:
         return "end_commit_move"
     if prev == getattr(P, "W_RECHECK", None):
+        return "commit_release"
+    if prev == getattr(P, "W_RELEASED", None):
         return "commit_recheck"
     if prev == getattr(P, "W_WINDOW", None):
         return "retry"

@@ -220,7 +220,8 @@ def _innermost_fn(gens) -> object | None:
 # writer phases at a boundary, from the names on the stack and the next op label
 #: boundaries a write passes more than once inside one model step (the reserve
 #: attempt before its add_return; rb_end_commit's re-check loop)
-REPEATS = (P.W_BEGUN, getattr(P, "W_RECHECK", P.W_BEGUN))
+REPEATS = (P.W_BEGUN, getattr(P, "W_RECHECK", P.W_BEGUN),
+           getattr(P, "W_RELEASED", P.W_BEGUN))
 
 
 def writer_phase(gen, label: str | None, v2: bool) -> int | None:
@@ -250,6 +251,13 @@ def writer_phase(gen, label: str | None, v2: bool) -> int | None:
         # the outermost commit (committing == 1) has published
         # (rb_set_commit_to_write) and owes the re-check of cpu_buffer->commits
         return P.W_RECHECK
+    if fn == "rb_end_commit" and label == "commits load" and \
+            "rb_commit" in names and _at_line(inner, "!= commits") and \
+            hasattr(P, "W_RELEASED") and \
+            inner.gi_frame.f_locals.get("committing") == 1:
+        # the outermost commit has run local_dec(&committing) and re-checks
+        # cpu_buffer->commits next: an interrupt now is the outermost writer
+        return P.W_RELEASED
     if fn == "rb_end_commit" and label == "committing load" and \
             "committing" not in inner.gi_frame.f_locals and "_out_again" in names:
         return P.W_MOVED     # the tail move is done; it owes end_commit_move
@@ -880,6 +888,14 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
         s[m.WPH + depth] = ph
         if ph == P.W_BEGUN and g.stale.get(lvl):
             s[m.WR2 + depth] = 1
+        if ph in (getattr(P, "W_RECHECK", -9), getattr(P, "W_RELEASED", -9)):
+            # rb_end_commit's re-check will loop: cpu_buffer->commits moved since
+            # its frame loaded ``commits``
+            inner = [x for x in stack(gen) if x.gi_code.co_name == "rb_end_commit"]
+            if inner:
+                seen = inner[-1].gi_frame.f_locals.get("commits")
+                if seen is not None and sysm.cb.commits.value != seen:
+                    s[m.WR2 + depth] = 1
         if ph == P.W_INC:
             inner = [x for x in stack(gen) if x.gi_code.co_name == "writer_commit"]
             if inner:

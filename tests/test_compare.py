@@ -50,7 +50,7 @@ def test_markdown_links_cells_to_traces(tmp_path):
     r = rbmap("compare", "v2", "upstream", *SMALL, "--no-abi", "--no-nc", "--markdown",
               "--trace-dir", str(d))
     assert r.returncode == 0
-    assert f"[VIOLATED (16 steps)]({d}/v2.no_duplicate_delivery.json)" in r.stdout
+    assert f"[VIOLATED (17 steps)]({d}/v2.no_duplicate_delivery.json)" in r.stdout
     assert "| `no_duplicate_delivery` |" in r.stdout
 
 

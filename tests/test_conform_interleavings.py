@@ -23,11 +23,11 @@ def test_sequential_schedules_linearize(variant):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "model granularity: rb_end_commit (in rb_move_tail and in rb_commit) gives the "
-    "committing count back before it re-checks cpu_buffer->commits; an interrupt "
-    "in between is an outermost writer for the kernel (it publishes and re-checks "
-    "itself) while the model, for rb_move_tail's rb_end_commit, nests it under the "
-    "write that is still in flight (see the report)"))
+    "model granularity: the outermost commit's rb_end_commit loads "
+    "cpu_buffer->commits before rb_set_commit_to_write; an interrupt between that "
+    "load and the publish is nested, and the outer's re-check then loops once more. "
+    "The model's commit step loads and publishes at once (its release/re-check "
+    "window and rb_move_tail's committing window are modelled)"))
 def test_all_preemption_bound_1_schedules_linearize():
     out = explore_interleavings(model_for("upstream"), preemptions=1, schedules=3000)
     assert out.mismatch is None

@@ -57,27 +57,14 @@ def test_lockstep_default_config(variant):
     run_state_machine_as_test(machine(variant, DEFAULT), settings=settings(**SETTINGS))
 
 
-DROP_PADDING = (
-    "model: an event dropped at a full page (rb_move_tail's out_reset path) still "
-    "runs rb_reset_tail, which pads the page and sets write to the page size; the "
-    "model pads only when the tail moves (see the report)")
-
-
-@pytest.mark.parametrize("cfg", [pytest.param(CONFIGS[0], marks=pytest.mark.xfail(
-    reason=DROP_PADDING)), CONFIGS[1]], ids=["2proc", "3pages"])
+# (a dropped event's rb_reset_tail padding and GET_READER's cut back to real_end
+# were model gaps conformance found; the model has both now)
+@pytest.mark.parametrize("cfg", CONFIGS[:2], ids=["2proc", "3pages"])
 def test_lockstep_v2(cfg):
     run_state_machine_as_test(machine("v2", cfg), settings=settings(**SETTINGS))
 
 
-LOST_PADDING = (
-    "model: when GET_READER records lost events on the page it swaps in, it cuts "
-    "commit back to real_end (UPSTREAM.md 1.4 e) and stores the count where the "
-    "padding began: the page's committed size and reader.read exclude the padding; "
-    "the model keeps the padding unit (see the report)")
-
-
-@pytest.mark.parametrize("cfg", [pytest.param(CONFIGS[0], marks=pytest.mark.xfail(
-    reason=LOST_PADDING)), CONFIGS[1]], ids=["2proc", "3pages"])
+@pytest.mark.parametrize("cfg", CONFIGS[:2], ids=["2proc", "3pages"])
 def test_lockstep_upstream(cfg):
     run_state_machine_as_test(machine("upstream", cfg), settings=settings(**SETTINGS))
 
@@ -86,9 +73,8 @@ def test_lockstep_upstream(cfg):
 @pytest.mark.parametrize("variant,cfg", [
     ("v2", dict(pages=3, page_events=2, events=10, processes=2, nesting=3,
                 consumers="concurrent")),
-    pytest.param("upstream", dict(pages=3, page_events=2, events=10, processes=2,
-                                  nesting=3, consumers="concurrent"),
-                 marks=pytest.mark.xfail(reason=LOST_PADDING))])
+    ("upstream", dict(pages=3, page_events=2, events=10, processes=2, nesting=3,
+                      consumers="concurrent"))])
 def test_lockstep_long(variant, cfg):
     run_state_machine_as_test(
         machine(variant, cfg),

@@ -34,7 +34,8 @@ def test_events_carry_their_sequence_numbers():
     sysm = ImplSystem(m)
     s = m.init_states()[0]
     for a in [("writer", "write_begin"), ("writer", "reserve"), ("writer", "commit"),
-              ("writer", "commit_recheck"), ("writer", "write_begin"),
+              ("writer", "commit_release"), ("writer", "commit_recheck"),
+              ("writer", "write_begin"),
               ("writer", "reserve"), ("writer", "commit")]:
         s = dict(m.successors(s))[a]
         sysm.do(a)

@@ -34,16 +34,16 @@ def test_check_v2_exits_1_and_prints_the_replay_command(tmp_path):
     trace = tmp_path / "t.json"
     r = rbmap("check", "v2", *SMALL, "--trace-out", str(trace))
     assert r.returncode == 1
-    assert "no_duplicate_delivery VIOLATED in v2 (16 steps)" in r.stdout
+    assert "no_duplicate_delivery VIOLATED in v2 (17 steps)" in r.stdout
     joined = r.stdout.replace(" \\\n    ", " ")  # undo the shell line folding
     assert f"rbmap replay {trace} --property no_duplicate_delivery" in joined
     assert max(len(line) for line in r.stdout.splitlines() if str(trace) not in line) <= 80
-    assert ">> 16" in r.stdout
+    assert ">> 17" in r.stdout
     # the saved trace replays and reproduces the violation
     r2 = rbmap("replay", str(trace), "--property", "no_duplicate_delivery", "--json")
     assert r2.returncode == 0, r2.stdout + r2.stderr
     d = json.loads(r2.stdout)
-    assert d["reproduced"] and d["paths"][0]["steps"] == 16
+    assert d["reproduced"] and d["paths"][0]["steps"] == 17
 
 
 def test_replay_of_a_tampered_trace_fails_cleanly(tmp_path):

@@ -17,7 +17,7 @@ SMALL = dict(pages=2, page_events=1, events=4, processes=2, nesting=1)
 # offset) and reads it again.
 V2_DUPLICATE = [
     ("writer", "write_begin"), ("writer", "reserve"), ("writer", "commit_inc"),
-    ("writer", "end_commit"), ("writer", "commit_recheck"),
+    ("writer", "end_commit"), ("writer", "commit_release"), ("writer", "commit_recheck"),
     ("p0", "map"), ("p0", "read_meta"), ("p0", "page_done"), ("p0", "ioctl"),
     ("p0", "read_meta"), ("p0", "read_event"), ("p0", "page_done"), ("p0", "unmap"),
     ("p0", "map"), ("p0", "read_meta"), ("p0", "read_event"),
