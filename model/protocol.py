@@ -490,14 +490,19 @@ class RingBufferModel:
         l[self.PWRITE + nxt] = 0
         l[self.PCOMMIT + nxt] = 0
         l[TOUCHED] = s[TOUCHED] + 1
+        self._owe_tail_end(l, s, top, pushed, l[TOUCHED])
+        return tuple(l)
+
+    def _owe_tail_end(self, l, s, top, pushed, touched):
+        """What a write owes after rb_tail_page_update: the seed's meta stores of the
+        values it loaded (while mapped), else rb_move_tail's closing rb_end_commit."""
         if self.v2_writer and s[MAPPED] > 0:
             l[self.WPH + top] = W_MTSTORE
             l[self.WR1 + top] = pushed
-            l[self.WR2 + top] = l[TOUCHED]
+            l[self.WR2 + top] = touched
         else:
             l[self.WPH + top] = W_MOVED
             l[self.WR2 + top] = 0
-        return tuple(l)
 
     def _end_commit_move(self, s, top):
         """The end of rb_move_tail: rb_reset_tail, then rb_end_commit ("commit what we
@@ -518,13 +523,7 @@ class RingBufferModel:
         tail_page cmpxchg fails) and retries after rb_end_commit. The seed still
         stores its loaded pages_touched in rb_tail_page_update."""
         l = list(s)
-        if self.v2_writer and s[MAPPED] > 0:
-            l[self.WPH + top] = W_MTSTORE
-            l[self.WR1 + top] = -1
-            l[self.WR2 + top] = s[TOUCHED]
-        else:
-            l[self.WPH + top] = W_MOVED
-            l[self.WR2 + top] = 0
+        self._owe_tail_end(l, s, top, -1, s[TOUCHED])
         return tuple(l)
 
     def _drop(self, l, top):
