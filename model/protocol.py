@@ -253,7 +253,12 @@ class RingBufferModel:
         return [tuple(s)]
 
     def terminal_ok(self, s) -> bool:
-        return True
+        """A state without successors is a proper end only when every process has
+        exited and no write is in flight (possible with --no-reader-stays); any
+        other stuck state is reported as a deadlock."""
+        if s[WDEPTH]:
+            return False
+        return all(s[k] == P_EXITED for k in self._ph_slots)
 
     def properties(self):
         """The checker's Property objects for the properties that apply here."""

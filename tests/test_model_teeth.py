@@ -81,6 +81,19 @@ def test_deadlock_never_reached_on_shipped_variants():
         assert r["deadlock"].status == "holds"
 
 
+def test_deadlock_check_has_teeth():
+    """A state where nothing can move but a write is still in flight is stuck."""
+    m = build("upstream", **SMALL)
+    s = list(m.init_states()[0])
+    s[m.WPH] = 1
+    s[15] = 1  # WDEPTH: a write in flight
+    assert not m.terminal_ok(tuple(s))
+    done = list(m.init_states()[0])
+    for k in m._ph_slots:
+        done[k] = 5  # P_EXITED
+    assert m.terminal_ok(tuple(done))
+
+
 def test_eventually_has_teeth():
     # the seed's ioctl marks events appended after the user's last look as read
     # and swaps the page away: they are never delivered
