@@ -8,6 +8,7 @@ from .errors import SpecError
 
 CONSUMERS = ("sequential", "concurrent")
 CLIENTS = ("documented", "greedy")
+GRANULARITIES = ("coarse", "fine")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,16 @@ class Config:
     as it does whenever events do not fill a page exactly; the padding is one more
     unit of the page's write/commit, never an event.
 
+    ``granularity``: "fine" = the steps where impl lets other tasks in (what
+    ``rbmap conform`` checks): the outermost rb_end_commit's load of
+    cpu_buffer->commits, each page of rb_set_commit_to_write's walk, the tail
+    page's load and store of its write index and the final check (in rb_commit and
+    in rb_move_tail alike); GET_READER's closing rb_update_meta_page; the seed's
+    loads of ``mapped`` after entries++ and after the tail move, and its last unmap
+    setting mapped = 0 before synchronize_rcu. "coarse" (the default, several
+    times fewer states) = each of those is part of one step: an assumption,
+    reported both ways like the others (the manifest records verdicts at both).
+
     ``nc_readers`` (0 or 1): a non-consuming reader process (the seed's
     ``data_pages[]`` + update ioctl), which reads the ring in place without
     consuming; only for variants with ``data_pages[]``.
@@ -54,6 +65,7 @@ class Config:
     nc_readers: int = 0
     padding: bool = True
     kernel_ops: bool = True
+    granularity: str = "coarse"
 
     def __post_init__(self) -> None:
         def bad(msg: str, key: str) -> None:
@@ -74,6 +86,9 @@ class Config:
         if self.consumers not in CONSUMERS:
             bad(f"--consumers {self.consumers!r}: one of {', '.join(CONSUMERS)}",
                 "consumers")
+        if self.granularity not in GRANULARITIES:
+            bad(f"--granularity {self.granularity!r}: one of "
+                f"{', '.join(GRANULARITIES)}", "granularity")
         if self.client not in CLIENTS:
             bad(f"--client {self.client!r}: one of {', '.join(CLIENTS)}", "client")
         if not 0 <= self.pipe_reads <= 4:

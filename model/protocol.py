@@ -21,21 +21,36 @@ resumes)::
                   (producer/consumer mode, or the commit page is next); then
                   rb_tail_page_update (pages_touched++, next page's write/commit = 0)
     end_commit_move  the rest of rb_move_tail: rb_reset_tail and rb_end_commit
-                  ("commit what we have for now")
+                  ("commit what we have for now") up to its loads; the outermost
+                  writer then takes publish / commit_release / commit_recheck
+                  like a commit's, and returns into rb_move_tail
     retry         rb_move_tail's local_inc(&committing) and the retried reserve (an
                   interrupt before it is the outermost committer)
     stale_retry   a write whose loaded tail_page an interrupt moved meanwhile:
                   it overflows the old page, sees the tail moved, and retries
                   after rb_end_commit (no tail move of its own)
-    commit        rb_commit: cpu_buffer->entries++, rb_end_commit (only the outermost
-                  writer moves the commit page: rb_set_commit_to_write)
+    commit        rb_commit: cpu_buffer->entries++, rb_end_commit's load of
+                  cpu_buffer->commits and committing (a nested writer leaves here)
+    publish_page  the outermost writer's rb_set_commit_to_write walks one page:
+                  the commit page's commit = its write index, commit_page moves on
+                  (an interrupt before or during the walk is nested)
+    walk_done     the walk finds the commit page at the tail page
+    publish_load, publish   load the commit page's write index (the tail
+                  page's, unless an interrupt moved the tail since walk_done)
+                  and store it as its commit; repeated while they differ
+    published     it reads commit == write and goes to the final check
+    publish_again / publish_end   the final check: an interrupt moved the tail
+                  meanwhile (walk again), or return
     commit_release  the outermost writer's local_dec(&committing) in rb_end_commit
                   (an interrupt after it is the outermost committer itself)
-    commit_recheck  its re-check of cpu_buffer->commits: publishes what interrupts
-                  wrote meanwhile, leaves
+    commit_recheck  its re-check of cpu_buffer->commits: if an interrupt wrote since
+                  the load, committing++ and back to the load (then ``publish``),
+                  else leave
   v2 only (writer_meta = v2_fastpath), the seed's fast-path meta stores split into the
   load and the store an interrupt can fall between:
-    commit_inc    entries++ and load it        meta_store    meta->entries = loaded
+    commit_inc    entries++                    meta_store    meta->entries = loaded
+    commit_load   load mapped, and entries if mapped
+    tail_meta_load  after the tail move: load mapped, and pages_touched if mapped
     end_commit    rb_end_commit                meta_store_tail  meta->overrun and
                                                              meta->pages_touched
 
@@ -53,8 +68,15 @@ resumes)::
     map          mmap: ring_buffer_map (first map: IDs, meta page) and the faults
     read_meta    load the meta page fields the reader algorithm needs
     read_event   load one event from the mapped reader page
-    ioctl        TRACE_MMAP_IOCTL_GET_READER (atomic, under reader_lock)
+    ioctl        TRACE_MMAP_IOCTL_GET_READER's reader page work (under reader_lock)
+    ioctl_meta   its closing rb_update_meta_page, where the ioctl refreshes the
+                 meta page (the writer may run in between; kernel paths and other
+                 processes' system calls wait for the locks)
     unmap, exit  munmap / process exit (ring_buffer_unmap)
+    unmap_sync   the seed's last unmap: synchronize_rcu() returns once no write
+                 is in flight, then subbuf_ids and the meta page are freed (the
+                 unmap step already set mapped = 0; writes that loaded it
+                 earlier still store to the meta page)
     dofork, child_exit   fork after MADV_DOFORK, the child's copy closing
 
 Abstractions (what is left out)
@@ -73,6 +95,13 @@ Abstractions (what is left out)
   has started to overwrite is detectable (``no_torn_read``).
 - ``resize`` and ``swap_cpu`` are modelled only while mapped (their gate); the page
   count is a constant of the model.
+- Granularity (Config.granularity): "coarse" merges into one step what impl lets
+  other tasks into: the outermost writer's publish (``publish`` ... ``publish_end``
+  are one step in ``commit``, ``end_commit_move`` and ``commit_recheck``),
+  GET_READER's meta refresh (``ioctl_meta``), the seed's loads of ``mapped``
+  (``commit_load``, ``tail_meta_load``) and its last unmap's wait (``unmap_sync``;
+  coarse: the unmap waits for the writes in flight before it clears ``mapped``).
+  "fine" has them all; it is the granularity impl conforms to.
 
 State
 -----
@@ -117,7 +146,9 @@ M_READ = 26
 M_RID = 27     # meta reader_page / reader.id
 M_RREAD = 28   # meta reader.read
 M_DPH = 29     # meta data_page_head
-NGLOBAL = 30
+IOCTLP = 30    # 1 + the process inside GET_READER before its rb_update_meta_page
+UNMAPW = 31    # 1 + the process whose last unmap waits in synchronize_rcu (seed)
+NGLOBAL = 32
 
 # sticky flags
 F_TORN = 1 << 0          # a process read a page the writer had started to overwrite
@@ -148,13 +179,39 @@ _VIOLATION_BITS = (F_TORN | F_IOCTL_META | F_BACKWARDS | F_RESIZED | F_SWAPPED
 # (W_RELEASED: the outermost writer's rb_end_commit has run local_dec(&committing)
 # and not yet re-checked cpu_buffer->commits: an interrupt here is the outermost
 # committer and publishes itself; in W_RECHECK, before the decrement, it is nested)
+# (W_COMMITTING: the outermost writer's rb_end_commit has loaded cpu_buffer->commits
+# and found committing == 1; rb_set_commit_to_write is at the head of its walk of
+# the commit page up to the tail page: an interrupt here is nested, the walk
+# publishes its event, and the re-check will loop because commits moved)
 W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE, W_MOVED, W_RECHECK, W_WINDOW = (
     range(1, 9))
+# (W_PUBLISHING: rb_set_commit_to_write has walked the commit page up to the tail
+# page, published the tail page's write index and is at its final check: if an
+# interrupt moved the tail meanwhile it walks again (``publish_again``), else it
+# returns (``publish_end``))
 W_RELEASED = 9
+# (W_STORING: that loop loaded a write index (WR3) different from the commit and
+# stores it next; an interrupt that writes on the page meanwhile makes it stale)
+# (W_WALKED: the walk found the commit page at the tail page; it now publishes that
+# page's write index until it reads commit == write: an interrupt that moves the
+# tail meanwhile leaves the rest to publish_again)
+W_COMMITTING = 10
+W_PUBLISHING = 11
+W_WALKED = 12
+W_STORING = 13
+W_COUNTED = 14   # the seed's rb_commit did entries++; it loads mapped next
+W_TMOVED = 15    # the seed's rb_tail_page_update moved the tail; loads mapped next
+#: the outermost writer inside rb_end_commit, after its load of cpu_buffer->commits
+#: (WR2: commits moved since; WR1: it returns into rb_move_tail)
+END_COMMIT_PHASES = frozenset((W_COMMITTING, W_WALKED, W_STORING, W_PUBLISHING,
+                               W_RECHECK, W_RELEASED))
 WPHASE_NAMES = {0: "-", W_BEGUN: "begun", W_RESERVED: "reserved", W_INC: "inc",
                 W_STORED: "stored", W_MTSTORE: "tail_moved", W_MOVED: "moved",
                 W_RECHECK: "committed", W_WINDOW: "retrying",
-                W_RELEASED: "released"}
+                W_RELEASED: "released", W_COMMITTING: "committing",
+                W_PUBLISHING: "publishing", W_WALKED: "walked",
+                W_STORING: "storing", W_COUNTED: "counted",
+                W_TMOVED: "tail_updated"}
 
 # process phases
 # (P_PAGE_DONE: a process reading up to the live commit saw the end of the page and is
@@ -201,7 +258,8 @@ class RingBufferModel:
         self.WPH = self.DPAGES + N
         self.WR1 = self.WPH + D
         self.WR2 = self.WR1 + D
-        self.PROC = self.WR2 + D
+        self.WR3 = self.WR2 + D     # W_STORING: the write index it loaded
+        self.PROC = self.WR3 + D
         self.NC = self.PROC + NPF * P
         self.SIZE = self.NC + NNF * c.nc_readers
         # the visited set stores states packed (checker's state_struct): 16-bit
@@ -215,6 +273,7 @@ class RingBufferModel:
 
         self.v2_writer = r["writer_meta"] == "v2_fastpath"
         self.get_reader = r["get_reader"]
+        # GET_READER ends with rb_update_meta_page (a step of its own when fine)
         self.meta_in_swap = r["meta_reader_update"] == "in_swap"
         self.has_update_ioctl = r["update_meta_ioctl"] == "present"
         self.start_at_read = r["reader_start"] == "reader_read"
@@ -225,6 +284,10 @@ class RingBufferModel:
         # how much it read (read_param) reads up to the live commit.
         self.data_index = r["data_index"] == "writer_cnt"
         self.padding = c.padding
+        # granularity "fine": impl's steps (see Config); "coarse": merged
+        self.fine = c.granularity == "fine"
+        self.ioctl_refresh = self.fine and self.get_reader in (
+            "consume_to_commit", "read_param")
         self.nc = c.nc_readers > 0 and self.has_data_pages
         self._gate_steps = []
         if c.kernel_ops and r["resize_mapped"] == "allow":
@@ -347,16 +410,59 @@ class RingBufferModel:
                 l = list(s)
                 l[self.WPH + top] = W_RELEASED
                 append(((actor, "commit_release"), tuple(l)))
+            elif ph == W_COMMITTING:
+                # rb_set_commit_to_write, one page of its walk at a time
+                l = list(s)
+                C = s[COMMITP]
+                if C != s[TAIL]:
+                    l[self.PCOMMIT + C] = s[self.PWRITE + C]
+                    l[COMMITP] = s[self.NXT + C]
+                    append(((actor, "publish_page"), tuple(l)))
+                else:
+                    l[self.WPH + top] = W_WALKED
+                    append(((actor, "walk_done"), tuple(l)))
+            elif ph == W_WALKED:
+                l = list(s)
+                C = s[COMMITP]
+                if s[self.PCOMMIT + C] != s[self.PWRITE + C]:
+                    l[self.WR3 + top] = s[self.PWRITE + C]
+                    l[self.WPH + top] = W_STORING
+                    append(((actor, "publish_load"), tuple(l)))
+                else:
+                    l[self.WPH + top] = W_PUBLISHING
+                    append(((actor, "published"), tuple(l)))
+            elif ph == W_STORING:
+                l = list(s)
+                l[self.PCOMMIT + s[COMMITP]] = s[self.WR3 + top]
+                l[self.WR3 + top] = 0
+                l[self.WPH + top] = W_WALKED
+                append(((actor, "publish"), tuple(l)))
+            elif ph == W_PUBLISHING:
+                l = list(s)
+                if s[COMMITP] != s[TAIL]:
+                    l[self.WPH + top] = W_COMMITTING
+                    append(((actor, "publish_again"), tuple(l)))
+                else:
+                    l[self.WPH + top] = W_RECHECK
+                    append(((actor, "publish_end"), tuple(l)))
             elif ph == W_RELEASED:
                 l = list(s)
                 if s[self.WR2 + top]:
                     # cpu_buffer->commits moved (an interrupt wrote): committing++,
-                    # publish again, and back before the decrement
+                    # load commits again, and publish again
                     l[self.WR2 + top] = 0
-                    self._commit_to_write(l)
-                    l[self.WPH + top] = W_RECHECK
+                    if self.fine:
+                        l[self.WPH + top] = W_COMMITTING
+                    else:
+                        self._commit_to_write(l)
+                        l[self.WPH + top] = W_RECHECK
+                elif s[self.WR1 + top]:
+                    # rb_move_tail's rb_end_commit returns: the window before its
+                    # local_inc(&committing)
+                    l[self.WR1 + top] = 0
+                    l[self.WPH + top] = W_WINDOW
                 else:
-                    self._pop(l, top)
+                    self._pop(l, top, publish=False)
                 append(((actor, "commit_recheck"), tuple(l)))
             elif ph == W_WINDOW:
                 l = list(s)
@@ -367,16 +473,25 @@ class RingBufferModel:
                     append(((actor, "commit_inc"), self._commit_inc(s, top)))
                 else:
                     append(((actor, "commit"), self._end_commit(s, top, True)))
+            elif ph == W_COUNTED:
+                append(((actor, "commit_load"), self._commit_load(s, top)))
             elif ph == W_INC:
                 append(((actor, "meta_store"), self._meta_store_entries(s, top)))
             elif ph == W_STORED:
                 append(((actor, "end_commit"), self._end_commit(s, top, False)))
+            elif ph == W_TMOVED:
+                l = list(s)
+                self._tail_meta_load(l, top)
+                append(((actor, "tail_meta_load"), tuple(l)))
             elif ph == W_MTSTORE:
                 append(((actor, "meta_store_tail"), self._meta_store_tail(s, top)))
         if d < D:
             pending = 0
             for i in range(d):
-                if s[WPH + i] in (W_BEGUN, W_MTSTORE, W_MOVED, W_WINDOW):
+                # writes that have not reserved their event yet (WR1 marks an
+                # rb_end_commit inside rb_move_tail)
+                if s[WPH + i] in (W_BEGUN, W_TMOVED, W_MTSTORE, W_MOVED, W_WINDOW) or (
+                        s[WPH + i] in END_COMMIT_PHASES and s[self.WR1 + i]):
                     pending += 1
             if s[SEQ] + pending < self.E:
                 l = list(s)
@@ -385,9 +500,15 @@ class RingBufferModel:
                 # rb_start_commit (commits++): a commit in its re-check window will
                 # see cpu_buffer->commits moved and loop
                 for i in range(d):
-                    if s[WPH + i] == W_RECHECK or s[WPH + i] == W_RELEASED:
+                    if s[WPH + i] in END_COMMIT_PHASES:
                         l[self.WR2 + i] = 1
                 append(((self.actor_names[d], "write_begin"), tuple(l)))
+
+        if s[IOCTLP]:
+            # a GET_READER holds reader_lock and mapping_lock until its meta
+            # refresh: the writer and user-space loads go on, no other kernel path
+            self._ioctl_pending_steps(s, append)
+            return out
 
         # ---- kernel paths ------------------------------------------------------
         mapped = s[MAPPED]
@@ -419,11 +540,52 @@ class RingBufferModel:
                 holders |= 1 << i
             if ph != P_EXITED:
                 alive += 1
+        if s[UNMAPW]:
+            # the seed's last unmap: mapped is 0, synchronize_rcu waits for the
+            # writes in flight (they may have seen mapped != 0), mapping_lock held
+            owner = s[UNMAPW] - 1
+            for i in range(P_):
+                if i != owner:
+                    self._user_steps_only(s, i, append)
+                elif d == 0:
+                    l = list(s)
+                    l[UNMAPW] = 0
+                    self._free_ids_meta(l)
+                    append(((self.proc_names[i], "unmap_sync"), tuple(l)))
+            return out
         for i in range(P_):
             self._process_steps(s, i, append, holders & ~(1 << i), alive)
         if self.nc:
             self._nc_steps(s, append)
         return out
+
+    #: process steps that enter the kernel (blocked while a GET_READER holds the
+    #: locks); the others are loads from the mapping
+    _SYSCALLS = frozenset(("map", "exit", "unmap", "ioctl", "update_meta", "dofork",
+                           "child_exit"))
+
+    def _ioctl_pending_steps(self, s, append):
+        """The steps while process IOCTLP-1 is inside GET_READER, between its reader
+        page work and rb_update_meta_page."""
+        owner = s[IOCTLP] - 1
+        for i in range(self.P):
+            if i == owner:
+                l = list(s)
+                l[IOCTLP] = 0
+                self._refresh_meta(l)
+                if l[M_RID] != l[self.IDS + l[READER]]:
+                    l[FLAGS] |= F_IOCTL_META
+                append(((self.proc_names[i], "ioctl_meta"), tuple(l)))
+            else:
+                self._user_steps_only(s, i, append)
+
+    def _user_steps_only(self, s, i, append):
+        """Process i's loads from its mapping (its system calls wait for a lock)."""
+        steps = []
+        self._process_steps(s, i, steps.append, 0, 0)
+        for a, t in steps:
+            if a[1] not in self._SYSCALLS:
+                append((a, t))
 
     # ------------------------------------------------------------------ writer
     def _reserve(self, s, top):
@@ -495,32 +657,52 @@ class RingBufferModel:
         l[self.PWRITE + nxt] = 0
         l[self.PCOMMIT + nxt] = 0
         l[TOUCHED] = s[TOUCHED] + 1
-        self._owe_tail_end(l, s, top, pushed, l[TOUCHED])
+        self._owe_tail_end(l, s, top, pushed)
         return tuple(l)
 
-    def _owe_tail_end(self, l, s, top, pushed, touched):
+    def _owe_tail_end(self, l, s, top, pushed):
         """What a write owes after rb_tail_page_update: the seed's meta stores of the
         values it loaded (while mapped), else rb_move_tail's closing rb_end_commit."""
-        if self.v2_writer and s[MAPPED] > 0:
-            l[self.WPH + top] = W_MTSTORE
+        if self.v2_writer:
+            # the seed: if (READ_ONCE(cpu_buffer->mapped)) store pages_touched
+            # (and the head push's overrun, kept until then): tail_meta_load
+            l[self.WPH + top] = W_TMOVED
             l[self.WR1 + top] = pushed
-            l[self.WR2 + top] = touched
+            l[self.WR2 + top] = 0
+            if not self.fine:       # coarse: the load with the tail move
+                self._tail_meta_load(l, top)
         else:
             l[self.WPH + top] = W_MOVED
             l[self.WR2 + top] = 0
 
     def _end_commit_move(self, s, top):
         """The end of rb_move_tail: rb_reset_tail, then rb_end_commit ("commit what we
-        have for now": the outermost writer moves the commit page up to the new
-        tail); until ``retry`` (local_inc(&committing)) the write holds no committing
-        count."""
+        have for now") up to its load of cpu_buffer->commits and committing. The
+        outermost writer goes on like rb_commit's (``publish``, ``commit_release``,
+        ``commit_recheck``, with WR1 = 1 marking that it returns into rb_move_tail);
+        a nested one returns at once. Until ``retry`` (local_inc(&committing)) the
+        write holds no committing count."""
         l = list(s)
-        if self._outermost(l, top):
-            self._commit_to_write(l)
-        l[self.WPH + top] = W_WINDOW
-        l[self.WR1 + top] = 0
         l[self.WR2 + top] = 0
+        if self._outermost(l, top) and self.fine:
+            l[self.WPH + top] = W_COMMITTING
+            l[self.WR1 + top] = 1
+        else:
+            if self._outermost(l, top):
+                self._commit_to_write(l)    # coarse: one publish step
+            l[self.WPH + top] = W_WINDOW
+            l[self.WR1 + top] = 0
         return tuple(l)
+
+    def _tail_meta_load(self, l, top):
+        """The seed's rb_tail_page_update after the tail move: READ_ONCE(mapped),
+        and if set the load of pages_touched for the meta store."""
+        if l[MAPPED] > 0:
+            l[self.WPH + top] = W_MTSTORE
+            l[self.WR2 + top] = l[TOUCHED]
+        else:
+            l[self.WPH + top] = W_MOVED
+            l[self.WR1 + top] = 0
 
     def _stale_retry(self, s, top):
         """A write that loaded tail_page before an interrupt moved it adds its length
@@ -528,7 +710,7 @@ class RingBufferModel:
         tail_page cmpxchg fails) and retries after rb_end_commit. The seed still
         stores its loaded pages_touched in rb_tail_page_update."""
         l = list(s)
-        self._owe_tail_end(l, s, top, -1, s[TOUCHED])
+        self._owe_tail_end(l, s, top, -1)
         return tuple(l)
 
     def _drop(self, l, top):
@@ -550,11 +732,10 @@ class RingBufferModel:
                 return False
         return True
 
-    def _pop(self, l, top):
-        """The write at ``top`` leaves (rb_end_commit: the outermost publishes; a
-        write leaving from W_RELEASED re-checks and publishes what interrupts
-        wrote)."""
-        outer = self._outermost(l, top)
+    def _pop(self, l, top, publish=True):
+        """The write at ``top`` leaves (a dropped reserve's rb_end_commit, kept as
+        one step: the outermost publishes)."""
+        outer = publish and self._outermost(l, top)
         l[self.WPH + top] = 0
         l[self.WR1 + top] = 0
         l[self.WR2 + top] = 0
@@ -577,36 +758,57 @@ class RingBufferModel:
         l[COMMITP] = T
 
     def _end_commit(self, s, top, count):
-        """rb_commit (entries++) and rb_end_commit. The outermost writer
-        (committing == 1) publishes with rb_set_commit_to_write and stays in flight
-        for the re-check (``commit_recheck``); a nested one only leaves."""
+        """rb_commit (entries++) and rb_end_commit up to its load of
+        cpu_buffer->commits and of committing. The outermost writer
+        (committing == 1) stays in flight: ``publish`` (rb_set_commit_to_write),
+        ``commit_release`` (local_dec), ``commit_recheck``; a nested one only
+        leaves (its decrement and re-check change nothing: committing stays
+        nonzero)."""
         l = list(s)
         if count:
             l[ENTRIES] += 1
         if self._outermost(l, top):
-            self._commit_to_write(l)
-            l[self.WPH + top] = W_RECHECK
+            if self.fine:
+                l[self.WPH + top] = W_COMMITTING
+            else:
+                self._commit_to_write(l)
+                l[self.WPH + top] = W_RECHECK
             l[self.WR1 + top] = l[self.WR2 + top] = 0
         else:
             self._pop(l, top)
         return tuple(l)
 
     def _commit_inc(self, s, top):
-        """The seed's rb_commit: entries++, then (if mapped) load it for the store."""
+        """The seed's rb_commit: local_inc(&cpu_buffer->entries) (coarse: and the
+        loads of ``commit_load`` with it)."""
         l = list(s)
         l[ENTRIES] += 1
-        if s[MAPPED] > 0:
+        l[self.WPH + top] = W_COUNTED
+        if not self.fine:
+            self._load_mapped_entries(l, top)
+        return tuple(l)
+
+    def _commit_load(self, s, top):
+        l = list(s)
+        self._load_mapped_entries(l, top)
+        return tuple(l)
+
+    def _load_mapped_entries(self, l, top):
+        """Then READ_ONCE(cpu_buffer->mapped) and, if set, the load of entries for
+        the meta store."""
+        if l[MAPPED] > 0:
             l[self.WPH + top] = W_INC
             l[self.WR1 + top] = l[ENTRIES]
         else:
             l[self.WPH + top] = W_STORED
-        return tuple(l)
 
     def _meta_store_entries(self, s, top):
-        """WRITE_ONCE(meta->entries, value loaded before an interrupt could run)."""
+        """WRITE_ONCE(meta->entries, value loaded before an interrupt could run).
+        (The write saw mapped != 0: the meta page stays until it leaves, since the
+        last unmap's synchronize_rcu waits for it.)"""
         l = list(s)
         v = s[self.WR1 + top]
-        if s[MAPPED] > 0:
+        if s[MAPPED] > 0 or s[UNMAPW]:
             if v < s[M_ENTRIES]:
                 l[FLAGS] |= F_BACKWARDS
             l[M_ENTRIES] = v
@@ -618,7 +820,7 @@ class RingBufferModel:
         """The seed's stores of overrun (rb_handle_head_page) and pages_touched
         (rb_tail_page_update) into the meta page."""
         l = list(s)
-        if s[MAPPED] > 0:
+        if s[MAPPED] > 0 or s[UNMAPW]:
             ov = s[self.WR1 + top]
             if ov >= 0:
                 if ov < s[M_OVERRUN]:
@@ -723,8 +925,12 @@ class RingBufferModel:
             l[M_READ] = l[READCNT]
 
     def _ioctl(self, l, pos):
-        """The get-reader ioctl, atomic under reader_lock. Returns 0 or -ENODEV (the
-        buffer is not mapped: a process whose VMA the kernel did not count)."""
+        """The get-reader ioctl's work under reader_lock. Returns 0 or -ENODEV (the
+        buffer is not mapped: a process whose VMA the kernel did not count).
+
+        Where the ioctl ends with rb_update_meta_page (``ioctl_refresh``), the
+        refresh is a step of its own (``ioctl_meta``): the writer runs on between
+        the reader page work and the loads of its counters."""
         if l[MAPPED] <= 0:
             return -19
         gr = self.get_reader
@@ -743,7 +949,6 @@ class RingBufferModel:
                 l[READCNT] += min(amount, K) - min(l[self.PREAD + R], K)
                 l[self.PREAD + R] = amount
             self._get_reader_page(l)
-            self._refresh_meta(l)
         else:  # consume_to_commit / no_meta_refresh
             swapped_from = l[READER]
             R = self._get_reader_page(l)
@@ -759,12 +964,14 @@ class RingBufferModel:
                 l[READCNT] += n
                 l[self.PREAD + R] = l[self.PCOMMIT + R]
             l[LOSTEV] = 0
-            if gr != "no_meta_refresh":
-                self._refresh_meta(l)
         if l[READER] != before:
             l[FLAGS] |= G_IOCTL_SWAP
-        if l[M_RID] != l[self.IDS + l[READER]]:
-            l[FLAGS] |= F_IOCTL_META
+        if not self.ioctl_refresh:
+            # coarse: the closing rb_update_meta_page is part of this step
+            if gr in ("consume_to_commit", "read_param"):
+                self._refresh_meta(l)
+            if l[M_RID] != l[self.IDS + l[READER]]:
+                l[FLAGS] |= F_IOCTL_META
         return 0
 
     def _deliver(self, l, seq):
@@ -854,9 +1061,9 @@ class RingBufferModel:
         if self.rules["map_fault"] == "off_by_one":
             l[FLAGS] |= F_FAULT
 
-    def _unmap(self, l):
-        """ring_buffer_unmap (the caller has already dropped its VMA from the process
-        fields, so the live-VMA count below excludes it)."""
+    def _unmap(self, l, who):
+        """ring_buffer_unmap by process ``who`` (the caller has already dropped its
+        VMA from the process fields, so the live-VMA count below excludes it)."""
         m = l[MAPPED]
         if m <= 0:
             l[FLAGS] |= F_ENODEV
@@ -865,15 +1072,23 @@ class RingBufferModel:
             return
         l[MAPPED] = m - 1
         if m == 1 and not self._live_vmas(l):
-            # last unmap: subbuf_ids and the meta page are freed. (When a VMA the
-            # kernel did not count still maps them, its process keeps seeing the
-            # last values: the pages stay referenced by that VMA.)
-            for k in range(self.IDS, self.IDS + self.N + 1):
-                l[k] = 0
-            for k in range(self.DPAGES, self.DPAGES + self.N):
-                l[k] = 0
-            for k in (M_ENTRIES, M_OVERRUN, M_TOUCHED, M_READ, M_RID, M_RREAD, M_DPH):
-                l[k] = 0
+            if self.fine and self.v2_writer and l[WDEPTH]:
+                # the seed: WRITE_ONCE(mapped, 0), then synchronize_rcu() waits for
+                # the writes in flight before anything is freed (``unmap_sync``)
+                l[UNMAPW] = who + 1
+                return
+            self._free_ids_meta(l)
+
+    def _free_ids_meta(self, l):
+        """The last unmap frees subbuf_ids and the meta page. (When a VMA the kernel
+        did not count still maps them, its process keeps seeing the last values:
+        the pages stay referenced by that VMA.)"""
+        for k in range(self.IDS, self.IDS + self.N + 1):
+            l[k] = 0
+        for k in range(self.DPAGES, self.DPAGES + self.N):
+            l[k] = 0
+        for k in (M_ENTRIES, M_OVERRUN, M_TOUCHED, M_READ, M_RID, M_RREAD, M_DPH):
+            l[k] = 0
 
     def _live_vmas(self, l) -> int:
         n = 1 if self.nc and l[self.NC + NPH] != NC_IDLE else 0
@@ -942,22 +1157,23 @@ class RingBufferModel:
             clean = ph == P_PAGE_DONE
         else:
             clean = caught_up and ph == P_READING
-        if c.crash or clean:
-            v2_wait = self.v2_writer and s[MAPPED] == 1 and s[WDEPTH] > 0
-            if not v2_wait:
+        if (c.crash or clean) and (self.fine or not (
+                self.v2_writer and s[MAPPED] == 1 and s[WDEPTH] > 0)):
+            # (coarse: the seed's last unmap waits for the writes in flight
+            # before it sets mapped = 0; fine: after, in unmap_sync)
+            l = list(s)
+            self._forget(l, b, P_IDLE)
+            self._unmap(l, i)
+            append(((name, "unmap"), tuple(l)))
+            if alive > 1 or not c.reader_stays:
                 l = list(s)
-                self._forget(l, b, P_IDLE)
-                self._unmap(l)
-                append(((name, "unmap"), tuple(l)))
-                if alive > 1 or not c.reader_stays:
-                    l = list(s)
-                    self._forget(l, b, P_EXITED)
-                    child = l[b + CHILD]
-                    l[b + CHILD] = 0
-                    self._unmap(l)
-                    if child:
-                        self._unmap(l)
-                    append(((name, "exit"), tuple(l)))
+                self._forget(l, b, P_EXITED)
+                child = l[b + CHILD]
+                l[b + CHILD] = 0
+                self._unmap(l, i)
+                if child:
+                    self._unmap(l, i)
+                append(((name, "exit"), tuple(l)))
         if c.fork:
             self._fork_steps(s, b, name, ph, append)
 
@@ -968,7 +1184,7 @@ class RingBufferModel:
         if not self.v2_writer:
             return False
         for i in range(s[WDEPTH]):
-            if s[self.WPH + i] == W_MTSTORE:
+            if s[self.WPH + i] == W_MTSTORE or s[self.WPH + i] == W_TMOVED:
                 T = s[TAIL]
                 for q in range(self.N + 1):
                     if q != T and s[self.NXT + q] == T and q in (s[HEAD], s[READER]):
@@ -979,7 +1195,8 @@ class RingBufferModel:
         if self._reader_spins(s):
             return
         l = list(s)
-        self._ioctl(l, pos)
+        if self._ioctl(l, pos) == 0 and self.ioctl_refresh:
+            l[IOCTLP] = (b - self.PROC) // NPF + 1
         l[b + PH] = P_IOCTLED
         append(((name, "ioctl"), tuple(l)))
         if self.has_update_ioctl:
@@ -1000,7 +1217,7 @@ class RingBufferModel:
         else:
             l = list(s)
             l[b + CHILD] = 0
-            self._unmap(l)
+            self._unmap(l, (b - self.PROC) // NPF)
             append(((name, "child_exit"), tuple(l)))
 
     def _forget(self, l, b, phase):
@@ -1170,8 +1387,15 @@ class RingBufferModel:
             ph = s[self.WPH + i]
             if ph or i < s[WDEPTH]:
                 desc = WPHASE_NAMES[ph]
+                if ph in END_COMMIT_PHASES:
+                    if s[self.WR1 + i]:
+                        desc += " (in rb_move_tail)"
+                    if s[self.WR2 + i]:
+                        desc += " (commits moved)"
                 if ph == W_INC:
                     desc += f" (loaded entries={s[self.WR1 + i]})"
+                elif ph == W_TMOVED and s[self.WR1 + i] >= 0:
+                    desc += f" (pushed overrun={s[self.WR1 + i]})"
                 elif ph == W_MTSTORE:
                     ov = s[self.WR1 + i]
                     desc += (f" (loaded {'overrun=%d, ' % ov if ov >= 0 else ''}"
@@ -1187,6 +1411,8 @@ class RingBufferModel:
                     desc += f" limit={s[b + LIM]}"
             if s[b + CHILD]:
                 desc += " +child"
+            if s[IOCTLP] == i + 1:
+                desc += " (in GET_READER, meta refresh next)"
             v[self.proc_names[i]] = desc
         if self.nc:
             B = self.NC

@@ -83,6 +83,11 @@ def config_options(f):
                      show_default=True,
                      help="The writer pads the rest of a page it leaves (events do "
                           "not fill pages exactly)."),
+        click.option("--granularity", type=click.Choice(["coarse", "fine"]),
+                     default=DEFAULTS.granularity, show_default=True,
+                     help="fine: the writer's publish, GET_READER's meta refresh and "
+                          "the seed's mapped loads and unmap wait at impl's steps "
+                          "(what rbmap conform checks); coarse: each one step."),
         click.option("--rule", "rules", multiple=True, metavar="NAME=VALUE",
                      help="Override one protocol rule of the variant (repeatable)."),
     ]
@@ -105,7 +110,8 @@ def config_dict(kw: dict) -> dict:
                 client=kw.pop("client"), crash=kw.pop("crash"),
                 reader_stays=kw.pop("reader_stays"), pipe_reads=kw.pop("pipe_reads"),
                 resets=kw.pop("resets"), fork=kw.pop("fork"),
-                nc_readers=kw.pop("nc_readers"), padding=kw.pop("padding"))
+                nc_readers=kw.pop("nc_readers"), padding=kw.pop("padding"),
+                granularity=kw.pop("granularity"))
 
 
 def model_info(variant: str, rules: dict, config: dict) -> dict:
