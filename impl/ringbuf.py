@@ -553,7 +553,7 @@ class RingBufferPerCpu:
         max_count = self.nr_pages * 100
         while True:
             while True:
-                commit_page = yield from self.commit_page.load()
+                commit_page = yield from self.commit_page.load()  # walk
                 tail = yield from self.tail_page.load()
                 if commit_page is tail:
                     break
@@ -569,13 +569,14 @@ class RingBufferPerCpu:
                 nxt = yield from self.rb_inc_page(commit_page)
                 yield from self.commit_page.store(nxt)
             while True:
-                commit_page = yield from self.commit_page.load()
+                commit_page = yield from self.commit_page.load()  # last page
                 c = rb_page_size_of((yield from commit_page.commit_load()))
                 w = (yield from commit_page.write.load()) & RB_WRITE_MASK
                 if c == w:
                     break
-                yield from commit_page.commit_set(w)
-            commit_page = yield from self.commit_page.load()
+                yield from commit_page.commit_set(w)  # store
+            # again, in case of an interrupt (the tail moved during the walk)
+            commit_page = yield from self.commit_page.load()  # final check
             tail = yield from self.tail_page.load()
             if commit_page is tail:
                 return

@@ -45,13 +45,17 @@ __all__ = ["Mismatch", "ReplayResult", "replay_path", "replay_tree",
            "save_schedule", "check_step"]
 
 #: the default small configuration (the model's sizes)
-DEFAULT_CONFIG = dict(pages=2, page_events=2, events=4, processes=1, nesting=2)
+DEFAULT_CONFIG = dict(pages=2, page_events=2, events=4, processes=1, nesting=2,
+                      granularity="fine")
 EBUSY, ENODEV = -16, -19
 
 
 def model_for(variant: str, config: dict | None = None, rules: dict | None = None):
-    """The model of ``variant`` at ``config`` (default :data:`DEFAULT_CONFIG`)."""
-    return build(variant, rules=rules, **(config or DEFAULT_CONFIG))
+    """The model of ``variant`` at ``config`` (default :data:`DEFAULT_CONFIG`);
+    conformance is checked at granularity "fine" unless ``config`` says
+    otherwise."""
+    return build(variant, rules=rules, **{"granularity": "fine",
+                                          **(config or DEFAULT_CONFIG)})
 
 
 @dataclass
@@ -190,6 +194,22 @@ def check_step(m, sysm, before, after, a, k=1, actions=(), command="", probe=Tru
                 return _mk(m, "return code", k, ("kernel", name),
                            f"{name} while mapped returned {rc} on impl; the model "
                            "refuses it (-EBUSY)", [], after, sysm, actions, command)
+    if probe and after[P.MAPPED] <= 0 < before[P.MAPPED] and not after[P.UNMAPW]:
+        # the last unmap is done: GET_READER now must say -ENODEV and change
+        # nothing (no lock left held, no page swapped)
+        try:
+            rc = sysm.get_reader_unmapped()
+        except Blocked as exc:
+            return _mk(m, "blocked", k, a, f"GET_READER after the last unmap: {exc}",
+                       [], after, sysm, actions, command)
+        held = [lk.name for lk in (sysm.cb.reader_lock, sysm.cb.mapping_lock)
+                if lk.held]
+        if rc != ENODEV or held:
+            return _mk(m, "return code", k, ("kernel", "get_reader_unmapped"),
+                       f"GET_READER after the last unmap returned {rc} on impl"
+                       + (f" holding {', '.join(held)}" if held else "")
+                       + "; the model's is -ENODEV", [], after, sysm, actions,
+                       command)
     d = state_diff(m, after, abstract(sysm))
     if d:
         return _mk(m, "state", k, a, "the abstracted impl state differs", d, after,
@@ -294,7 +314,7 @@ class _Tracker:
         label = run.op[0] if run.op else None
         if label == "start":
             return 0
-        return writer_phase(run.gen, label, self.sysm.v2)
+        return writer_phase(run.gen, label, self.sysm.v2, self.sysm.fine_commit)
 
     def _user_boundary(self, run) -> str | None:
         """'' when a user task is between two model steps (or not started/finished),
@@ -410,20 +430,32 @@ def _writer_action(prev: int, ph: int, v2: bool) -> str:
         return "write_begin"
     if prev == P.W_MOVED:
         return "end_commit_move"
-    if prev == getattr(P, "W_RECHECK", None):
+    if prev == P.W_COMMITTING:
+        return "publish_page" if ph == P.W_COMMITTING else "walk_done"
+    if prev == P.W_WALKED:
+        return "publish_load" if ph == P.W_STORING else "published"
+    if prev == P.W_STORING:
+        return "publish"
+    if prev == P.W_PUBLISHING:
+        return "publish_again" if ph == P.W_COMMITTING else "publish_end"
+    if prev == P.W_RECHECK:
         return "commit_release"
-    if prev == getattr(P, "W_RELEASED", None):
+    if prev == P.W_RELEASED:
         return "commit_recheck"
-    if prev == getattr(P, "W_WINDOW", None):
+    if prev == P.W_WINDOW:
         return "retry"
     if prev == P.W_BEGUN:
         return "reserve" if ph == P.W_RESERVED else "move_tail"
     if prev == P.W_RESERVED:
         return "commit_inc" if v2 else "commit"
+    if prev == P.W_COUNTED:
+        return "commit_load"
     if prev == P.W_INC:
         return "meta_store"
     if prev == P.W_STORED:
         return "end_commit"
+    if prev == P.W_TMOVED:
+        return "tail_meta_load"
     if prev == P.W_MTSTORE:
         return "meta_store_tail"
     return "?"
@@ -540,8 +572,12 @@ def _user_program(system, i, rounds, final_unmap=True):
             yield from system.user_gen(i, "page_done")
         if r < rounds:
             yield from system.user_gen(i, "ioctl")
+            if p.ioctl_rest is not None:
+                yield from system.user_gen(i, "ioctl_meta")
     if final_unmap:
         yield from system.user_gen(i, "unmap")
+        if p.unmap_rest is not None:
+            yield from system.user_gen(i, "unmap_sync")
 
 
 def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None = None,

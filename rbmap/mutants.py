@@ -147,14 +147,14 @@ MUTANTS: list[Mutant] = [
        "yield from cb.reader_lock.acquire()\n        if not cb.user_mapped:\n"
        "            return ENODEV",
        "GET_READER takes reader_lock before checking user_mapped (and returns "
-       "holding it)",
-       "never reached: the model's processes call the ioctl only while mapped"),
+       "holding it)"),
     _m("inc_mapped_error_path", "mapping", "UpstreamMapping.__rb_inc_dec_mapped",
        "if inc and cb.mapped.value == UINT_MAX:\n            return EBUSY",
        "if inc and cb.mapped.value == UINT_MAX:\n            cb.user_mapped += 1\n"
        "            return EBUSY",
        "the mapped-overflow error path leaves user_mapped incremented",
-       "never reached: mapped never approaches UINT_MAX in a bounded model"),
+       "conformance cannot reach it (mapped never approaches UINT_MAX in a "
+       "bounded model); tests/test_impl_mapping_limits.py does (--impl-tests)"),
 ]
 
 
@@ -268,7 +268,8 @@ def suite(quick: bool = False) -> list[Check]:
     return checks
 
 
-IMPL_TESTS = ["tests/test_scenario_acceptance.py", "tests/test_scenario_runner.py"]
+IMPL_TESTS = ["tests/test_impl_mapping_limits.py", "tests/test_scenario_acceptance.py",
+              "tests/test_scenario_runner.py"]
 
 
 def _impl_tests(paths) -> str | None:

@@ -220,16 +220,28 @@ def _innermost_fn(gens) -> object | None:
 # writer phases at a boundary, from the names on the stack and the next op label
 #: boundaries a write passes more than once inside one model step (the reserve
 #: attempt before its add_return; rb_end_commit's re-check loop)
-REPEATS = (P.W_BEGUN, getattr(P, "W_RECHECK", P.W_BEGUN),
-           getattr(P, "W_RELEASED", P.W_BEGUN))
+REPEATS = (P.W_BEGUN, P.W_RECHECK, P.W_RELEASED)
 
 
-def writer_phase(gen, label: str | None, v2: bool) -> int | None:
+def _committer(names) -> bool:
+    """Whether rb_end_commit runs for rb_commit or for rb_move_tail (not for a
+    dropped reserve, which the model keeps as one step)."""
+    return "rb_commit" in names or "_out_again" in names
+
+
+def writer_phase(gen, label: str | None, v2: bool, steps: bool = True) -> int | None:
     """The model phase of a write whose generator is suspended at ``label``, or None
-    when it is between two model steps (not at a boundary)."""
+    when it is between two model steps (not at a boundary). ``steps``: the model's
+    granularity is "fine" (with "coarse", rb_set_commit_to_write, rb_move_tail's
+    rb_end_commit and the seed's mapped loads hold no boundary)."""
     if gen is None or label in ("write begins", "start"):
         return 0
     names = _names(gen)
+    if not steps and ("rb_set_commit_to_write" in names or (
+            "_out_again" in names and "rb_end_commit" in names and not (
+                label == "committing load" and "committing" not in
+                _innermost_fn(stack(gen)).gi_frame.f_locals))):
+        return None
     inner = _innermost_fn(stack(gen))
     fn = inner.gi_code.co_name if inner is not None else ""
     if fn == "__rb_reserve_next" and (label == "tail_page load" or (
@@ -239,21 +251,38 @@ def writer_phase(gen, label: str | None, v2: bool) -> int | None:
         return P.W_BEGUN
     if fn == "rb_commit" and label == "entries add_return":
         return P.W_RESERVED
-    if fn == "_out_again" and label == "committing add_return" and \
-            hasattr(P, "W_WINDOW"):
+    if fn == "_out_again" and label == "committing add_return":
         # rb_move_tail's rb_end_commit has given the committing count back; its
         # local_inc(&committing) is next: an interrupt now is the outermost writer
         return P.W_WINDOW
+    if fn == "rb_set_commit_to_write" and label == "commit_page load" and \
+            _committer(names) and _at_line(inner, "# walk"):
+        # the outermost commit (it loaded cpu_buffer->commits and found
+        # committing == 1) is at the head of its walk up to the tail page
+        return P.W_COMMITTING
+    if fn == "rb_set_commit_to_write" and label == "commit_page load" and \
+            _committer(names) and _at_line(inner, "# last page"):
+        # the walk found the commit page at the tail page; this loop publishes the
+        # commit page's write index until it finds them equal (the model's
+        # publish, then published)
+        return P.W_WALKED
+    if fn == "rb_set_commit_to_write" and label.endswith("commit store") and \
+            _committer(names) and _at_line(inner, "# store"):
+        # that loop loaded a write index different from the commit; its store next
+        return P.W_STORING
+    if fn == "rb_set_commit_to_write" and label == "commit_page load" and \
+            _committer(names) and _at_line(inner, "# final check"):
+        # the walk is done; its final check (did an interrupt move the tail?) is
+        # next: the model's publish (again) or publish_end
+        return P.W_PUBLISHING
     if fn == "rb_end_commit" and label == "committing add_return" and \
-            "rb_commit" in names and _at_line(inner, "add_return(-1)") and \
-            hasattr(P, "W_RECHECK") and \
+            _committer(names) and _at_line(inner, "add_return(-1)") and \
             inner.gi_frame.f_locals.get("committing") == 1:
         # the outermost commit (committing == 1) has published
         # (rb_set_commit_to_write) and owes the re-check of cpu_buffer->commits
         return P.W_RECHECK
     if fn == "rb_end_commit" and label == "commits load" and \
-            "rb_commit" in names and _at_line(inner, "!= commits") and \
-            hasattr(P, "W_RELEASED") and \
+            _committer(names) and _at_line(inner, "!= commits") and \
             inner.gi_frame.f_locals.get("committing") == 1:
         # the outermost commit has run local_dec(&committing) and re-checks
         # cpu_buffer->commits next: an interrupt now is the outermost writer
@@ -262,6 +291,10 @@ def writer_phase(gen, label: str | None, v2: bool) -> int | None:
             "committing" not in inner.gi_frame.f_locals and "_out_again" in names:
         return P.W_MOVED     # the tail move is done; it owes end_commit_move
     if v2:
+        if steps and label == "mapped load" and fn == "writer_commit":
+            return P.W_COUNTED
+        if steps and label == "mapped load" and fn == "writer_tail_page_update":
+            return P.W_TMOVED
         if label == "meta_page->hdr.entries store" and "writer_commit" in names:
             return P.W_INC
         if label == "meta_page->hdr.pages_touched store" and \
@@ -325,6 +358,10 @@ class UserProc:
     pb: int = 0            # the page's base sequence number when it took the page
     refs: object = None    # upstream: page refs of its VMA; v2: faulted pages
     delivered: list = field(default_factory=list)
+    # GET_READER stopped before its rb_update_meta_page: (generator, next op)
+    ioctl_rest: object = None
+    # the seed's last unmap stopped at synchronize_rcu: (generator, next op)
+    unmap_rest: object = None
 
 
 @dataclass
@@ -360,6 +397,7 @@ class ImplSystem:
         self.model = model
         self.abi = impl_abi(model)
         self.v2 = self.abi == "v2"
+        self.fine_commit = model.fine
         c = model.config
         if c.fork or c.nc_readers:
             raise Unsupported("fork/dofork and the non-consuming reader are not driven "
@@ -514,7 +552,8 @@ class ImplSystem:
             r = self.writes[level] = Runner(self.model.actor_names[level], self.write_gen())
         if r is None:
             raise Blocked(f"no write in flight at level {level}")
-        start = writer_phase(r.gen, r.label, self.v2) if action != "write_begin" else 0
+        start = writer_phase(r.gen, r.label, self.v2, self.fine_commit) \
+            if action != "write_begin" else 0
         n = 0
         while True:
             n += 1
@@ -528,7 +567,7 @@ class ImplSystem:
                 self.ghost.deferred_overrun.pop(level, None)
                 self.set_phase(level, 0)
                 break
-            ph = writer_phase(r.gen, r.label, self.v2)
+            ph = writer_phase(r.gen, r.label, self.v2, self.fine_commit)
             if ph is not None and ph != 0 and not (ph == start and ph in REPEATS):
                 self.set_phase(level, ph)
                 break
@@ -558,6 +597,14 @@ class ImplSystem:
         if action == "read_page":
             return self.pipe_read()
         raise Blocked(f"unknown kernel action {action}")
+
+    def get_reader_unmapped(self) -> int:
+        """TRACE_MMAP_IOCTL_GET_READER on a trace_pipe_raw file nobody has mapped
+        (the model has no step for it: -ENODEV, nothing changes)."""
+        cb = self.cb
+        gen = (self.mapping.ring_buffer_get_reader_page(cb) if self.v2
+               else self.mapping.ring_buffer_map_get_reader(cb))
+        return self.run_to_end(Runner("probe", gen))
 
     def pipe_read(self) -> int:
         """A trace_pipe_raw read of one page (ring_buffer_read_page)."""
@@ -610,6 +657,21 @@ class ImplSystem:
         else:
             ref = p.refs[1 + sub_id]
         return ref[1]
+
+    def _ioctl_end(self, p: UserProc, rc):
+        """After GET_READER returned: the meta page must name the reader page."""
+        cb = self.cb
+        if rc == 0 and cb.meta_page is not None:
+            if self.v2:
+                mid = self.mapping.field(cb, "reader_page")
+            else:
+                mid = read_meta(cb.meta_page.buf)["reader.id"]
+            if mid != cb.reader_page.value.id:
+                self.ghost.flags |= P.F_IOCTL_META
+        p.phase = P.P_IOCTLED
+        self._check_backwards()
+        return rc
+        yield  # (a generator, for ``yield from``)
 
     def user_op(self, i: int, action: str) -> int:
         """Run one user-process step to completion (replay mode)."""
@@ -704,19 +766,27 @@ class ImplSystem:
             before = cb.reader_page.value
             gen = (self.mapping.ring_buffer_get_reader_page(cb) if self.v2
                    else self.mapping.ring_buffer_map_get_reader(cb))
+            if m.ioctl_refresh:
+                # the model's ioctl ends before rb_update_meta_page: stop there
+                done, rc = yield from _run_until(gen, "rb_update_meta_page")
+                if cb.reader_page.value is not before:
+                    g.flags |= P.G_IOCTL_SWAP
+                p.phase = P.P_IOCTLED
+                if not done:
+                    p.ioctl_rest = rc
+                    return 0
+                return rc
             rc = yield from gen
             if cb.reader_page.value is not before:
                 g.flags |= P.G_IOCTL_SWAP
-            if rc == 0 and cb.meta_page is not None:
-                if self.v2:
-                    mid = self.mapping.field(cb, "reader_page")
-                else:
-                    mid = read_meta(cb.meta_page.buf)["reader.id"]
-                if mid != cb.reader_page.value.id:
-                    g.flags |= P.F_IOCTL_META
-            p.phase = P.P_IOCTLED
-            self._check_backwards()
-            return rc
+            return (yield from self._ioctl_end(p, rc))
+        if action == "ioctl_meta":
+            if p.ioctl_rest is None:
+                raise Blocked(f"{p.name} is not inside GET_READER")
+            gen, op = p.ioctl_rest
+            rc = yield from _resume(gen, op)
+            p.ioctl_rest = None
+            return (yield from self._ioctl_end(p, rc))
         if action == "update_meta":
             return (yield from self.mapping.ring_buffer_update_meta_page(cb))
         if action in ("unmap", "exit"):
@@ -727,13 +797,34 @@ class ImplSystem:
             p.refs = None
             if not held:
                 return 0
-            rc = yield from self.mapping.ring_buffer_unmap(cb)
-            if rc == ENODEV:
-                g.flags |= P.F_ENODEV
-            if cb.meta_page is None:
-                self.last_meta = None
-            return rc
+            gen = self.mapping.ring_buffer_unmap(cb)
+            if self.v2 and self.fine_commit:
+                # the model's unmap ends at synchronize_rcu while writes are in
+                # flight (then unmap_sync)
+                done, rc = yield from _run_until(gen, "synchronize_rcu")
+                if not done:
+                    if cb.nest:
+                        p.unmap_rest = rc
+                        return 0
+                    rc = yield from _resume(*rc)
+            else:
+                rc = yield from gen
+            return self._unmap_end(rc)
+        if action == "unmap_sync":
+            if p.unmap_rest is None:
+                raise Blocked(f"{p.name} is not waiting in synchronize_rcu")
+            gen, op = p.unmap_rest
+            rc = yield from _resume(gen, op)
+            p.unmap_rest = None
+            return self._unmap_end(rc)
         raise Blocked(f"unknown process action {action}")
+
+    def _unmap_end(self, rc):
+        if rc == ENODEV:
+            self.ghost.flags |= P.F_ENODEV
+        if self.cb.meta_page is None:
+            self.last_meta = None
+        return rc
 
     # ------------------------------------------------------------------ model steps
     def do(self, action) -> int:
@@ -750,6 +841,30 @@ class ImplSystem:
         else:
             raise Blocked(f"no impl counterpart for actor {actor!r}")
         return rc
+
+
+def _run_until(gen, label: str):
+    """Run ``gen`` (yield by yield, as part of the caller's generator) until its
+    next operation is ``label``, without running that one. Returns (True, result)
+    if ``gen`` finished first, else (False, (gen, the pending operation))."""
+    try:
+        op = next(gen)
+        while op[0] != label:
+            value = yield op
+            op = gen.send(value)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, (gen, op)
+
+
+def _resume(gen, op):
+    """Continue a generator stopped by :func:`_run_until` to its end."""
+    try:
+        while True:
+            value = yield op
+            op = gen.send(value)
+    except StopIteration as stop:
+        return stop.value
 
 
 class Blocked(RuntimeError):
@@ -772,10 +887,18 @@ def units(buf, nbytes: int, cap: int, padding: bool) -> int:
 
 
 def _page_counts(sysm: ImplSystem, bp) -> tuple[int, int]:
+    """The model's write and commit of one page."""
     cap = sysm.geo.capacity
     pad = getattr(sysm.model, "padding", False)
-    w = bp.write.value & RB_WRITE_MASK
     c = bp.page.commit() & ev.COMMIT_SIZE_MASK
+    return _write_units(sysm, bp, bp.write.value & RB_WRITE_MASK), units(
+        bp.page.buf, c, cap, pad)
+
+
+def _write_units(sysm: ImplSystem, bp, w: int) -> int:
+    """The model's units of a write index ``w`` (bytes) of one page."""
+    cap = sysm.geo.capacity
+    pad = getattr(sysm.model, "padding", False)
     seqs = [e for e in _events(bp.page.buf, w, cap) if e[2] is not None]
     nw = len(seqs)
     if pad and nw and w > seqs[-1][0] + seqs[-1][1]:
@@ -784,13 +907,13 @@ def _page_counts(sysm: ImplSystem, bp) -> tuple[int, int]:
         # about to write; the seed's writer sits at its pages_touched meta store
         # then).  Its bytes may since hold a lost-events count (GET_READER).
         nw += 1
-    return nw, units(bp.page.buf, c, cap, pad)
+    return nw
 
 
 def boundary(sysm: ImplSystem) -> bool:
     """True when every write in flight is at a model step boundary."""
     for r in sysm.writes:
-        if r is not None and writer_phase(r.gen, r.label, sysm.v2) in (None,):
+        if r is not None and writer_phase(r.gen, r.label, sysm.v2, sysm.fine_commit) is None:
             return False
     return True
 
@@ -880,7 +1003,7 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
         if gl is None:
             continue
         gen, label = gl
-        ph = writer_phase(gen, label, sysm.v2)
+        ph = writer_phase(gen, label, sysm.v2, sysm.fine_commit)
         if ph is None:
             ph = -1  # not at a boundary: never equal to a model phase
         if ph == 0:
@@ -888,14 +1011,22 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
         s[m.WPH + depth] = ph
         if ph == P.W_BEGUN and g.stale.get(lvl):
             s[m.WR2 + depth] = 1
-        if ph in (getattr(P, "W_RECHECK", -9), getattr(P, "W_RELEASED", -9)):
+        if ph in P.END_COMMIT_PHASES:
             # rb_end_commit's re-check will loop: cpu_buffer->commits moved since
-            # its frame loaded ``commits``
-            inner = [x for x in stack(gen) if x.gi_code.co_name == "rb_end_commit"]
+            # its frame loaded ``commits``; WR1: it returns into rb_move_tail
+            frames = stack(gen)
+            if any(x.gi_code.co_name == "_out_again" for x in frames):
+                s[m.WR1 + depth] = 1
+            inner = [x for x in frames if x.gi_code.co_name == "rb_end_commit"]
             if inner:
                 seen = inner[-1].gi_frame.f_locals.get("commits")
                 if seen is not None and sysm.cb.commits.value != seen:
                     s[m.WR2 + depth] = 1
+        if ph == P.W_STORING:
+            inner = [x for x in stack(gen)
+                     if x.gi_code.co_name == "rb_set_commit_to_write"]
+            loc = inner[-1].gi_frame.f_locals
+            s[m.WR3 + depth] = _write_units(sysm, loc["commit_page"], loc["w"])
         if ph == P.W_INC:
             inner = [x for x in stack(gen) if x.gi_code.co_name == "writer_commit"]
             if inner:
@@ -906,8 +1037,15 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
             if inner:
                 s[m.WR2 + depth] = inner[-1].gi_frame.f_locals.get("v", 0)
             s[m.WR1 + depth] = g.pushed.get(lvl, -1)
+        if ph == P.W_TMOVED:
+            s[m.WR1 + depth] = g.pushed.get(lvl, -1)
         depth += 1
     s[P.WDEPTH] = depth
+    for i, p in enumerate(sysm.procs):
+        if p.ioctl_rest is not None:
+            s[P.IOCTLP] = i + 1
+        if p.unmap_rest is not None:
+            s[P.UNMAPW] = i + 1
     for i, p in enumerate(sysm.procs):
         b = m.PROC + P.NPF * i
         s[b + P.PH] = p.phase
@@ -951,6 +1089,7 @@ def _slot_names(model) -> dict[int, str]:
         names[model.WPH + i] = f"{a}.phase"
         names[model.WR1 + i] = f"{a}.loaded1"
         names[model.WR2 + i] = f"{a}.loaded2"
+        names[model.WR3 + i] = f"{a}.loaded_write"
     pf = ("phase", "page", "pos", "limit", "base", "child")
     for i, n in enumerate(model.proc_names):
         for j, f in enumerate(pf):

@@ -12,10 +12,10 @@ from rbmap.cli import fail
 VARIANTS = ("upstream", "v2")
 
 
-def _config(pages, page_events, events, processes, nesting):
+def _config(pages, page_events, events, processes, nesting, granularity):
     from rbmap.model import Config, SpecError
     cfg = dict(pages=pages, page_events=page_events, events=events,
-               processes=processes, nesting=nesting)
+               processes=processes, nesting=nesting, granularity=granularity)
     try:
         Config(**cfg)
     except SpecError as exc:
@@ -58,6 +58,10 @@ def _load_paths(file):
 @click.option("--events", type=int, default=4, show_default=True)
 @click.option("--processes", type=int, default=1, show_default=True)
 @click.option("--nesting", type=int, default=2, show_default=True)
+@click.option("--granularity", type=click.Choice(["fine", "coarse"]), default="fine",
+              show_default=True,
+              help="The model's granularity (coarse: expect mismatches, the "
+                   "schedules it cannot express).")
 @click.option("--replay", "replay_file", type=click.Path(dir_okay=False),
               help="Replay saved model paths (rbmap-path/1 or rbmap check "
                    "--trace-out) on impl, then stop.")
@@ -69,7 +73,7 @@ def _load_paths(file):
               help="Where the first mismatching model path is saved.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def conform(variant, depth, preemptions, schedules, pages, page_events, events,
-            processes, nesting, replay_file, schedule_file,
+            processes, nesting, granularity, replay_file, schedule_file,
             trace_out, as_json):
     """Check that impl refines the model for VARIANT (upstream or v2).
 
@@ -116,14 +120,23 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
             fail(f"{name} must be >= 0, got {val}")
     if preemptions < -1:
         fail(f"--preemptions must be >= -1, got {preemptions}")
-    cfg = _config(pages, page_events, events, processes, nesting)
+    cfg = _config(pages, page_events, events, processes, nesting, granularity)
     try:
         if replay_file:
             from rbmap.conform import model_for
+            from rbmap.model import Config, SpecError
             m = model_for(variant, cfg)
             paths = _load_paths(replay_file)
             mismatches, steps = [], 0
             for name, path in paths:
+                # a path saved by rbmap check carries the config it was found at
+                saved = (path.model or {}).get("config")
+                if saved:
+                    try:
+                        m = model_for(variant, Config.from_dict(saved).to_dict(),
+                                      rules=(path.model or {}).get("rules") or None)
+                    except (SpecError, TypeError) as exc:
+                        fail(f"{replay_file}: {name}: {exc}")
                 try:
                     res = replay_path(m, path.actions,
                                       f"rbmap conform {variant} --replay {replay_file}")
