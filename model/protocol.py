@@ -28,7 +28,10 @@ resumes)::
                   interrupt before it is the outermost committer)
     stale_retry   a write whose loaded tail_page an interrupt moved meanwhile:
                   it overflows the old page, sees the tail moved, and retries
-                  after rb_end_commit (no tail move of its own)
+                  after rb_end_commit (no tail move of its own); its rb_reset_tail
+                  finds the page full: real_end = 0
+    crossed_retry the same, but its reservation crossed the page's end before the
+                  interrupt's: its rb_reset_tail writes the padding, real_end set
     commit        rb_commit: cpu_buffer->entries++, rb_end_commit's load of
                   cpu_buffer->commits and committing (a nested writer leaves here)
     publish_page  the outermost writer's rb_set_commit_to_write walks one page:
@@ -148,7 +151,9 @@ M_RREAD = 28   # meta reader.read
 M_DPH = 29     # meta data_page_head
 IOCTLP = 30    # 1 + the process inside GET_READER before its rb_update_meta_page
 UNMAPW = 31    # 1 + the process whose last unmap waits in synchronize_rcu (seed)
-NGLOBAL = 32
+REAL0 = 32     # bit p: page p is padded but its real_end is 0 (a later write that
+               # crossed it found it full: rb_reset_tail's ``tail == bsize`` case)
+NGLOBAL = 33
 
 # sticky flags
 F_TORN = 1 << 0          # a process read a page the writer had started to overwrite
@@ -404,6 +409,10 @@ class RingBufferModel:
                     append(((actor, "move_tail"), self._move_tail(s, top)))
                 if s[self.WR2 + top]:
                     append(((actor, "stale_retry"), self._stale_retry(s, top)))
+                    P0 = s[self.WR1 + top] - 1
+                    if self.padding and s[self.PWRITE + P0] > self.K:
+                        append(((actor, "crossed_retry"),
+                                self._stale_retry(s, top, crossed=True)))
             elif ph == W_MOVED:
                 append(((actor, "end_commit_move"), self._end_commit_move(s, top)))
             elif ph == W_RECHECK:
@@ -604,7 +613,7 @@ class RingBufferModel:
         l[self.PWRITE + T] = slot + 1
         l[SEQ] = seq + 1
         l[self.WPH + top] = W_RESERVED
-        l[self.WR2 + top] = 0
+        l[self.WR1 + top] = l[self.WR2 + top] = 0
         return tuple(l)
 
     def _overwrite_generation(self, l, p):
@@ -626,8 +635,9 @@ class RingBufferModel:
         # rb_reset_tail (on every way out of rb_move_tail, the drops too): the rest of
         # the old tail page becomes a padding event that the next commit covers (one
         # more unit of write, no event)
-        if self.padding and s[self.PWRITE + T] == self.K:
-            l[self.PWRITE + T] = self.K + 1
+        if self.padding:
+            self._reset_tail(l, T)
+        l[self.WR1 + top] = 0
         if nxt == commit:
             # an interrupt storm went all the way around to the commit page
             return self._drop(l, top)
@@ -644,9 +654,12 @@ class RingBufferModel:
             pushed = l[OVERRUN]
             if s[MAPPED] > 0:
                 l[FLAGS] |= G_OVERRUN_MAPPED
-        # writes interrupted in __rb_reserve_next have a stale tail_page now
+        # writes interrupted in __rb_reserve_next have a stale tail_page now (WR1:
+        # 1 + the page they may have loaded, the one that was the tail first)
         for i in range(top):
             if s[self.WPH + i] == W_BEGUN:
+                if not s[self.WR2 + i]:
+                    l[self.WR1 + i] = T + 1
                 l[self.WR2 + i] = 1
         # rb_tail_page_update (with data_index: data_index[next->id].cnt++; the
         # reader only compares the counter for equality, so the model keeps whether
@@ -656,6 +669,7 @@ class RingBufferModel:
         l[TAIL] = nxt
         l[self.PWRITE + nxt] = 0
         l[self.PCOMMIT + nxt] = 0
+        l[REAL0] &= ~(1 << nxt)
         l[TOUCHED] = s[TOUCHED] + 1
         self._owe_tail_end(l, s, top, pushed)
         return tuple(l)
@@ -704,14 +718,34 @@ class RingBufferModel:
             l[self.WPH + top] = W_MOVED
             l[self.WR1 + top] = 0
 
-    def _stale_retry(self, s, top):
+    def _stale_retry(self, s, top, crossed=False):
         """A write that loaded tail_page before an interrupt moved it adds its length
         to the old, full page, enters rb_move_tail, finds the tail moved (its
         tail_page cmpxchg fails) and retries after rb_end_commit. The seed still
         stores its loaded pages_touched in rb_tail_page_update."""
         l = list(s)
+        p = s[self.WR1 + top] - 1
+        if crossed:
+            # (crossed_retry) its reservation crossed the old page's end before the
+            # interrupt's did: its rb_reset_tail pads the page, real_end = its tail
+            l[REAL0] &= ~(1 << p)
+        elif self.padding:
+            # its reservation on the old page, padded by the interrupt, starts at
+            # the end of the page: rb_reset_tail's tail == bsize case
+            self._reset_tail(l, p)
+        l[self.WR1 + top] = 0
         self._owe_tail_end(l, s, top, -1)
         return tuple(l)
+
+    def _reset_tail(self, l, p):
+        """rb_reset_tail on page ``p`` (padding mode): a page with room left gets the
+        padding (one more unit of write, no event) and real_end = where it starts;
+        a page already full keeps its bytes and gets real_end = 0."""
+        if l[self.PWRITE + p] == self.K:
+            l[self.PWRITE + p] = self.K + 1
+            l[REAL0] &= ~(1 << p)
+        elif l[self.PWRITE + p] > self.K:
+            l[REAL0] |= 1 << p
 
     def _drop(self, l, top):
         """The reserve fails: the event is dropped and counted (dropped_events or
@@ -881,6 +915,7 @@ class RingBufferModel:
         l[PAGESP] = prev
         l[self.PWRITE + R] = 0
         l[self.PCOMMIT + R] = 0
+        l[REAL0] &= ~(1 << R)
         l[NXT + R] = l[NXT + H]
         l[NXT + prev] = R
         l[HEAD] = l[NXT + H]
@@ -951,10 +986,13 @@ class RingBufferModel:
             self._get_reader_page(l)
         else:  # consume_to_commit / no_meta_refresh
             swapped_from = l[READER]
+            # ring_buffer_map_get_reader's consume loop starts with
+            # rb_per_cpu_empty, whose rb_set_head_page fixes the cached head
+            self._set_head_page(l)
             R = self._get_reader_page(l)
             if (R >= 0 and R != swapped_from and l[LOSTEV] and R != l[COMMITP]
                     and self.meta_fields == "upstream"
-                    and l[self.PCOMMIT + R] > self.K):
+                    and l[self.PCOMMIT + R] > self.K and not l[REAL0] >> R & 1):
                 # ring_buffer_map_get_reader records the loss in the new reader
                 # page: its commit is cut back to real_end (the padding goes)
                 l[self.PCOMMIT + R] = self.K
@@ -1007,6 +1045,7 @@ class RingBufferModel:
             l[self.PBASE + R] = 0
             l[self.PFILL + R] = 0
             l[self.PWRITE + R] = 0
+            l[REAL0] &= ~(1 << R)
             l[PC] = 0
             l[PR] = 0
         l[PIPEB] -= 1
@@ -1018,6 +1057,7 @@ class RingBufferModel:
         l = list(s)
         N1 = self.N + 1
         l[ACCT] |= _mask(0, s[SEQ]) & ~s[DELIV]
+        l[REAL0] = 0
         for p in range(N1):
             l[self.PWRITE + p] = 0
             l[self.PCOMMIT + p] = 0

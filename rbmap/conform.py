@@ -91,6 +91,7 @@ def _j(x):
 class ReplayResult:
     steps: int = 0
     mismatch: Mismatch | None = None
+    cut: bool = False      # stopped before a crossed_retry (see replay_path)
 
 
 def _expected_rc(m, before, after, action) -> int | None:
@@ -137,6 +138,13 @@ def replay_path(m, actions, command: str = "", probe: bool = True) -> ReplayResu
                            states[0], sysm, [], command)
         return res
     for k, a in enumerate(actions, 1):
+        if a[1] == "crossed_retry":
+            # impl takes it only when the write's reservation crossed the page's
+            # end before the interrupt's did: a replay that runs each model step
+            # to its end cannot stop a write there (the interleaving explorer
+            # reaches it); the path is compared up to here
+            res.cut = True
+            return res
         if a[1] == "write_begin":
             _prefetch_for_stale_retry(m, sysm, actions, k)
         mm = check_step(m, sysm, states[k - 1], states[k], a, k, actions[:k], command,
@@ -373,7 +381,8 @@ class _Tracker:
         actor = self.m.actor_names[op.level]
         name = _writer_action(prev, ph, self.sysm.v2)
         op.action = (actor, name)
-        names = [name, "stale_retry"] if name == "move_tail" else [name]
+        names = [name, "stale_retry", "crossed_retry"] if name == "move_tail" \
+            else [name]
         # An interrupt that starts while the write it interrupts is inside its
         # rb_end_commit (its commit already published) is nested for the kernel
         # (committing > 1) but may linearize after that write: both levels are

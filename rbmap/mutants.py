@@ -255,7 +255,7 @@ def suite(quick: bool = False) -> list[Check]:
         return [replay("upstream", 10), replay("v2", 10)]
     checks = [
         replay("upstream", None),
-        replay("upstream", None, page_events=1),
+        replay("upstream", 22, page_events=1),
         replay("upstream", 12, page_events=1, processes=2, nesting=1, events=3,
                consumers="concurrent"),
         replay("upstream", 14, pipe_reads=1),
@@ -265,6 +265,7 @@ def suite(quick: bool = False) -> list[Check]:
                consumers="concurrent"),
     ]
     checks.append(interleave("upstream", 1, 400))
+    checks.append(interleave("v2", 1, 400))
     return checks
 
 

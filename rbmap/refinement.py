@@ -381,7 +381,8 @@ class Ghost:
     deferred_overrun: dict = field(default_factory=dict)  # level -> value before
     pushed: dict = field(default_factory=dict)            # level -> overrun pushed
     rcs: list = field(default_factory=list)
-    stale: dict = field(default_factory=dict)       # level -> loaded tail_page moved
+    stale: dict = field(default_factory=dict)       # level -> page index of the
+    #                                                 tail_page it may have loaded
     last_phase: dict = field(default_factory=dict)  # level -> model phase
 
 
@@ -475,9 +476,13 @@ class ImplSystem:
             # reservation now hold a stale tail_page
             # (a write below is in flight; before its first model step boundary
             # the model already has it in W_BEGUN)
+            mv = [f for f in stack(gen) if f.gi_code.co_name == "rb_move_tail"] \
+                if gen is not None else []
+            old = mv[-1].gi_frame.f_locals.get("tail_page") if mv else None
             for lvl, ph in g.last_phase.items():
-                if lvl < level and ph in (0, P.W_BEGUN):
-                    g.stale[lvl] = True
+                if lvl < level and ph in (0, P.W_BEGUN) and lvl not in g.stale:
+                    # the page it may have loaded: the tail before this move
+                    g.stale[lvl] = self.idx.get(id(old), -1)
         elif label == "meta_page->hdr.pages_touched store" and level is not None:
             g.deferred_overrun.pop(level, None)
             g.pushed.pop(level, None)
@@ -781,11 +786,7 @@ class ImplSystem:
                 g.flags |= P.G_IOCTL_SWAP
             return (yield from self._ioctl_end(p, rc))
         if action == "ioctl_meta":
-            if p.ioctl_rest is None:
-                raise Blocked(f"{p.name} is not inside GET_READER")
-            gen, op = p.ioctl_rest
-            rc = yield from _resume(gen, op)
-            p.ioctl_rest = None
+            rc = yield from self._resume_rest(p, "ioctl_rest", "inside GET_READER")
             return (yield from self._ioctl_end(p, rc))
         if action == "update_meta":
             return (yield from self.mapping.ring_buffer_update_meta_page(cb))
@@ -811,13 +812,19 @@ class ImplSystem:
                 rc = yield from gen
             return self._unmap_end(rc)
         if action == "unmap_sync":
-            if p.unmap_rest is None:
-                raise Blocked(f"{p.name} is not waiting in synchronize_rcu")
-            gen, op = p.unmap_rest
-            rc = yield from _resume(gen, op)
-            p.unmap_rest = None
+            rc = yield from self._resume_rest(p, "unmap_rest",
+                                              "waiting in synchronize_rcu")
             return self._unmap_end(rc)
         raise Blocked(f"unknown process action {action}")
+
+    def _resume_rest(self, p: UserProc, attr: str, where: str):
+        """Finish the system call that ``p`` stopped in (``p.<attr>``)."""
+        rest = getattr(p, attr)
+        if rest is None:
+            raise Blocked(f"{p.name} is not {where}")
+        rc = yield from _resume(*rest)
+        setattr(p, attr, None)
+        return rc
 
     def _unmap_end(self, rc):
         if rc == ENODEV:
@@ -910,6 +917,31 @@ def _write_units(sysm: ImplSystem, bp, w: int) -> int:
     return nw
 
 
+def _real_end_zero(sysm: ImplSystem, bp, gens) -> bool:
+    """Whether page ``bp``'s real_end is 0, or will be once the rb_reset_tail of
+    the writes that crossed it and are still in rb_tail_page_update has run (the
+    model resets the tail with the tail move; the seed's writer has a model step
+    boundary in between). The one with the smallest ``tail`` runs it last."""
+    tails = []
+    for gl in gens:
+        if gl is None:
+            continue
+        frames = stack(gl[0])
+        if not any(f.gi_code.co_name == "rb_tail_page_update" for f in frames):
+            continue
+        for f in frames:
+            loc = f.gi_frame.f_locals
+            if f.gi_code.co_name == "rb_move_tail" and loc.get("tail_page") is bp:
+                tails.append(loc["tail"])
+    if not tails:
+        return not bp.real_end.value
+    bsize = sysm.buffer.subbuf_size
+    t = min(tails)
+    if t < bsize:
+        return False                       # it pads the page: real_end = t
+    return t == bsize or not bp.real_end.value
+
+
 def boundary(sysm: ImplSystem) -> bool:
     """True when every write in flight is at a model step boundary."""
     for r in sysm.writes:
@@ -931,6 +963,10 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
     N1 = m.N + 1
     s = [0] * m.SIZE
     s[P.SEQ] = g.seq
+    gens = writer_gens
+    if gens is None:
+        gens = [(r.gen, r.label) if r is not None and not r.done else None
+                for r in sysm.writes]
     hp = None
     for p in cb.ring_pages():
         nxt, flag = p.list_next.value
@@ -963,6 +999,8 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
         base, filled = generation(bp.page.buf, cap)
         s[m.PBASE + i], s[m.PFILL + i] = base, filled
         s[m.PWRITE + i], s[m.PCOMMIT + i] = _page_counts(sysm, bp)
+        if s[m.PWRITE + i] > m.K and _real_end_zero(sysm, bp, gens):
+            s[P.REAL0] |= 1 << i      # padded, real_end 0 (see the model's REAL0)
         if bp is reader:
             s[m.PREAD + i] = units(bp.page.buf, bp.read, cap,
                                    getattr(m, "padding", False))
@@ -994,10 +1032,6 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
             else:
                 s[P.M_RREAD] = -1
     # writes in flight
-    gens = writer_gens
-    if gens is None:
-        gens = [(r.gen, r.label) if r is not None and not r.done else None
-                for r in sysm.writes]
     depth = 0
     for lvl, gl in enumerate(gens):
         if gl is None:
@@ -1009,8 +1043,9 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
         if ph == 0:
             continue
         s[m.WPH + depth] = ph
-        if ph == P.W_BEGUN and g.stale.get(lvl):
+        if ph == P.W_BEGUN and lvl in g.stale:
             s[m.WR2 + depth] = 1
+            s[m.WR1 + depth] = g.stale[lvl] + 1
         if ph in P.END_COMMIT_PHASES:
             # rb_end_commit's re-check will loop: cpu_buffer->commits moved since
             # its frame loaded ``commits``; WR1: it returns into rb_move_tail
