@@ -17,7 +17,13 @@ def _verdicts(variant, granularity):
             {p.name for p in r.properties if p.status == "unreached"}, r.states)
 
 
-@pytest.mark.parametrize("variant", shipped_names())
+# the v2 family and v3-read-param take longest; they run with -m slow
+_SLOW = {"v2-data-index", "v3-read-param"}
+
+
+@pytest.mark.parametrize("variant", [
+    pytest.param(v, marks=pytest.mark.slow) if v in _SLOW else v
+    for v in shipped_names()])
 def test_coarse_and_fine_agree(variant):
     vc, uc, nc = _verdicts(variant, "coarse")
     vf, uf, nf = _verdicts(variant, "fine")
