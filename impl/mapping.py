@@ -151,6 +151,16 @@ class _Hooks:
     writer_tail_page_update = writer_head_page_push = writer_commit = _nothing
     reader_head_move = reader_head_swap = on_reset = _nothing
 
+    def _free_last_mapping(self, cb) -> None:
+        """The last unmap's clean-up (both ABIs): the user mapping goes, then
+        rb_free_page_ids, rb_free_meta_page, and resize is allowed again."""
+        if self.backing is not None:
+            self.backing.detach()
+        cb.subbuf_ids = None
+        cb.meta_page.freed = True
+        cb.meta_page = None
+        cb.resize_disabled -= 1
+
 
 # ===========================================================================
 # upstream (6.10 - 6.12)
@@ -337,12 +347,7 @@ class UpstreamMapping(_Hooks):
             yield from cb.mapped.store(m - 1)
         cb.user_mapped = 0
         yield from cb.reader_lock.release()
-        if self.backing is not None:
-            self.backing.detach()
-        cb.subbuf_ids = None
-        cb.meta_page.freed = True
-        cb.meta_page = None
-        cb.resize_disabled -= 1
+        self._free_last_mapping(cb)
         yield from cb.buffer.mutex.release()
         return 0
 
@@ -571,12 +576,7 @@ class V2Mapping(_Hooks):
         if m - 1 == 0:
             # synchronize_rcu(): wait for writers that saw mapped != 0
             yield from spin_until("synchronize_rcu", lambda: cb.nest == 0, ANY)
-            if self.backing is not None:
-                self.backing.detach()
-            cb.subbuf_ids = None
-            cb.meta_page.freed = True
-            cb.meta_page = None
-            cb.resize_disabled -= 1
+            self._free_last_mapping(cb)
         return 0
 
     def ring_buffer_map_fault(self, cb, pgoff: int):
