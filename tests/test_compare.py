@@ -14,7 +14,7 @@ def rbmap(*args):
 
 def test_matrix_json_shape_and_history():
     r = rbmap("compare", "v2", "v3-read", "upstream", *SMALL, "--no-abi", "--json")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # v2 violates
     mx = json.loads(r.stdout)
     assert mx["variants"] == ["v2", "v3-read", "upstream"]
     rows = {row["name"]: row["status"] for row in mx["rows"]}
@@ -36,7 +36,7 @@ def test_text_fits_an_email_and_traces_replay(tmp_path):
     d = tmp_path / "traces"
     r = rbmap("compare", "v2", "v2-data-index", "v3-read", "v3-read-param", "upstream",
               *SMALL, "--no-abi", "--no-nc", "--trace-dir", str(d))
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr
     table = r.stdout.split("\ncounterexamples")[0]
     assert max(len(line) for line in table.splitlines()) <= 80
     f = d / "v2.no_duplicate_delivery.json"
@@ -49,7 +49,7 @@ def test_markdown_links_cells_to_traces(tmp_path):
     d = tmp_path / "t"
     r = rbmap("compare", "v2", "upstream", *SMALL, "--no-abi", "--no-nc", "--markdown",
               "--trace-dir", str(d))
-    assert r.returncode == 0
+    assert r.returncode == 1
     assert f"[VIOLATED (17 steps)]({d}/v2.no_duplicate_delivery.json)" in r.stdout
     assert "| `no_duplicate_delivery` |" in r.stdout
 
@@ -66,3 +66,87 @@ def test_abi_rows_come_from_the_proofs():
 def test_bad_variant_exits_2():
     r = rbmap("compare", "v2", "nope")
     assert r.returncode == 2 and "unknown variant 'nope'" in r.stderr
+
+
+# ---------------------------------------------------------------------------
+# the same options as check, exit codes, a closed pipe
+
+from click.testing import CliRunner  # noqa: E402
+
+from rbmap.cli import main  # noqa: E402
+
+TINY = ["--pages", "2", "--page-events", "1", "--events", "3", "--processes", "1",
+        "--nesting", "1", "--no-abi", "--no-nc"]
+CHECK_ONLY = {"variant", "sim_runs", "seed", "walk_depth", "as_json", "trace_out"}
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_compare_takes_every_workload_and_bound_option_of_check():
+    """compare and check share one definition of the options: same names, same
+    help, same defaults where the config does not differ on purpose."""
+    check, compare = main.commands["check"], main.commands["compare"]
+    cmp = {p.name: p for p in compare.params}
+    for p in check.params:
+        if p.name in CHECK_ONLY:
+            continue
+        assert p.name in cmp, f"compare lacks --{p.name.replace('_', '-')}"
+        assert p.opts == cmp[p.name].opts
+        # the same text; only the default named in it may differ
+        assert (p.help.split(" [default")[0].rstrip(".")
+                == cmp[p.name].help.split(" [default")[0].rstrip("."))
+
+
+def test_compare_resets_reach_the_model():
+    base = json.loads(invoke("compare", "v2", *TINY, "--json").output)
+    r = invoke("compare", "v2", *TINY, "--resets", "1", "--json")
+    mx = json.loads(r.output)
+    assert mx["config"]["resets"] == 1
+    assert mx["stats"]["v2"]["main"]["states"] > base["stats"]["v2"]["main"]["states"]
+
+
+def test_compare_exits_1_when_a_property_is_violated_0_when_all_hold():
+    assert invoke("compare", "v2", "upstream", *TINY).exit_code == 1
+    r = invoke("compare", "upstream", *TINY)
+    assert r.exit_code == 0, r.output
+
+
+def test_compare_bounded_is_incomplete_exit_3_and_never_holds():
+    r = invoke("compare", "upstream", *TINY, "--max-states", "50", "--json")
+    assert r.exit_code == 3, r.output
+    mx = json.loads(r.output)
+    assert mx["stats"]["upstream"]["main"]["complete"] is False
+    assert "holds" not in {row["status"]["upstream"] for row in mx["rows"]}
+    r = invoke("compare", "upstream", *TINY, "--time-limit", "nan")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_compare_expect_exits_0_on_the_expected_matrix_1_on_a_difference(tmp_path):
+    exp = tmp_path / "expected.json"
+    r = invoke("compare", "v2", "upstream", *TINY, "--json")
+    assert r.exit_code == 1
+    exp.write_text(r.output)
+    r = invoke("compare", "v2", "upstream", *TINY, "--expect", str(exp))
+    assert r.exit_code == 0, r.output
+    assert "as expected" in r.output
+    # the same expectation against another design differs: exit 1, the cell named
+    r = invoke("compare", "v2", "upstream", *TINY, "--rule", "reader_start=page_start",
+               "--expect", str(exp))
+    assert r.exit_code == 1
+    assert "no_duplicate_delivery" in r.output and "upstream" in r.output
+
+
+def test_compare_into_a_closed_pipe_keeps_the_verdict():
+    """`rbmap compare | head`: the reader goes away; no traceback, no exit 1 from
+    the broken pipe (the exit status is still the verdict's)."""
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "rbmap.cli.__main__", "compare",
+                          "upstream", *TINY], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()          # the reader is gone before the first write
+    err = p.stderr.read().decode()
+    assert p.wait() == 0, err
+    assert err == ""

@@ -15,22 +15,13 @@ from rbmap.checker import (NondeterminismError, Path, PathFormatError, ReplayErr
 from rbmap.checker import replay as replay_path
 from rbmap.checker.report import STATUS_WORDS, result_to_json, step_table
 from rbmap.cli import fail
+from rbmap.cli.options import (SECONDS, bound_options, bounds, default_events,
+                               parse_rules, workload_config, workload_options)
 from rbmap.model import RULES, Config, SpecError, build, load_variant, shipped_names
 from rbmap.model.properties import SPECS
 
 DEFAULT_VARIANT = "upstream"
-DEFAULTS = Config()
 TRACES_FORMAT = "rbmap-traces/1"
-
-
-def _parse_rules(pairs: tuple[str, ...]) -> dict:
-    rules = {}
-    for item in pairs:
-        if "=" not in item:
-            fail(f"--rule {item!r}: expected NAME=VALUE (see `rbmap list`)")
-        k, v = item.split("=", 1)
-        rules[k.strip()] = v.strip()
-    return rules
 
 
 def model_from(variant: str, rules: dict, config: dict):
@@ -39,79 +30,6 @@ def model_from(variant: str, rules: dict, config: dict):
         return build(variant, rules=rules or None, **config)
     except SpecError as exc:
         fail(str(exc))
-
-
-def config_options(f):
-    """The options shared by check, compare and bench."""
-    opts = [
-        click.option("--pages", type=int, default=DEFAULTS.pages, show_default=True,
-                     help="nr_pages: ring pages (the reader page is one more)."),
-        click.option("--page-events", type=int, default=DEFAULTS.page_events,
-                     show_default=True, help="Events a page holds."),
-        click.option("--events", type=int, default=None,
-                     help="Events the writer attempts in total [default: (pages + 1) "
-                          "* page-events, enough to overrun the ring]."),
-        click.option("--processes", type=int, default=DEFAULTS.processes,
-                     show_default=True, help="User-space processes."),
-        click.option("--nesting", type=int, default=DEFAULTS.nesting, show_default=True,
-                     help="How deep writers nest (1: no interrupt writes)."),
-        click.option("--overwrite/--no-overwrite", default=DEFAULTS.overwrite,
-                     show_default=True,
-                     help="Overwrite mode (push the head) or producer/consumer (drop)."),
-        click.option("--consumers", type=click.Choice(["sequential", "concurrent"]),
-                     default=DEFAULTS.consumers, show_default=True,
-                     help="Assumption: one consumer at a time, or overlapping ones."),
-        click.option("--client", type=click.Choice(["documented", "greedy"]),
-                     default=DEFAULTS.client, show_default=True,
-                     help="Assumption: the reader reads up to meta reader.read "
-                          "(documented) or up to the live commit (greedy)."),
-        click.option("--crash/--no-crash", default=DEFAULTS.crash, show_default=True,
-                     help="Assumption: processes may exit mid-protocol."),
-        click.option("--reader-stays/--no-reader-stays", default=DEFAULTS.reader_stays,
-                     show_default=True,
-                     help="Assumption: the last live process never exits."),
-        click.option("--pipe-reads", type=int, default=DEFAULTS.pipe_reads,
-                     show_default=True, help="trace_pipe_raw reads to interleave."),
-        click.option("--resets", type=int, default=DEFAULTS.resets, show_default=True,
-                     help="Resets (echo > trace) to interleave."),
-        click.option("--fork/--no-fork", default=DEFAULTS.fork, show_default=True,
-                     help="Let processes fork after MADV_DOFORK."),
-        click.option("--nc-readers", type=int, default=DEFAULTS.nc_readers,
-                     show_default=True,
-                     help="Non-consuming readers (0 or 1; variants with data_pages[])."),
-        click.option("--padding/--no-padding", default=DEFAULTS.padding,
-                     show_default=True,
-                     help="The writer pads the rest of a page it leaves (events do "
-                          "not fill pages exactly)."),
-        click.option("--granularity", type=click.Choice(["coarse", "fine"]),
-                     default=DEFAULTS.granularity, show_default=True,
-                     help="fine: the writer's publish, GET_READER's meta refresh and "
-                          "the seed's mapped loads and unmap wait at impl's steps "
-                          "(what rbmap conform checks); coarse: each one step."),
-        click.option("--rule", "rules", multiple=True, metavar="NAME=VALUE",
-                     help="Override one protocol rule of the variant (repeatable)."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
-
-
-def default_events(pages: int, page_events: int) -> int:
-    return (pages + 1) * page_events
-
-
-def config_dict(kw: dict) -> dict:
-    events = kw.pop("events")
-    if events is None:
-        events = default_events(kw["pages"], kw["page_events"])
-    return dict(pages=kw.pop("pages"), page_events=kw.pop("page_events"), events=events,
-                processes=kw.pop("processes"), nesting=kw.pop("nesting"),
-                overwrite=kw.pop("overwrite"), consumers=kw.pop("consumers"),
-                client=kw.pop("client"), crash=kw.pop("crash"),
-                reader_stays=kw.pop("reader_stays"), pipe_reads=kw.pop("pipe_reads"),
-                resets=kw.pop("resets"), fork=kw.pop("fork"),
-                nc_readers=kw.pop("nc_readers"), padding=kw.pop("padding"),
-                granularity=kw.pop("granularity"))
 
 
 def model_info(variant: str, rules: dict, config: dict) -> dict:
@@ -140,11 +58,8 @@ def command_line(info: dict) -> str:
 
 @click.command("check")
 @click.argument("variant", default=DEFAULT_VARIANT)
-@config_options
-@click.option("--max-states", type=int, default=None,
-              help="Stop after this many distinct states (verdict: incomplete).")
-@click.option("--max-depth", type=int, default=None, help="Do not explore deeper.")
-@click.option("--time-limit", type=float, default=None, help="Seconds.")
+@workload_options()
+@bound_options
 @click.option("--simulate", "sim_runs", type=int, default=None, metavar="RUNS",
               help="Instead of exhausting, run RUNS seeded random walks.")
 @click.option("--seed", type=int, default=1, show_default=True,
@@ -154,10 +69,7 @@ def command_line(info: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--trace-out", type=click.Path(dir_okay=False), default=None,
               help="Save every counterexample and example path (replayable JSON).")
-@click.option("--progress/--no-progress", default=None,
-              help="Live progress line on stderr [default: when stderr is a terminal].")
-def check(variant, max_states, max_depth, time_limit, sim_runs, seed, walk_depth,
-          as_json, trace_out, progress, **kw):
+def check(variant, sim_runs, seed, walk_depth, as_json, trace_out, **kw):
     """Explore VARIANT and check its properties.
 
     VARIANT is a shipped design (v2, v2-data-index, v3-read, v3-read-param,
@@ -170,20 +82,18 @@ def check(variant, max_states, max_depth, time_limit, sim_runs, seed, walk_depth
     3 a bound (--max-states, --max-depth, --time-limit) or --simulate ended the
     run before completion with no violation.
     """
-    rules = _parse_rules(kw.pop("rules"))
-    config = config_dict(kw)
+    rules = parse_rules(kw.pop("rules"))
+    config = workload_config(kw)
+    bound = bounds(kw)
     m = model_from(variant, rules, config)
-    for name, val in (("--max-states", max_states), ("--max-depth", max_depth),
-                      ("--time-limit", time_limit), ("--simulate", sim_runs)):
-        if val is not None and val <= 0:
-            fail(f"{name} must be positive, got {val}")
+    if sim_runs is not None and sim_runs <= 0:
+        fail(f"--simulate must be positive, got {sim_runs}")
     info = model_info(variant, rules, config)
     if sim_runs:
         result = simulate(m, seed=seed, runs=sim_runs, depth=walk_depth,
-                          time_limit=time_limit, progress=progress)
+                          time_limit=bound["time_limit"], progress=bound["progress"])
     else:
-        result = check_bfs(m, max_states=max_states, max_depth=max_depth,
-                           time_limit=time_limit, progress=progress)
+        result = check_bfs(m, **bound)
     report(m, result, info, as_json, trace_out)
     sys.exit(exit_code(result))
 
@@ -409,7 +319,7 @@ def bench(variants, as_json, repeat, time_limit):
     state of the visited set (states are packed: 2 bytes a slot)."""
     rows = []
     for name in variants or shipped_names():
-        cfg = config_dict({**_default_kw()})
+        cfg = workload_config(_default_kw())
         m = model_from(name, {}, cfg)
         best = None
         for _ in range(max(1, repeat)):

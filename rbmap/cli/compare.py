@@ -26,6 +26,8 @@ import click
 from rbmap.checker import Path, check_bfs
 from rbmap.cli import fail
 from rbmap.cli.check import command_line, model_from
+from rbmap.cli.options import (bound_options, bounds, parse_rules, workload_config,
+                               workload_options)
 from rbmap.model import SpecError, shipped_names
 from rbmap.model.properties import SPECS
 
@@ -36,20 +38,22 @@ CELL = {"holds": "holds", "violated": "VIOL", "reached": "reached",
         "unreached": "UNREACHED", "unknown": "unknown", "n/a": "n/a"}
 
 
-def _model_rows(variant: str, config: dict, rules: dict, traces: dict, nc: bool):
-    m = model_from(variant, rules, config)
+def _model_rows(m, variant: str, config: dict, rules: dict, traces: dict,
+                rows: str, bound: dict):
+    """Cells of one exploration: ``rows`` is "main" (every property but the
+    non-consuming reader's), "nc" (only those) or "all"."""
     t = time.perf_counter()
-    r = check_bfs(m)
+    r = check_bfs(m, **bound)
     dt = time.perf_counter() - t
     info = {"variant": variant, "rules": dict(rules), "config": dict(config)}
+
+    def wanted(name):
+        return rows == "all" or (name in NC_ROWS) == (rows == "nc")
     cells = {}
     for p in r.properties:
-        if nc and p.name not in NC_ROWS:
+        if not wanted(p.name):
             continue
-        if not nc and p.name in NC_ROWS:
-            continue
-        cell = {"status": p.status if r.complete or p.status in (
-            "violated", "reached") else "unknown"}
+        cell = {"status": p.status}
         if p.path is not None and p.status == "violated":
             key = f"{variant}:{p.name}"
             cell["steps"] = len(p.path)
@@ -59,10 +63,10 @@ def _model_rows(variant: str, config: dict, rules: dict, traces: dict, nc: bool)
                                         info).to_json()}
         cells[p.name] = cell
     for name in m.not_applicable():
-        if (name in NC_ROWS) == nc:
+        if wanted(name):
             cells[name] = {"status": "n/a"}
     return cells, {"states": r.states, "seconds": round(dt, 2),
-                   "complete": r.complete}
+                   "complete": r.complete, "stopped_by": r.stopped_by}
 
 
 def _abi_rows(variant: str) -> dict:
@@ -84,19 +88,38 @@ def _abi_rows(variant: str) -> dict:
             for k, v in merged.items()}
 
 
+def nc_config(config: dict) -> dict:
+    """The non-consuming reader rows' config: :data:`NC_CONFIG`'s sizes with the
+    assumptions of ``config``."""
+    return {**config, **NC_CONFIG}
+
+
 def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
-                 progress=None) -> dict:
+                 progress=None, bound: dict | None = None) -> dict:
+    """The matrix of ``variants`` at ``config``. With ``config["nc_readers"]`` the
+    non-consuming rows come from the main run (every variant must have
+    ``data_pages[]``); otherwise, with ``nc``, from a second, small run of the
+    variants that have it (:func:`nc_config`)."""
+    bound = dict(bound or {})
     traces: dict = {}
     columns = {}
     stats = {}
+    nc_in_main = bool(config.get("nc_readers"))
     for v in variants:
         if progress:
             progress(f"checking {v} ...")
-        cells, st = _model_rows(v, config, rules, traces, nc=False)
+        m = model_from(v, rules, config)
+        cells, st = _model_rows(m, v, config, rules, traces,
+                                "all" if nc_in_main else "main", bound)
         st_nc = None
-        if nc:
-            nc_cells, st_nc = _model_rows(v, NC_CONFIG, rules, traces, nc=True)
-            cells.update(nc_cells)
+        if nc and not nc_in_main:
+            if m.has_data_pages:
+                m_nc = model_from(v, rules, nc_config(config))
+                nc_cells, st_nc = _model_rows(m_nc, v, nc_config(config), rules,
+                                              traces, "nc", bound)
+                cells.update(nc_cells)
+            else:
+                cells.update({name: {"status": "n/a"} for name in NC_ROWS})
         if abi:
             if progress:
                 progress(f"proving {v}'s ABI ...")
@@ -106,6 +129,7 @@ def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
                 fail(str(exc))
         columns[v] = cells
         stats[v] = {"main": st, "nc": st_nc}
+    nc = nc or nc_in_main
     order = [p.name for p in SPECS if p.name not in NC_ROWS]
     if nc:
         order += list(NC_ROWS)
@@ -124,8 +148,9 @@ def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
                             .get("status", "n/a") for v in variants},
                  "cells": {v: columns[v].get("deadlock", {"status": "n/a"})
                            for v in variants}})
-    return {"variants": list(variants), "config": config, "nc_config": NC_CONFIG if nc
-            else None, "rules": rules, "rows": rows, "traces": traces, "stats": stats}
+    return {"variants": list(variants), "config": config,
+            "nc_config": nc_config(config) if nc and not nc_in_main else None,
+            "rules": rules, "rows": rows, "traces": traces, "stats": stats}
 
 
 def _cell_text(cell: dict) -> str:
@@ -167,8 +192,8 @@ def render_text(mx: dict, width: int = 80) -> str:
     cfg = ", ".join(f"{k}={v}" for k, v in mx["config"].items())
     lines += textwrap.wrap(f"config: {cfg}", width)
     if mx["nc_config"]:
-        cfg = ", ".join(f"{k}={v}" for k, v in mx["nc_config"].items())
-        lines += textwrap.wrap(f"non-consuming rows: {cfg}", width)
+        cfg = ", ".join(f"{k}={mx['nc_config'][k]}" for k in NC_CONFIG)
+        lines += textwrap.wrap(f"non-consuming rows: the same with {cfg}", width)
     lines.append("VIOL n: violated, shortest counterexample n steps; abi: rows are "
                  "proofs")
     lines.append("for all sizes (rbmap abi); n/a: not meaningful for the variant.")
@@ -199,62 +224,63 @@ def render_markdown(mx: dict, trace_dir: str | None) -> str:
     cfg = ", ".join(f"{k}={v}" for k, v in mx["config"].items())
     out.append(f"\nConfig: {cfg}.")
     if mx["nc_config"]:
-        cfg = ", ".join(f"{k}={v}" for k, v in mx["nc_config"].items())
-        out.append(f"Non-consuming reader rows: {cfg}.")
+        cfg = ", ".join(f"{k}={mx['nc_config'][k]}" for k in NC_CONFIG)
+        out.append(f"Non-consuming reader rows: the same with {cfg}.")
     return "\n".join(out)
 
 
 @click.command("compare")
 @click.argument("variants", nargs=-1)
-@click.option("--pages", type=int, default=COMPARE_DEFAULT["pages"], show_default=True)
-@click.option("--page-events", type=int, default=COMPARE_DEFAULT["page_events"],
-              show_default=True)
-@click.option("--events", type=int, default=COMPARE_DEFAULT["events"], show_default=True)
-@click.option("--processes", type=int, default=COMPARE_DEFAULT["processes"],
-              show_default=True)
-@click.option("--nesting", type=int, default=COMPARE_DEFAULT["nesting"],
-              show_default=True)
-@click.option("--overwrite/--no-overwrite", default=True, show_default=True)
-@click.option("--consumers", type=click.Choice(["sequential", "concurrent"]),
-              default="sequential", show_default=True)
-@click.option("--client", type=click.Choice(["documented", "greedy"]),
-              default="documented", show_default=True)
-@click.option("--crash/--no-crash", default=False, show_default=True)
-@click.option("--rule", "rule_pairs", multiple=True, metavar="NAME=VALUE",
-              help="Override a protocol rule in every column.")
+@workload_options(defaults=COMPARE_DEFAULT)
+@bound_options
 @click.option("--abi/--no-abi", default=True, show_default=True,
               help="Add the ABI and arithmetic proof rows (rbmap abi).")
 @click.option("--nc/--no-nc", "nc", default=True, show_default=True,
-              help="Add the non-consuming reader rows (a second, small run).")
+              help="Add the non-consuming reader rows (a second, small run of the "
+                   "variants with data_pages[]).")
+@click.option("--expect", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE",
+              help="A matrix saved with --json: exit 0 when every cell is as in FILE, "
+                   "1 when one differs (listed).")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.option("--markdown", is_flag=True, help="A Markdown table.")
 @click.option("--trace-dir", type=click.Path(file_okay=False), default=None,
               help="Write each counterexample to DIR/VARIANT.PROPERTY.json "
                    "(replay with rbmap replay).")
-def compare(variants, pages, page_events, events, processes, nesting, overwrite,
-            consumers, client, crash, rule_pairs, abi, nc, as_json, markdown,
-            trace_dir):
+def compare(variants, abi, nc, expect, as_json, markdown, trace_dir, **kw):
     """Check VARIANTS side by side: properties and ABI checks as rows.
 
     VARIANTS are shipped names or paths to variant files (default: every shipped
-    variant). Exit 0 when the matrix was computed (violations are results, not
-    errors); 2 on bad input."""
-    from rbmap.cli.check import _parse_rules
-    rules = _parse_rules(rule_pairs)
+    variant). Each column is one exhaustive exploration at the config the options
+    give (the same options as rbmap check; smaller defaults).
+
+    \b
+    Exit status: 0 every property holds, every goal is reached and every ABI
+    check holds, all explorations complete; 1 a property or ABI check is violated
+    (or a goal unreached): the seed's known bugs make this the usual result, so
+    give --expect FILE (a matrix saved with --json) to exit 0 when the matrix is
+    what FILE says and 1 when a cell differs; 2 bad input; 3 a bound
+    (--max-states, --max-depth, --time-limit) left a cell unknown."""
+    rules = parse_rules(kw.pop("rules"))
+    config = workload_config(kw)
+    bound = bounds(kw)
     variants = list(variants) or shipped_names()
-    config = dict(pages=pages, page_events=page_events, events=events,
-                  processes=processes, nesting=nesting, overwrite=overwrite,
-                  consumers=consumers, client=client, crash=crash)
-    for v in variants:  # fail early on a bad name or file
-        model_from(v, rules, dict(config, events=1))
-    say = (lambda msg: click.echo(msg, err=True)) if sys.stderr.isatty() else None
-    mx = build_matrix(variants, config, rules, abi, nc, progress=say)
+    for v in variants:  # fail early on a bad name, file or config
+        model_from(v, rules, config)
+    expected = _load_expect(expect) if expect else None
+    progress = bound["progress"]
+    say = ((lambda msg: click.echo(msg, err=True))
+           if progress or (progress is None and sys.stderr.isatty()) else None)
+    mx = build_matrix(variants, config, rules, abi, nc, progress=say, bound=bound)
     if trace_dir:
         d = FsPath(trace_dir)
         d.mkdir(parents=True, exist_ok=True)
         for key, t in mx["traces"].items():
             (d / f"{key.replace(':', '.')}.json").write_text(
                 json.dumps(t["path"], indent=1) + "\n")
+    diffs = expect_differences(mx, expected) if expected is not None else None
+    if diffs is not None:
+        mx["expect"] = {"file": expect, "differences": diffs}
     if as_json:
         click.echo(json.dumps(mx))
     elif markdown:
@@ -272,3 +298,66 @@ def compare(variants, pages, page_events, events, processes, nesting, overwrite,
                                f"{trace_dir}/{v}.{p}.json")
                 else:
                     click.echo(f"  {key} ({steps} steps)")
+    if diffs is not None and not as_json:
+        click.echo("")
+        click.echo(_expect_text(expect, diffs))
+    sys.exit(matrix_exit_code(mx, diffs))
+
+
+def _cells(mx: dict):
+    for row in mx["rows"]:
+        for v in mx["variants"]:
+            yield row["name"], v, row["status"][v]
+
+
+def matrix_exit_code(mx: dict, diffs: list | None = None) -> int:
+    """0 all hold / as expected, 1 a violation / a difference, 3 incomplete."""
+    unknown = any(st == "unknown" for _, _, st in _cells(mx)) or any(
+        not s["main"]["complete"] or (s["nc"] is not None and not s["nc"]["complete"])
+        for s in mx["stats"].values())
+    if diffs is not None:
+        if any(d["got"] != "unknown" for d in diffs):
+            return 1
+        return 3 if unknown else 0
+    if any(st in ("violated", "unreached") for _, _, st in _cells(mx)):
+        return 1
+    return 3 if unknown else 0
+
+
+def _load_expect(file: str) -> dict:
+    """{(row, variant): status} of a matrix saved with ``compare --json``."""
+    try:
+        with open(file, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        fail(f"--expect {file}: {exc.strerror}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        fail(f"--expect {file}: not JSON: {exc}")
+    try:
+        return {(row["name"], v): st for row in data["rows"]
+                for v, st in row["status"].items()}
+    except (TypeError, KeyError, AttributeError):
+        fail(f"--expect {file}: not a matrix saved with rbmap compare --json "
+             "(rows of name and status)")
+
+
+def expect_differences(mx: dict, expected: dict) -> list[dict]:
+    """The cells whose status is not the expected one (a cell FILE does not have
+    is a difference too)."""
+    out = []
+    for name, v, st in _cells(mx):
+        want = expected.get((name, v), "absent")
+        if st != want:
+            out.append({"property": name, "variant": v, "expected": want, "got": st})
+    return out
+
+
+def _expect_text(file: str, diffs: list[dict]) -> str:
+    if not diffs:
+        return f"every cell as expected ({file})"
+    lines = [f"{len(diffs)} cell(s) differ from {file}:"]
+    for d in diffs:
+        lines += textwrap.wrap(f"{d['property']} {d['variant']}: expected "
+                               f"{d['expected']}, got {d['got']}", 78,
+                               initial_indent="  ", subsequent_indent="    ")
+    return "\n".join(lines)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from rbmap.cli import Group
+
 try:
     from rbmap.cli.scenario import BackendError, register_backend
 except ModuleNotFoundError as _exc:  # `rbmap scenario` not there: nothing to plug into
@@ -42,7 +44,7 @@ def fail(message: str) -> None:
     _fail(message)
 
 
-@click.group("kernel")
+@click.group("kernel", cls=Group)
 def kernel() -> None:
     """Run scenario files on a real Linux 6.12 kernel under qemu.
 
