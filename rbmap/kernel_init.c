@@ -405,7 +405,7 @@ static int do_unmap(void)
 {
 	struct mapping *m = cur_map();
 	if (!m)
-		return -EFAULT;
+		return -EINVAL; /* FORMAT.md: munmap of nothing (length 0) */
 	int rc = 0;
 	if (m->data && munmap(m->data, m->data_len))
 		rc = neg();
@@ -419,7 +419,9 @@ static int do_unmap(void)
 static int guarded_ioctl(unsigned long cmd)
 {
 	alarm(ALARM_SECONDS);
-	int rc = ioctl(fd, cmd);
+	/* a NULL argument: a command the VFS answers itself (FIBMAP = 1, ...)
+	 * must not write into this process through a stray pointer */
+	int rc = ioctl(fd, cmd, NULL);
 	rc = rc < 0 ? neg() : rc;
 	alarm(0);
 	return rc;
@@ -533,6 +535,10 @@ static void run_op(char **w, int nw)
 		rc = nw == 2 ? begin_scenario(w[1]) : -EINVAL;
 	} else if (!name[0]) {
 		rc = -EINVAL;
+	} else if (!nfds && (!strcmp(op, "close") || !strcmp(op, "map") ||
+			     !strcmp(op, "ioctl") || !strcmp(op, "ioctl_raw") ||
+			     !strcmp(op, "read_raw") || !strcmp(op, "trymap"))) {
+		rc = -EBADF; /* FORMAT.md: no system call without an open fd */
 	} else if (!strcmp(op, "buffer_size_kb") || !strcmp(op, "resize_kb") ||
 		   !strcmp(op, "subbuf_size_kb") || !strcmp(op, "subbuf_resize_kb")) {
 		const char *file = strstr(op, "subbuf") ? "buffer_subbuf_size_kb"
@@ -540,9 +546,11 @@ static void run_op(char **w, int nw)
 		if (nw != 2)
 			ok = 0;
 		else {
-			num(w[1], &ok);
+			/* FORMAT.md numbers may be hex; tracefs takes decimal */
+			char dec[32];
+			snprintf(dec, sizeof(dec), "%llu", num(w[1], &ok));
 			if (ok)
-				rc = write_file(file, w[1], 0);
+				rc = write_file(file, dec, 0);
 			value = read_value(file);
 		}
 	} else if (!strcmp(op, "open")) {
@@ -555,9 +563,10 @@ static void run_op(char **w, int nw)
 			else
 				ok = 0;
 		}
-		if (ok && nfds == MAX_FDS)
-			rc = -EMFILE;
-		else if (ok) {
+		/* FORMAT.md: one fd; `open` closes the current one first */
+		while (ok && nfds)
+			close(fds[--nfds]);
+		if (ok) {
 			char path[512];
 			snprintf(path, sizeof(path), "%s/per_cpu/cpu0/trace_pipe_raw", inst);
 			int f = open(path, flags);
@@ -575,10 +584,10 @@ static void run_op(char **w, int nw)
 	} else if (!strcmp(op, "markers")) {
 		unsigned long long n = nw > 1 ? num(w[1], &ok) : 0;
 		unsigned long long len = nw > 2 ? num(w[2], &ok) : 8;
-		if (nw < 2 || nw > 3 || len > 4000)
+		if (nw < 2 || nw > 3 || len > 8192)
 			ok = 0;
 		if (ok) {
-			char text[4096];
+			static char text[8192];
 			for (unsigned long long i = 0; i < len; i++)
 				text[i] = 'a' + (i % 26);
 			for (unsigned long long i = 0; i < n && !rc; i++)
@@ -614,7 +623,7 @@ static void run_op(char **w, int nw)
 			if (nw == 1 && !copy_guarded(idb, m->meta + 24, 4))
 				id = rd32(idb);
 			if (!fault_sig && ok && id >= m->nr_subbufs)
-				rc = -EFAULT;
+				rc = -EINVAL;
 			else if (!fault_sig && ok) {
 				page = m->data + (size_t)id * m->subbuf_size;
 				page_len = m->subbuf_size;
