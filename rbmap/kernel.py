@@ -309,6 +309,7 @@ class BootResult:
     files: list[list[dict]]  # per scenario text, the objects in order
     seconds: float
     console: str  # the whole console log (for diagnostics)
+    complete: bool = True  # False: the guest stopped early (boot(partial=True) only)
 
 
 def qemu_command(vmlinux: str, initrd: str) -> list[str]:
@@ -321,8 +322,12 @@ def qemu_command(vmlinux: str, initrd: str) -> list[str]:
     ]
 
 
-def parse_console(text: str, n_files: int) -> tuple[str, list[list[dict]]]:
-    """Split the guest's console output into per-file object lists."""
+def parse_console(text: str, n_files: int, partial: bool = False
+                  ) -> tuple[str, list[list[dict]]]:
+    """Split the guest's console output into per-file object lists.
+
+    A guest that did not reach its end line is an error, unless ``partial``: then
+    what it printed is returned (``rbmap fuzz`` re-runs the rest)."""
     uname = ""
     files: list[list[dict]] = [[] for _ in range(n_files)]
     cur = None
@@ -338,6 +343,8 @@ def parse_console(text: str, n_files: int) -> tuple[str, list[list[dict]]]:
             try:
                 files[cur].append(json.loads(line[len(PREFIX):]))
             except ValueError:
+                if partial:  # the line the guest was writing when it stopped
+                    continue
                 raise KernelError(f"garbled guest output line: {line!r}") from None
         elif line.startswith(CONTROL + "UNAME "):
             uname = line.split(" ", 1)[1].strip()
@@ -346,16 +353,21 @@ def parse_console(text: str, n_files: int) -> tuple[str, list[list[dict]]]:
         elif line.startswith(CONTROL + "END"):
             ended = True
         elif line.startswith(CONTROL + "WARN"):
+            if partial:  # rbmap fuzz: reported through BootResult.console
+                continue
             raise KernelError("guest runner: " + line[len(CONTROL):])
-    if not ended:
+    if not ended and not partial:
         tail = "\n".join(text.replace("\r", "").splitlines()[-15:])
         raise KernelError("the guest did not finish its scenarios; console tail:\n" + tail)
     return uname, files
 
 
 def boot(scenario_texts: list[str], timeout: float = DEFAULT_TIMEOUT,
-         state: KernelState | None = None) -> BootResult:
-    """Boot once with all the given scenario texts; return what the guest printed."""
+         state: KernelState | None = None, partial: bool = False) -> BootResult:
+    """Boot once with all the given scenario texts; return what the guest printed.
+
+    With ``partial``, a guest that stops early (or qemu killed at the timeout)
+    gives what it printed so far, ``complete`` False, instead of an error."""
     st = state or load_state()
     if st is None:
         raise KernelError("kernel not set up: run `rbmap kernel setup` first")
@@ -373,12 +385,18 @@ def boot(scenario_texts: list[str], timeout: float = DEFAULT_TIMEOUT,
             raise KernelError("qemu-system-x86_64 not found: run `rbmap kernel setup`") from None
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"").decode(errors="replace")
+            if partial:
+                uname, files = parse_console(out, len(scenario_texts), partial=True)
+                return BootResult(uname_r=uname, files=files, seconds=timeout,
+                                  console=out, complete=False)
             raise KernelError(f"qemu did not power off within {timeout:.0f} s; console tail:\n"
                               + "\n".join(out.splitlines()[-15:])) from None
         seconds = time.monotonic() - t0
     console = res.stdout.decode(errors="replace") + res.stderr.decode(errors="replace")
-    uname, files = parse_console(console, len(scenario_texts))
-    return BootResult(uname_r=uname, files=files, seconds=seconds, console=console)
+    uname, files = parse_console(console, len(scenario_texts), partial=partial)
+    complete = CONTROL + "END" in console
+    return BootResult(uname_r=uname, files=files, seconds=seconds, console=console,
+                      complete=complete)
 
 
 def _as_text(path_or_text) -> str:
