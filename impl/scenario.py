@@ -493,8 +493,14 @@ def _default_factory(**kw):
 
 
 def run_parsed(scenarios: list[Scenario], abi: str = "upstream", layout: str = "6.12",
-               instance_factory=None) -> list[dict]:
-    """Run parsed scenarios; one dict per operation (FORMAT.md)."""
+               instance_factory=None, observer=None) -> list[dict]:
+    """Run parsed scenarios; one dict per operation (FORMAT.md).
+
+    ``observer(inst, op, obj)``, when given, is called after every operation with
+    the scenario's :class:`~rbmap.impl.tracefs.Instance`, the :class:`Op` and its
+    output object, and once more after the scenario's clean-up with ``op`` and
+    ``obj`` None (tests and ``rbmap fuzz`` check kernel-side invariants there).
+    """
     if abi not in ("upstream", "v2"):
         raise ValueError(f"abi must be 'upstream' or 'v2', not {abi!r}")
     if layout not in ("6.12", "6.10"):
@@ -511,7 +517,11 @@ def run_parsed(scenarios: list[Scenario], abi: str = "upstream", layout: str = "
                    "args": list(op.args), "rc": rc}
             obj.update(extra)
             out.append(obj)
+            if observer is not None:
+                observer(runner.inst, op, obj)
         runner.cleanup()
+        if observer is not None:
+            observer(runner.inst, None, None)
         warnings = list(runner.inst.kmsg())
         if warnings:
             out.append({"scenario": sc.name, "op": "kmsg", "warnings": warnings})

@@ -60,6 +60,7 @@ COMMANDS = [
     ("abi", "abi"),
     ("conform", "conform"),
     ("conform", "mutants"),
+    ("fuzz", "fuzz"),
 ]
 
 
