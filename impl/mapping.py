@@ -211,7 +211,7 @@ class UpstreamMapping(_Hooks):
         first = subbuf = yield from cb.rb_set_head_page()
         while True:
             if ident >= nr_subbufs:
-                cb.buffer.warn("rb_setup_ids_meta_page: more pages than IDs")
+                cb.buffer.warn("rb_setup_ids_meta_page")
                 break
             subbuf_ids[ident] = subbuf
             subbuf.id = ident
@@ -247,7 +247,18 @@ class UpstreamMapping(_Hooks):
             return EINVAL
         nr_subbufs = cb.nr_pages + 1
         total = self.total_pages(cb)
-        if total <= pgoff or not npages or npages > total - pgoff:
+        if cb.buffer.kernel == "6.10":
+            # 6.10 computes ``total - pgoff`` unchecked: past the end it wraps,
+            # the length check passes, and the sub-buffer loop's
+            # WARN_ON_ONCE(s >= nr_subbufs) refuses it (after reading
+            # subbuf_ids[s] out of bounds; fixed by "ring-buffer: Fix overflow
+            # in __rb_map_vma", Dec 2024)
+            if not npages or (pgoff <= total and npages > total - pgoff):
+                return EINVAL
+            if pgoff > total:
+                cb.buffer.warn("__rb_map_vma", once=True)
+                return EINVAL
+        elif total <= pgoff or not npages or npages > total - pgoff:
             return EINVAL
         meta_pages = subbuf_pages if self.layout == "6.12" else 1
         refs = []
@@ -257,7 +268,7 @@ class UpstreamMapping(_Hooks):
                 continue
             s, i = divmod(p - meta_pages, subbuf_pages)
             if s >= nr_subbufs:
-                cb.buffer.warn("__rb_map_vma: sub-buffer index out of range")
+                cb.buffer.warn("__rb_map_vma", once=True)
                 return EINVAL
             refs.append(("subbuf", cb.subbuf_ids[s].page, i))
         return refs
@@ -291,7 +302,10 @@ class UpstreamMapping(_Hooks):
             cb.subbuf_ids = None
             cb.meta_page.freed = True
             cb.meta_page = None
-            cb.resize_disabled -= 1
+            if cb.buffer.kernel != "6.10":
+                # "ring-buffer: Unlock resize on mmap error" (Feb 2025): 6.10
+                # leaves resize_disabled raised, resizing is refused for good
+                cb.resize_disabled -= 1
             return refs, None
         yield from cb.reader_lock.acquire()
         m = yield from cb.mapped.load()
@@ -314,10 +328,13 @@ class UpstreamMapping(_Hooks):
                             meta_size, cb.buffer.subbuf_bytes, total)
 
     def __rb_inc_dec_mapped(self, cb: RingBufferPerCpu, inc: bool):
+        if cb.buffer.kernel != "6.10" and cb.mapped.value < cb.user_mapped:
+            cb.buffer.warn("__rb_inc_dec_mapped")
+            return EINVAL
         if inc and cb.mapped.value == UINT_MAX:
             return EBUSY
         if not inc and cb.user_mapped == 0:
-            cb.buffer.warn("__rb_inc_dec_mapped: not user mapped")
+            cb.buffer.warn("__rb_inc_dec_mapped")
             return EINVAL
         yield from cb.buffer.mutex.acquire()
         yield from cb.reader_lock.acquire()
@@ -328,6 +345,18 @@ class UpstreamMapping(_Hooks):
         yield from cb.reader_lock.release()
         yield from cb.buffer.mutex.release()
         return 0
+
+    def ring_buffer_map_dup(self, cb: RingBufferPerCpu):
+        """A VMA was duplicated (fork after MADV_DOFORK, 6.12.117's VMA
+        ``open``): one more user mapping, no pages inserted."""
+        return (yield from locked(cb.mapping_lock, self._map_dup_locked(cb)))
+
+    def _map_dup_locked(self, cb):
+        if cb.user_mapped:
+            yield from self.__rb_inc_dec_mapped(cb, True)
+        else:
+            cb.buffer.warn("ring_buffer_map_dup",
+                           "Unexpected buffer stat, it should be mapped")
 
     def ring_buffer_unmap(self, cb: RingBufferPerCpu):
         return (yield from locked(cb.mapping_lock, self._unmap_locked(cb)))
@@ -342,7 +371,7 @@ class UpstreamMapping(_Hooks):
         yield from cb.reader_lock.acquire()
         m = yield from cb.mapped.load()
         if m < cb.user_mapped:
-            cb.buffer.warn("ring_buffer_unmap: mapped < user_mapped")
+            cb.buffer.warn("ring_buffer_unmap", once=True)
         else:
             yield from cb.mapped.store(m - 1)
         cb.user_mapped = 0
@@ -369,24 +398,42 @@ class UpstreamMapping(_Hooks):
                 break
             reader = yield from cb.rb_get_reader_page()
             if reader is None:
-                cb.buffer.warn("ring_buffer_map_get_reader: no reader page")
+                if cb.buffer.kernel == "6.10":
+                    cb.buffer.warn("ring_buffer_map_get_reader")   # WARN_ON(!reader)
                 break
             missed_events = cb.lost_events
             commit_page = yield from cb.commit_page.load()
-            if cb.reader_page.value is not commit_page:
-                if missed_events:
-                    real_end = yield from reader.real_end.load()
-                    if real_end:
-                        yield from reader.commit_set(real_end)
-                    commit = yield from cb.rb_page_size(reader)
-                    if bsize - commit >= 8:
-                        yield from reader.data_write(
-                            commit, struct.pack("<Q", missed_events))
-                        yield from reader.commit_add(ev.RB_MISSED_STORED)
-                    yield from reader.commit_add(ev.RB_MISSED_EVENTS)
+            on_commit = cb.reader_page.value is commit_page
+            if missed_events and not on_commit:
+                real_end = yield from reader.real_end.load()
+                if real_end:
+                    yield from reader.commit_set(real_end)
+                commit = yield from cb.rb_page_size(reader)
+                if bsize - commit >= 8:
+                    yield from reader.data_write(
+                        commit, struct.pack("<Q", missed_events))
+                    yield from reader.commit_add(ev.RB_MISSED_STORED)
+                yield from reader.commit_add(ev.RB_MISSED_EVENTS)
+            elif missed_events and cb.buffer.kernel == "6.10":
+                # 6.10: WARN_ON_ONCE(missed_events) whenever the new reader
+                # page is the commit page
+                cb.buffer.warn("ring_buffer_map_get_reader", once=True)
             elif missed_events:
-                cb.buffer.warn("ring_buffer_map_get_reader: missed events on "
-                               "the commit page")
+                # 6.12.117 (since 6.12.34, "ring-buffer: Do not trigger
+                # WARN_ON() due to a commit_overrun"): a warning only when the
+                # tail is on the reader page too; otherwise a commit overrun,
+                # only logged, and user space is told nothing
+                tail_page = yield from cb.tail_page.load()
+                if cb.reader_page.value is tail_page:
+                    cb.buffer.warn("ring_buffer_map_get_reader",
+                                   f"Reader on commit with {missed_events} missed "
+                                   "events", once=True, site="Reader on commit")
+                else:
+                    ts = cb.reader_page.value.page.time_stamp()
+                    cb.buffer.kmsg.info(
+                        "ring_buffer_map_get_reader",
+                        f"Ring buffer [{cb.cpu}] commit overrun lost "
+                        f"{missed_events} events at timestamp:{ts}")
             cb.lost_events = 0
         yield from self.rb_update_meta_page(cb)
         yield from cb.reader_lock.release()
@@ -514,7 +561,7 @@ class V2Mapping(_Hooks):
         first = bpage = yield from cb.rb_set_head_page()
         while True:
             if ident > data_page_end:
-                cb.buffer.warn("rb_setup_ids_meta_page: data_pages[] is full")
+                cb.buffer.warn("rb_setup_ids_meta_page", "data_pages[] is full")
                 break
             page_ids[ident] = bpage
             bpage.id = ident
@@ -610,7 +657,7 @@ class V2Mapping(_Hooks):
         reader.read = yield from cb.rb_page_size(reader)
         if not (yield from cb.rb_per_cpu_empty()):
             if (yield from cb.rb_get_reader_page()) is None:
-                cb.buffer.warn("ring_buffer_get_reader_page: no reader page")
+                cb.buffer.warn("ring_buffer_get_reader_page")
         yield from cb.reader_lock.release()
         yield from cb.mapping_lock.release()
         return 0

@@ -185,12 +185,95 @@ class Reservation:
     ts: int
 
 
+#: the kernel versions impl follows: Linux 6.12.117 (the default) and Linux 6.10
+#: (``layout="6.10"``); where the code differs, each place says so
+KERNELS = ("6.12.117", "6.10")
+
+
+class KernelLog:
+    """What impl's kernel side prints to the kernel log, record by record.
+
+    A record is a dict ``{"kind", "function", "message"}``:
+
+    * ``kind`` ``"WARNING"`` for ``WARN*()`` (the kernel prints
+      ``WARNING: CPU: 0 PID: 1 at FILE:LINE FUNCTION+0x../0x..``, preceded by the
+      message of ``WARN()``/``WARN_ONCE()``; ``WARN_ON()`` has none: ``""``),
+      ``"info"`` for a ``pr_info()``/``pr_warn()`` line, ``"BUG"`` for an oops;
+    * ``function``: the function the kernel names in its report (for a
+      ``WARN*()`` in a function the compiler inlines, the caller it is inlined
+      into, as the Debian 6.12.117 build reports it);
+    * ``message``: the printed text, ``""`` when there is none.
+
+    ``WARN_ONCE``/``WARN_ON_ONCE`` sites print only the first time per log (the
+    kernel runner clears the kernel's once-flags at every scenario start, so one
+    log per scenario matches it).  Iterating, ``in``, ``len`` and indexing see
+    the records as one-line strings (:func:`kmsg_line`).
+    """
+
+    def __init__(self):
+        self.records: list[dict] = []
+        self._once: set = set()
+
+    def add(self, kind: str, function: str, message: str = "",
+            once: bool = False, site: str | None = None) -> None:
+        """Log one record; with *once*, only the first time for its call site
+        (*site*, default the message: pass the format string for a formatted
+        ``WARN_ONCE``)."""
+        if once:
+            key = (kind, function, message if site is None else site)
+            if key in self._once:
+                return
+            self._once.add(key)
+        self.records.append({"kind": kind, "function": function, "message": message})
+
+    def warn(self, function: str, message: str = "", once: bool = False,
+             site: str | None = None) -> None:
+        self.add("WARNING", function, message, once, site)
+
+    def info(self, function: str, message: str) -> None:
+        self.add("info", function, message)
+
+    def lines(self) -> list[str]:
+        return [kmsg_line(r) for r in self.records]
+
+    def __iter__(self):
+        return iter(self.lines())
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i):
+        return self.lines()[i]
+
+    def __contains__(self, line) -> bool:
+        return line in self.lines()
+
+    def __eq__(self, other) -> bool:
+        return self.lines() == list(other)
+
+    def __repr__(self) -> str:
+        return f"KernelLog({self.lines()!r})"
+
+
+def kmsg_line(rec: dict) -> str:
+    """One record as a line: ``WARNING: FUNCTION: MESSAGE`` (``WARNING: FUNCTION``
+    without a message), ``FUNCTION: MESSAGE`` for info lines."""
+    head = rec["function"]
+    if rec["kind"] != "info":
+        head = f"{rec['kind']}: {head}"
+    return f"{head}: {rec['message']}" if rec["message"] else head
+
+
 class TraceBuffer:
     """``struct trace_buffer`` reduced to one CPU (cpu 0)."""
 
     def __init__(self, nr_pages: int, *, page_size: int = 4096, subbuf_order: int = 0,
                  overwrite: bool = True, clock: Callable[[], int] | None = None,
-                 name: str = "buffer", kmsg: list | None = None):
+                 name: str = "buffer", kmsg: KernelLog | None = None,
+                 kernel: str = KERNELS[0]):
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r} ({', '.join(KERNELS)})")
+        self.kernel = kernel
         self.name = name
         self.page_size = page_size
         self.subbuf_order = subbuf_order
@@ -201,7 +284,7 @@ class TraceBuffer:
         self.mutex = Mutex(name + ".mutex")
         self.clock = clock if clock is not None else Clock()
         self.record_disabled = 0
-        self.kmsg: list[str] = kmsg if kmsg is not None else []
+        self.kmsg = kmsg if kmsg is not None else KernelLog()
         self._page_seq = 0
         self.cpumask = {0}
         self.buffers = {0: RingBufferPerCpu(self, nr_pages, 0)}
@@ -214,8 +297,9 @@ class TraceBuffer:
         self._page_seq += 1
         return BufferPage(f"{self.name}.bp{self._page_seq}", self.subbuf_bytes)
 
-    def warn(self, msg: str) -> None:
-        self.kmsg.append("WARNING: " + msg)
+    def warn(self, function: str, message: str = "", once: bool = False,
+             site: str | None = None) -> None:
+        self.kmsg.warn(function, message, once, site)
 
     def record_off(self) -> None:
         """``ring_buffer_record_off`` (tracing_on 0)."""
@@ -273,9 +357,9 @@ class RingBufferPerCpu:
         self.lost_events = 0
         self.last_overrun = 0
 
-    def warn(self, msg: str) -> None:
-        """RB_WARN_ON: warn once and disable recording."""
-        self.buffer.warn(msg)
+    def warn(self, function: str) -> None:
+        """``RB_WARN_ON``: ``WARN_ON(1)`` in *function* and disable recording."""
+        self.buffer.warn(function)
         self.buffer.record_disabled += 1
 
     def ring_pages(self) -> list[BufferPage]:
@@ -382,7 +466,7 @@ class RingBufferPerCpu:
         while True:
             nr_loops += 1
             if nr_loops > 1000:
-                self.warn("rb_reserve_next_event: too many loops")
+                self.warn("rb_reserve_next_event")
                 break
             res = yield from self.__rb_reserve_next(base)
             if res is EAGAIN:
@@ -525,13 +609,13 @@ class RingBufferPerCpu:
         elif typ in (RB_PAGE_NORMAL, RB_PAGE_MOVED):
             return 1                      # done for us / the reader swapped it
         else:
-            self.warn("rb_handle_head_page: bad head flag")
+            self.warn("rb_handle_head_page")
             return -1
         new_head = yield from self.rb_inc_page(next_page)
         ret = yield from self.rb_head_page_set(new_head, next_page, RB_PAGE_NORMAL,
                                                RB_PAGE_HEAD)
         if ret not in (RB_PAGE_HEAD, RB_PAGE_NORMAL):
-            self.warn("rb_handle_head_page: cannot set the new head")
+            self.warn("rb_handle_head_page")
             return -1
         if ret == RB_PAGE_NORMAL:
             cur_tail = yield from self.tail_page.load()
@@ -542,7 +626,7 @@ class RingBufferPerCpu:
             ret = yield from self.rb_head_page_set(next_page, tail_page,
                                                    RB_PAGE_UPDATE, RB_PAGE_NORMAL)
             if ret != RB_PAGE_UPDATE:
-                self.warn("rb_handle_head_page: UPDATE flag lost")
+                self.warn("rb_handle_head_page")
                 return -1
         return 0
 
@@ -559,10 +643,10 @@ class RingBufferPerCpu:
                     break
                 max_count -= 1
                 if not max_count:
-                    self.warn("rb_set_commit_to_write: commit page runaway")
+                    self.warn("rb_set_commit_to_write")
                     return
                 if (yield from self.rb_is_reader_page(tail)):
-                    self.warn("rb_set_commit_to_write: tail page is the reader page")
+                    self.warn("rb_set_commit_to_write")
                     return
                 w = (yield from commit_page.write.load()) & RB_WRITE_MASK
                 yield from commit_page.commit_set(w)
@@ -584,7 +668,7 @@ class RingBufferPerCpu:
     def rb_end_commit(self):
         committing = yield from self.committing.load()
         if not committing:
-            self.warn("rb_end_commit: not committing")
+            self.warn("rb_end_commit")
             return
         while True:
             commits = yield from self.commits.load()
@@ -644,7 +728,7 @@ class RingBufferPerCpu:
                 cnt += 1
                 if page is head:
                     break
-        self.warn("rb_set_head_page: no head page")
+        self.warn("rb_set_head_page")
         return None
 
     def rb_page_size(self, bpage: BufferPage):
@@ -684,7 +768,7 @@ class RingBufferPerCpu:
         while True:                                        # again:
             nr_loops += 1
             if nr_loops > 3:
-                self.warn("rb_get_reader_page: looped more than 3 times")
+                self.warn("rb_get_reader_page")
                 reader = None
                 break
             reader = self.reader_page.value
@@ -692,7 +776,7 @@ class RingBufferPerCpu:
             if reader.read < size:
                 break
             if reader.read > size:
-                self.warn("rb_get_reader_page: read past the page size")
+                self.warn("rb_get_reader_page")
                 break
             reader = None
             commit_page = yield from self.commit_page.load()
@@ -749,7 +833,7 @@ class RingBufferPerCpu:
     def rb_advance_reader(self):
         reader = yield from self.rb_get_reader_page()
         if reader is None:
-            self.warn("rb_advance_reader: no reader page")
+            self.warn("rb_advance_reader")
             return
         size = yield from self.rb_page_size(reader)
         event = yield from reader.data_read(reader.read, size)
@@ -757,6 +841,59 @@ class RingBufferPerCpu:
             self.read += 1
         reader.read += event.length
         self.read_bytes += event.length
+
+    def rb_buffer_peek(self):
+        """``rb_buffer_peek`` (reader_lock held): the next event and the
+        per-CPU ``lost_events``, as ``(event, lost)``, or ``(None, 0)``.
+
+        May swap in a new reader page (``rb_get_reader_page``, which sets
+        ``lost_events`` when ``overrun`` moved); time extends and absolute
+        stamps are consumed on the way; padding is returned for the caller to
+        skip."""
+        nr_loops = 0
+        while True:
+            nr_loops += 1
+            if nr_loops > 2:
+                self.warn("rb_buffer_peek")
+                return None, 0
+            reader = yield from self.rb_get_reader_page()
+            if reader is None:
+                return None, 0
+            size = yield from self.rb_page_size(reader)
+            event = yield from reader.data_read(reader.read, size)
+            if event.kind == "padding":
+                if event.time_delta == 0:
+                    self.warn("rb_buffer_peek")
+                return event, 0
+            if event.kind in ("time_extend", "time_stamp"):
+                yield from self.rb_advance_reader()
+                continue
+            return event, self.lost_events
+
+    def ring_buffer_peek(self):
+        """``ring_buffer_peek``: the next data event without consuming it (padding
+        is consumed and skipped): ``(event, lost)`` or ``(None, 0)``."""
+        while True:
+            yield from self.reader_lock.acquire()
+            event, lost = yield from self.rb_buffer_peek()
+            if event is not None and event.kind == "padding":
+                yield from self.rb_advance_reader()
+            yield from self.reader_lock.release()
+            if event is None or event.kind != "padding":
+                return event, lost
+
+    def ring_buffer_consume(self):
+        """``ring_buffer_consume``: return the next data event and consume it;
+        clears ``lost_events`` (``(event, lost)`` or ``(None, 0)``)."""
+        while True:
+            yield from self.reader_lock.acquire()
+            event, lost = yield from self.rb_buffer_peek()
+            if event is not None:
+                self.lost_events = 0
+                yield from self.rb_advance_reader()
+            yield from self.reader_lock.release()
+            if event is None or event.kind != "padding":
+                return event, lost
 
     def ring_buffer_empty_cpu(self):
         yield from self.reader_lock.acquire()
@@ -888,7 +1025,7 @@ class RingBufferPerCpu:
         self.record_disabled += 1
         yield from self.reader_lock.acquire()
         if self.committing.value:
-            self.warn("reset while committing")
+            self.warn("reset_disabled_cpu_buffer")
         else:
             yield from self.rb_reset_cpu()
         yield from self.reader_lock.release()
@@ -914,41 +1051,55 @@ class RingBufferPerCpu:
         self.rb_head_page_activate()
 
     def resize_pages(self, nr_pages: int) -> None:
-        """Add or remove ring pages after the tail page (locks held by the caller).
-
-        Growing inserts empty pages after the tail page (``rb_insert_pages``);
-        shrinking removes the pages after the tail page, the oldest data, counting
-        their events as overrun (``rb_remove_pages``).
-        """
+        """``rb_update_pages``: grow with :meth:`rb_insert_pages`, shrink with
+        :meth:`rb_remove_pages` (locks held by the caller, in one step)."""
         diff = nr_pages - self.nr_pages
-        tail = self.tail_page.value
-        removed = 0
         if diff > 0:
-            after = tail.list_next.value
-            prev = tail
-            for _ in range(diff):
-                p = self.buffer.new_bpage()
-                prev.list_next.value = (p, RB_PAGE_NORMAL)
-                p.list_prev.value = prev
-                prev = p
-            prev.list_next.value = after
-            after[0].list_prev.value = prev
-        else:
-            for _ in range(-diff):
-                victim, flag = tail.list_next.value
-                nxt, vflag = victim.list_next.value
-                if victim is self.commit_page.value:
-                    break
-                self.overrun.value += victim.entries.value & RB_WRITE_MASK
-                # a removed head moves the HEAD flag to the next page
-                tail.list_next.value = (nxt, flag or vflag)
-                nxt.list_prev.value = tail
-                if victim is self.head_page:
-                    self.head_page = nxt
-                if victim is self.pages:
-                    self.pages = nxt
-                removed += 1
-        self.nr_pages = nr_pages if diff > 0 else self.nr_pages - removed
+            self.rb_insert_pages(diff)
+        elif diff < 0:
+            self.rb_remove_pages(-diff)
+        self.nr_pages = nr_pages
+
+    def rb_insert_pages(self, count: int) -> None:
+        """Splice *count* new pages in between the head page and the page before
+        it (``rb_insert_pages``): they come last in ring order from the head."""
+        head = self.head_flag_page() or self.head_page
+        prev = head.list_prev.value
+        new = [self.buffer.new_bpage() for _ in range(count)]
+        for a, b in zip(new, new[1:]):
+            a.list_next.value = (b, RB_PAGE_NORMAL)
+            b.list_prev.value = a
+        new[-1].list_next.value = (head, RB_PAGE_HEAD)
+        new[0].list_prev.value = prev
+        prev.list_next.value = (new[0], RB_PAGE_NORMAL)
+        head.list_prev.value = new[-1]
+
+    def rb_remove_pages(self, count: int) -> None:
+        """Unlink the *count* pages after the tail page (after the page following
+        the reader page when the tail is on it), counting their events as overrun
+        and moving the HEAD flag past them (``rb_remove_pages``)."""
+        tail = self.tail_page.value
+        if tail is self.reader_page.value:
+            tail = tail.list_next.value[0]
+        head_bit = 0
+        victims = []
+        cur = tail
+        for _ in range(count):
+            nxt, flag = cur.list_next.value    # the pointer to the next victim
+            head_bit |= flag & RB_PAGE_HEAD
+            victims.append(nxt)
+            cur = nxt
+        next_page, next_flag = cur.list_next.value
+        tail.list_next.value = (next_page, next_flag | head_bit)
+        next_page.list_prev.value = tail
+        self.pages = next_page
+        if head_bit:
+            self.head_page = next_page
+        for v in victims:
+            entries = v.entries.value & RB_WRITE_MASK
+            if entries:
+                self.overrun.value += entries
+                self.pages_lost.value += 1
 
 
 def ring_buffer_resize(buffer: TraceBuffer, size: int, cpu_id: int | None):
@@ -984,8 +1135,11 @@ def ring_buffer_subbuf_order_set(buffer: TraceBuffer, order: int):
 
 
 def _subbuf_order_locked(buffer, order):
+    # 6.12.117 refuses while resizing is disabled (a mapping, a reset in
+    # progress); 6.10 checked only ``cpu_buffer->mapped``
     for cb in buffer.buffers.values():
-        if cb.mapped.value or cb.resize_disabled:
+        busy = cb.mapped.value if buffer.kernel == "6.10" else cb.resize_disabled
+        if busy:
             return EBUSY
     old_size = buffer.subbuf_size
     buffer.subbuf_order = order
@@ -1009,7 +1163,7 @@ def ring_buffer_swap_cpu(buffer_a: TraceBuffer, buffer_b: TraceBuffer, cpu: int 
     mb = yield from b.mapped.load()
     if ma or mb:
         if warn_mapped:
-            buffer_a.warn("ring_buffer_swap_cpu: mapped buffer")
+            buffer_a.warn("ring_buffer_swap_cpu", once=True)
         return EBUSY
     if a.nr_pages != b.nr_pages or buffer_a.subbuf_order != buffer_b.subbuf_order:
         return EINVAL

@@ -25,9 +25,10 @@ import struct
 from . import event as ev
 from .mapping import (VM_EXEC, VM_MAYSHARE, VM_READ, VM_SHARED, VM_WRITE,
                       UpstreamMapping, V2Mapping, page_bytes)
-from .ringbuf import (UINT_MAX, TraceBuffer, ring_buffer_resize,
-                      ring_buffer_subbuf_order_set)
+from .ringbuf import (UINT_MAX, KernelLog, TraceBuffer, kmsg_line,
+                      ring_buffer_resize, ring_buffer_subbuf_order_set)
 from .sched import run_plain
+from .tracepipe import TracePipe
 
 __all__ = ["Instance", "Vma", "Process", "VmaFault", "PROT_READ", "PROT_WRITE",
            "PROT_EXEC", "TRACE_MMAP_IOCTL_GET_READER", "V2_GET_READER_PAGE",
@@ -87,6 +88,7 @@ class _Fd:
         self.read = 0xFFFFFFFF           # info->read starts at (unsigned int)-1
         self.spare = None
         self.closed = False
+        self.pipe = None                 # a TracePipe for a trace_pipe fd
 
 
 class Process:
@@ -197,7 +199,9 @@ class Instance:
         self.layout = layout
         self.page_size = page_size
         self.pid = pid
-        self._kmsg: list[str] = []
+        # the kernel followed: 6.12.117, or 6.10 with the 6.10 layout
+        self.kernel = "6.10" if abi == "upstream" and layout == "6.10" else "6.12.117"
+        self._kmsg = KernelLog()
         order = self._order_for_kb(subbuf_size_kb)
         if order is None:
             raise ValueError(f"subbuf_size_kb {subbuf_size_kb} out of range")
@@ -222,6 +226,7 @@ class Instance:
         self.buffer_percent = DEFAULT_BUFFER_PERCENT
         self.tracing_on = 1
         self._fds: dict[int, _Fd] = {}
+        self._pipe_open = False           # tr->pipe_cpumask has cpu 0
         self._next_fd = 3
         self.proc = Process(self, "main")
         self._nforks = 0
@@ -232,7 +237,7 @@ class Instance:
     def _new_buffer(self, nr_pages: int, order: int, name: str) -> TraceBuffer:
         b = TraceBuffer(nr_pages, page_size=self.page_size, subbuf_order=order,
                         overwrite=self.overwrite, clock=self.clock, name=name,
-                        kmsg=self._kmsg)
+                        kmsg=self._kmsg, kernel=self.kernel)
         for cb in b.buffers.values():
             cb.mapping = self.mapping
         if self.clock is None:
@@ -255,11 +260,17 @@ class Instance:
         f = self._fds.get(fd)
         return None if f is None or f.closed else f
 
-    def warn(self, msg: str) -> None:
-        self._kmsg.append("WARNING: " + msg)
+    def warn(self, function: str, message: str = "") -> None:
+        self._kmsg.warn(function, message)
 
     def kmsg(self) -> list[str]:
-        return list(self._kmsg)
+        """The kernel log so far, one line per record (see :class:`KernelLog`)."""
+        return self._kmsg.lines()
+
+    def kmsg_records(self, start: int = 0) -> list[dict]:
+        """The kernel log records from index *start* on: ``{"kind", "function",
+        "message"}`` each (``len(inst.kmsg_records())`` marks a position)."""
+        return [dict(r) for r in self._kmsg.records[start:]]
 
     def meta_bytes(self) -> bytes:
         meta = self.cpu_buffer.meta_page
@@ -431,7 +442,23 @@ class Instance:
             return EBADF
         f.closed = True
         f.spare = None
+        if f.pipe is not None:
+            f.pipe = None
+            self._pipe_open = False          # close_pipe_on_cpu
         return 0
+
+    def open_pipe(self, nonblock: bool = True) -> int:
+        """Open ``per_cpu/cpu0/trace_pipe`` (the text reader): an fd, or -EBUSY
+        while another one is open (``open_pipe_on_cpu``)."""
+        if self._pipe_open:
+            return EBUSY
+        self._pipe_open = True
+        fd = self._next_fd
+        self._next_fd += 1
+        f = _Fd(nonblock, False)
+        f.pipe = TracePipe(lambda: self.cpu_buffer, nonblock=nonblock)
+        self._fds[fd] = f
+        return fd
 
     def _rb_watermark_hit(self, cb) -> bool:
         if run_plain(cb.ring_buffer_empty_cpu()):
@@ -473,6 +500,8 @@ class Instance:
         f = self._fd(fd)
         if f is None:
             return EBADF, b""
+        if f.pipe is not None:
+            return f.pipe.read(max(nbytes, 0))     # tracing_read_pipe
         if nbytes <= 0:
             return 0, b""
         buffer = self.array_buffer
@@ -544,8 +573,10 @@ class Instance:
         return 0, vma
 
     def _put_snapshot_map(self) -> None:
+        # WARN_ON(!tr->mapped) in put_snapshot_map, which the build inlines into
+        # its callers: the kernel names tracing_buffers_mmap_close
         if not self.mapped:
-            self.warn("put_snapshot_map: tr->mapped is 0")
+            self.warn("tracing_buffers_mmap_close")
         else:
             self.mapped -= 1
 
@@ -553,8 +584,8 @@ class Instance:
         cb = self.cpu_buffer            # iter->array_buffer->buffer, now
         ref = self.mapping.ring_buffer_map_fault(cb, pgoff)
         if ref == "oops":
-            self._kmsg.append("BUG: kernel NULL pointer dereference in "
-                              "ring_buffer_map_fault")
+            self._kmsg.add("BUG", "ring_buffer_map_fault",
+                           "kernel NULL pointer dereference")
             raise VmaFault("SIGBUS", f"page {pgoff}: the fault handler crashed")
         if ref is None:
             raise VmaFault("SIGBUS", f"page {pgoff}: ring_buffer_map_fault refused it")
@@ -566,17 +597,25 @@ class Instance:
             vma.proc.vmas.remove(vma)
         rc = run_plain(self.mapping.ring_buffer_unmap(self.cpu_buffer))
         if self.abi == "upstream":
-            if rc:
-                self.warn(f"tracing_buffers_mmap_close: ring_buffer_unmap "
-                          f"returned {rc}")
+            if rc:             # WARN_ON(ring_buffer_unmap(...))
+                self.warn("tracing_buffers_mmap_close")
             self._put_snapshot_map()
 
     def _vma_open(self) -> None:
-        """vm_ops->open: only v2 has one (it counts the new VMA)."""
+        """vm_ops->open, called for a VMA copied by fork or split off.
+
+        v2 maps again (counts the new VMA).  6.12.117 has
+        ``tracing_buffers_mmap_open`` -> ``ring_buffer_map_dup`` (since 6.12.75):
+        the buffer counts one more user mapping, but ``tr->mapped`` (the
+        instance's count, ``get_snapshot_map``) is not raised, so closing the last
+        copy underflows it (the WARN_ON in put_snapshot_map).  6.10 has no
+        ``open``: the copy is not counted at all."""
         if self.abi == "v2":
             rc = run_plain(self.mapping.ring_buffer_map(self.cpu_buffer))
             if rc:
-                self.warn(f"tracing_buffers_mmap_open: ring_buffer_map returned {rc}")
+                self.warn("tracing_buffers_mmap_open")
+        elif self.kernel != "6.10":
+            run_plain(self.mapping.ring_buffer_map_dup(self.cpu_buffer))
 
     def _range(self, vma: Vma, offset: int, length: int | None):
         ps = self.page_size
@@ -590,13 +629,14 @@ class Instance:
     def _split(self, proc: Process, start: int, end: int) -> list[Vma] | int:
         """Split the VMAs overlapping [start, end) at the bounds; return those inside.
 
-        Upstream's ``may_split`` refuses any split (-EINVAL, nothing changed); v2
-        splits, and ``__split_vma`` calls ``vm_ops->open`` on each new piece.
+        6.12.117's ``may_split`` refuses any split (-EINVAL, nothing changed); v2
+        and 6.10 split, and ``__split_vma`` calls ``vm_ops->open`` on each new
+        piece (v2 counts it, 6.10 has none: each piece's close unmaps once more).
         """
         hit = [v for v in proc.vmas if v.addr < end and start < v.addr + v.length]
         partial = [v for v in hit if v.addr < start or v.addr + v.length > end]
-        if partial and self.abi == "upstream":
-            return EINVAL
+        if partial and self.abi == "upstream" and self.kernel != "6.10":
+            return EINVAL      # tracing_buffers_may_split (6.12.117; not in 6.10)
         inside = []
         for v in hit:
             a = max(start, v.addr) - v.addr
