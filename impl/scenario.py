@@ -65,6 +65,7 @@ OPS: dict[str, tuple[tuple, tuple]] = {
     "meta": ((), ()),
     "page": ((), ("int",)),
     "read_raw": (("int",), ()),
+    "read_pipe": (("int",), ()),
     "trymap": (("int", "int", _PROTS, _SHARES), ()),
     "snapshot": ((), ()),
     "reset": ((), ()),
@@ -268,6 +269,7 @@ class _Runner:
         self.abi = abi
         self.inst = instance_factory(abi=abi, layout=layout)
         self.fd: int | None = None          # the one trace_pipe_raw fd
+        self.pipe_fd: int | None = None     # trace_pipe, opened by the first read_pipe
         self.maps: list[_Mapping] = []      # live mappings, the last is current
 
     # ---- helpers -------------------------------------------------------
@@ -392,6 +394,17 @@ class _Runner:
             return rc, {"page": decode.decode_subbuf(bytes(data[:rc]), None)}
         return rc, {}
 
+    def op_read_pipe(self, nbytes: int):
+        if self.pipe_fd is None:
+            fd = self.inst.open_pipe(nonblock=True)
+            if fd < 0:
+                return fd, {}
+            self.pipe_fd = fd
+        rc, data = self.inst.read(self.pipe_fd, nbytes)
+        if rc < 0:
+            return rc, {}
+        return rc, {"pipe": pipe_summary(bytes(data[:rc]))}
+
     def op_trymap(self, length: int, offset: int, prot: str, share: str):
         fd = self._fd()
         if fd is None:
@@ -449,6 +462,9 @@ class _Runner:
             self.op_unmap()
         if self.fd is not None:
             self.op_close()
+        if self.pipe_fd is not None:
+            self.inst.close(self.pipe_fd)
+            self.pipe_fd = None
 
     def dispatch(self, op: Op) -> tuple[int, dict]:
         name, v = op.name, op.values
@@ -472,6 +488,25 @@ class _Runner:
             if signal is None:
                 raise
             return -_errno.EFAULT, {"signal": signal}
+
+
+_LOST_LINE = re.compile(rb"CPU:\d+ \[LOST (\d+) EVENTS\]\n\Z")
+
+
+def pipe_summary(data: bytes) -> dict:
+    """What a ``read_pipe`` returned, as compared across back ends (FORMAT.md):
+    ``lines`` the byte length of every newline-terminated line, ``partial`` the
+    bytes after the last newline, ``lost`` the counts of its
+    ``CPU:N [LOST n EVENTS]`` lines, in order."""
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    lines = [x + b"\n" for x in lines]
+    lost = []
+    for x in lines:
+        m = _LOST_LINE.match(x)
+        if m:
+            lost.append(int(m.group(1)))
+    return {"lines": [len(x) for x in lines], "partial": len(tail), "lost": lost}
 
 
 def _marker_text(i: int, length: int) -> bytes:
@@ -511,21 +546,35 @@ def run_parsed(scenarios: list[Scenario], abi: str = "upstream", layout: str = "
         runner = _Runner(sc, abi, layout, factory)
         out.append({"step": 1, "scenario": sc.name, "op": "scenario",
                     "args": [sc.name], "rc": 0})
+        out[-1]["warn"] = _new_records(runner)
         for step, op in enumerate(sc.ops, 2):
             rc, extra = runner.dispatch(op)
             obj = {"step": step, "scenario": sc.name, "op": op.name,
                    "args": list(op.args), "rc": rc}
             obj.update(extra)
+            obj["warn"] = _new_records(runner)
             out.append(obj)
             if observer is not None:
                 observer(runner.inst, op, obj)
         runner.cleanup()
         if observer is not None:
             observer(runner.inst, None, None)
-        warnings = list(runner.inst.kmsg())
-        if warnings:
-            out.append({"scenario": sc.name, "op": "kmsg", "warnings": warnings})
+        warn = _new_records(runner)
+        if warn:
+            out.append({"scenario": sc.name, "op": "kmsg", "warn": warn})
     return out
+
+
+def _new_records(runner) -> list[dict]:
+    """The kernel log records printed since the last call (the step's ``warn``)."""
+    records = getattr(runner.inst, "kmsg_records", None)
+    if records is None:       # a facade without structured records: lines only
+        lines = list(runner.inst.kmsg())
+        new, runner.kmsg_seen = lines[getattr(runner, "kmsg_seen", 0):], len(lines)
+        return [{"kind": "WARNING", "function": "", "message": x} for x in new]
+    new = records(getattr(runner, "kmsg_seen", 0))
+    runner.kmsg_seen = getattr(runner, "kmsg_seen", 0) + len(new)
+    return new
 
 
 def run_scenarios(text_or_path, abi: str = "upstream", layout: str = "6.12",

@@ -14,17 +14,31 @@ from __future__ import annotations
 OPS = (
     "scenario", "buffer_size_kb", "subbuf_size_kb", "resize_kb", "subbuf_resize_kb",
     "open", "close", "markers", "map", "unmap", "ioctl", "ioctl_raw", "meta", "page",
-    "read_raw", "trymap", "snapshot", "reset", "partial_munmap", "mprotect_write",
+    "read_raw", "read_pipe", "trymap", "snapshot", "reset", "partial_munmap",
+    "mprotect_write",
     "mremap_grow", "fork", "dofork_fork",
 )
 OUTPUT_KEYS = {"step", "scenario", "op", "args", "rc"}
-OPTIONAL_KEYS = {"meta", "page", "value", "child_mapped", "signal"}
+OPTIONAL_KEYS = {"meta", "page", "value", "child_mapped", "signal", "pipe", "warn"}
 META_KEYS = {"meta_page_size", "meta_struct_len", "subbuf_size", "nr_subbufs", "reader",
              "flags", "entries", "overrun", "read"}
 READER_KEYS = {"lost_events", "id", "read"}
 PAGE_KEYS = {"id", "commit", "missed_events", "missed_stored", "lost", "events"}
 EVENT_KEYS = {"offset", "type", "length"}
 EVENT_TYPES = {"data", "padding", "time_extend", "time_stamp"}
+PIPE_KEYS = {"lines", "partial", "lost"}
+WARN_KINDS = {"WARNING", "BUG", "info"}
+
+
+def _warn_errors(warn) -> list[str]:
+    if not isinstance(warn, list):
+        return ["warn is not a list"]
+    for w in warn:
+        if not isinstance(w, dict) or w.get("kind") not in WARN_KINDS or \
+                not isinstance(w.get("message"), str) or \
+                not set(w) <= {"kind", "function", "message", "at"}:
+            return [f"bad warn entry {w!r}"]
+    return []
 
 
 class ScenarioSyntaxError(ValueError):
@@ -92,12 +106,19 @@ def shape_errors(obj: dict) -> list[str]:
     """Keys and types of one output object against FORMAT.md (empty when valid)."""
     errs: list[str] = []
     if obj.get("op") == "kmsg":
-        if not isinstance(obj.get("warnings"), list) or not obj["warnings"] or not all(
-                isinstance(w, str) for w in obj["warnings"]):
-            errs.append("kmsg without a non-empty list of warning strings")
-        if obj.keys() != {"scenario", "op", "warnings"}:
+        if not obj.get("warn"):
+            errs.append("kmsg without a non-empty warn list")
+        errs += _warn_errors(obj.get("warn"))
+        if obj.keys() != {"scenario", "op", "warn"}:
             errs.append(f"kmsg keys {sorted(obj)}")
         return errs
+    if "warn" in obj:
+        errs += _warn_errors(obj["warn"])
+    if "pipe" in obj:
+        p = obj["pipe"]
+        if not isinstance(p, dict) or set(p) != PIPE_KEYS or \
+                sum(p["lines"]) + p["partial"] != obj.get("rc"):
+            errs.append(f"bad pipe {p!r}")
     missing = OUTPUT_KEYS - obj.keys()
     if missing:
         errs.append(f"missing keys {sorted(missing)}")
@@ -111,7 +132,7 @@ def shape_errors(obj: dict) -> list[str]:
     if not isinstance(obj.get("args"), list) or not all(isinstance(a, str) for a in obj.get("args", [])):
         errs.append("args is not a list of strings")
     rc = obj.get("rc")
-    if not isinstance(rc, int) or (rc > 0 and obj.get("op") != "read_raw"):
+    if not isinstance(rc, int) or (rc > 0 and obj.get("op") not in ("read_raw", "read_pipe")):
         errs.append(f"rc {rc!r} is not 0 or a negative errno")
     if "meta" in obj:
         m = obj["meta"]

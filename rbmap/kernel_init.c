@@ -6,11 +6,18 @@
  * specs/scenarios/FORMAT.md), each in a fresh tracefs instance
  * instances/NAME, against per_cpu/cpu0/trace_pipe_raw.  Each operation prints
  * one JSON object on the console, on a line starting with "RBMAPK ".  Control
- * lines start with "RBMAPK-" (uname, file boundaries, end).  After each
- * scenario the new /dev/kmsg records of priority <= 4 are reported as an extra
- * {"op":"kmsg","warnings":[...]} object (a WARN splat by its "WARNING: ... at
- * FILE:LINE FUNC" line only, so that the output is the same on every boot).
- * Finally the machine powers off.
+ * lines start with "RBMAPK-" (uname, file boundaries, end).  After every
+ * operation the new /dev/kmsg records are read and reported in the step's
+ * "warn" list: each WARN splat as {"kind":"WARNING","function":F,"message":M,
+ * "at":"FILE:LINE"} (M is the text of WARN()/WARN_ONCE(), "" for WARN_ON();
+ * the register dump and stack trace, which vary from boot to boot, are left
+ * out), each "BUG:" line as {"kind":"BUG",...}, and each ring-buffer log line
+ * ("Ring buffer ...", e.g. the commit-overrun pr_info) as {"kind":"info",
+ * "message":M}.  Other kernel log lines are ignored.  What the end-of-scenario
+ * clean-up prints comes in an extra {"op":"kmsg","warn":[...]} object.  At
+ * every scenario start the kernel's WARN_ONCE flags are cleared (debugfs
+ * clear_warn_once), so a once-only warning shows in every scenario that hits
+ * it.  Finally the machine powers off.
  *
  * Build: gcc -static -O2 -o init kernel_init.c
  */
@@ -44,45 +51,74 @@
 #define MAX_WORDS 16
 #define ALARM_SECONDS 1
 
-/* ---------- output buffer: one JSON object, written with one write() ---------- */
+/* ---------- output buffers ---------- */
 
-static char *out;
-static size_t out_len, out_cap;
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
 
-static void put(const char *fmt, ...)
+static void vbput(struct sbuf *b, const char *fmt, va_list ap0)
 {
-	va_list ap;
 	for (;;) {
-		size_t room = out_cap - out_len;
-		va_start(ap, fmt);
-		int n = vsnprintf(out + out_len, room, fmt, ap);
+		va_list ap;
+		size_t room = b->cap - b->len;
+		va_copy(ap, ap0);
+		int n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
 		va_end(ap);
 		if (n < 0)
 			return;
 		if ((size_t)n < room) {
-			out_len += n;
+			b->len += n;
 			return;
 		}
-		out_cap = out_cap * 2 + n + 64;
-		out = realloc(out, out_cap);
-		if (!out)
+		b->cap = b->cap * 2 + n + 64;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
 			_exit(1);
 	}
 }
 
-static void put_str(const char *s)
+static void bput(struct sbuf *b, const char *fmt, ...)
 {
-	put("\"");
+	va_list ap;
+	va_start(ap, fmt);
+	vbput(b, fmt, ap);
+	va_end(ap);
+}
+
+/* a JSON string */
+static void bput_str(struct sbuf *b, const char *s)
+{
+	bput(b, "\"");
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\')
-			put("\\%c", c);
+			bput(b, "\\%c", c);
 		else if (c < 0x20 || c >= 0x7f)
-			put("\\u%04x", c);
+			bput(b, "\\u%04x", c);
 		else
-			put("%c", c);
+			bput(b, "%c", c);
 	}
-	put("\"");
+	bput(b, "\"");
+}
+
+/* one JSON object, written with one write() */
+static struct sbuf outb;
+#define out (outb.p)
+#define out_len (outb.len)
+
+static void put(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vbput(&outb, fmt, ap);
+	va_end(ap);
+}
+
+static void put_str(const char *s)
+{
+	bput_str(&outb, s);
 }
 
 static void flush_line(void)
@@ -135,6 +171,7 @@ static struct mapping maps[MAX_MAPS];
 static int nmaps;
 static int step;
 static int kmsg_fd = -1;
+static int pipe_fd = -1; /* per_cpu/cpu0/trace_pipe, opened by the first read_pipe */
 
 static void __attribute__((unused)) on_alarm(int sig)
 {
@@ -353,6 +390,46 @@ static void put_page(const unsigned char *p, size_t len, long id)
 	put("}");
 }
 
+/*
+ * What a read of trace_pipe returned (FORMAT.md, read_pipe): the byte length of
+ * every newline-terminated line, the bytes after the last newline, and the
+ * counts of the "CPU:N [LOST n EVENTS]" lines.
+ */
+static void put_pipe(const char *buf, int len)
+{
+	int start = 0, first = 1;
+	put(",\"pipe\":{\"lines\":[");
+	for (int i = 0; i < len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		put("%s%d", first ? "" : ",", i + 1 - start);
+		first = 0;
+		start = i + 1;
+	}
+	put("],\"partial\":%d,\"lost\":[", len - start);
+	first = 1;
+	start = 0;
+	for (int i = 0; i < len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		char line[128];
+		int n = i - start;
+		if (n < (int)sizeof(line)) {
+			memcpy(line, buf + start, n);
+			line[n] = 0;
+			int cpu, used = 0;
+			unsigned long lost;
+			if (sscanf(line, "CPU:%d [LOST %lu EVENTS]%n", &cpu, &lost, &used) == 2 &&
+			    used == n) {
+				put("%s%lu", first ? "" : ",", lost);
+				first = 0;
+			}
+		}
+		start = i + 1;
+	}
+	put("]}");
+}
+
 static void unmap_one(struct mapping *m)
 {
 	if (m->data)
@@ -427,11 +504,55 @@ static int guarded_ioctl(unsigned long cmd)
 	return rc;
 }
 
+/* the kmsg entries read since the last call, as JSON objects joined by commas */
+static struct sbuf kb;
+static int kbuf_n;
+#define kbuf (kb.p)
+#define kput(...) bput(&kb, __VA_ARGS__)
+#define kput_str(s) bput_str(&kb, s)
+
+/*
+ * "WARNING: CPU: 0 PID: 1 at kernel/trace/trace.c:8245 tracing_buffers_mmap_close+0x55/0x70"
+ * -> function "tracing_buffers_mmap_close", at "kernel/trace/trace.c:8245"
+ */
+static void kput_warning(const char *line, const char *message)
+{
+	char at[256] = "", func[256] = "";
+	const char *p = strstr(line, " at ");
+	if (p) {
+		p += 4;
+		const char *sp = strchr(p, ' ');
+		size_t n = sp ? (size_t)(sp - p) : strlen(p);
+		if (n >= sizeof(at))
+			n = sizeof(at) - 1;
+		memcpy(at, p, n);
+		at[n] = 0;
+		if (sp) {
+			snprintf(func, sizeof(func), "%s", sp + 1);
+			char *plus = strchr(func, '+');
+			if (plus)
+				*plus = 0;
+		}
+	}
+	kput("%s{\"kind\":\"WARNING\",\"function\":", kbuf_n ? "," : "");
+	kput_str(func);
+	kput(",\"message\":");
+	kput_str(message);
+	kput(",\"at\":");
+	kput_str(at);
+	kput("}");
+	kbuf_n++;
+}
+
+/* Read the new /dev/kmsg records into kbuf (kbuf_n entries). */
 static void read_kmsg(void)
 {
 	char rec[8192];
-	int n_warn = 0;
-	static int in_splat;
+	static int in_splat, after_warning;
+	static char message[1024];
+	kb.len = 0;
+	kbuf_n = 0;
+	kput("%s", "");
 	if (kmsg_fd < 0)
 		return;
 	for (;;) {
@@ -444,9 +565,6 @@ static void read_kmsg(void)
 		if (n == 0)
 			break;
 		rec[n] = 0;
-		int pri = atoi(rec);
-		if ((pri & 7) > 4)
-			continue;
 		char *msg = strchr(rec, ';');
 		if (!msg)
 			continue;
@@ -454,27 +572,41 @@ static void read_kmsg(void)
 		char *nl = strchr(msg, '\n');
 		if (nl)
 			*nl = 0;
-		/* a WARN splat is reported by its "WARNING: ... at FILE:LINE FUNC" line;
-		 * its register dump and stack trace vary from boot to boot */
+		/* a WARN splat: "cut here", the WARN() message if any, the WARNING
+		 * line, then a register dump and a stack trace up to "end trace" */
 		if (strstr(msg, "[ cut here ]")) {
 			in_splat = 1;
+			after_warning = 0;
+			message[0] = 0;
 			continue;
 		}
 		if (in_splat) {
-			if (strstr(msg, "---[ end trace"))
+			if (strstr(msg, "---[ end trace")) {
 				in_splat = 0;
-			if (strncmp(msg, "WARNING:", 8) != 0)
 				continue;
+			}
+			if (after_warning)
+				continue;
+			if (strncmp(msg, "WARNING:", 8) == 0) {
+				kput_warning(msg, message);
+				after_warning = 1;
+			} else if (!message[0]) {
+				snprintf(message, sizeof(message), "%s", msg);
+			}
+			continue;
 		}
-		if (!n_warn)
-			put(PREFIX "{\"scenario\":\"%s\",\"op\":\"kmsg\",\"warnings\":[", name);
-		put("%s", n_warn ? "," : "");
-		put_str(msg);
-		n_warn++;
-	}
-	if (n_warn) {
-		put("]}");
-		flush_line();
+		if (strncmp(msg, "WARNING:", 8) == 0) { /* a splat without "cut here" */
+			kput_warning(msg, "");
+			continue;
+		}
+		if (strncmp(msg, "BUG:", 4) == 0 || strncmp(msg, "Ring buffer", 11) == 0) {
+			int bug = msg[0] == 'B';
+			kput("%s{\"kind\":\"%s\",\"message\":", kbuf_n ? "," : "",
+			     bug ? "BUG" : "info");
+			kput_str(bug ? msg + 5 : msg);
+			kput("}");
+			kbuf_n++;
+		}
 	}
 }
 
@@ -489,9 +621,18 @@ static void end_scenario(void)
 	if (marker_fd >= 0)
 		close(marker_fd);
 	marker_fd = -1;
+	if (pipe_fd >= 0)
+		close(pipe_fd);
+	pipe_fd = -1;
 	if (rmdir(inst))
 		control("WARN rmdir %s: %s", inst, strerror(errno));
 	read_kmsg();
+	if (kbuf_n) {
+		put(PREFIX "{\"scenario\":");
+		put_str(name);
+		put(",\"op\":\"kmsg\",\"warn\":[%s]}", kbuf);
+		flush_line();
+	}
 	name[0] = 0;
 }
 
@@ -501,6 +642,13 @@ static int begin_scenario(const char *n)
 	snprintf(name, sizeof(name), "%s", n);
 	snprintf(inst, sizeof(inst), TRACEFS "/instances/%s", n);
 	step = 0;
+	/* WARN_ONCE sites warn again in this scenario */
+	int cw = open("/sys/kernel/debug/clear_warn_once", O_WRONLY);
+	if (cw >= 0) {
+		if (write(cw, "1", 1) < 0)
+			control("WARN clear_warn_once: %s", strerror(errno));
+		close(cw);
+	}
 	if (mkdir(inst, 0755))
 		return neg();
 	int rc = write_file("buffer_subbuf_size_kb", "4", 0);
@@ -530,6 +678,8 @@ static void run_op(char **w, int nw)
 	size_t page_len = 0;
 	long page_id = -1;
 	unsigned char *rawbuf = NULL;
+	char *pipebuf = NULL;
+	int with_pipe = 0;
 
 	if (strcmp(op, "scenario") == 0) {
 		rc = nw == 2 ? begin_scenario(w[1]) : -EINVAL;
@@ -652,6 +802,25 @@ static void run_op(char **w, int nw)
 				raw_pos[nfds - 1] = (raw_pos[nfds - 1] + rc) % size;
 			}
 		}
+	} else if (!strcmp(op, "read_pipe")) {
+		unsigned long long n = nw == 2 ? num(w[1], &ok) : (ok = 0);
+		if (ok && n > (1u << 20))
+			ok = 0;
+		if (ok && pipe_fd < 0) {
+			char path[512];
+			snprintf(path, sizeof(path), "%s/per_cpu/cpu0/trace_pipe", inst);
+			pipe_fd = open(path, O_RDONLY | O_NONBLOCK);
+			if (pipe_fd < 0)
+				rc = neg();
+		}
+		if (ok && pipe_fd >= 0) {
+			pipebuf = calloc(1, n + 1);
+			alarm(ALARM_SECONDS);
+			ssize_t got = read(pipe_fd, pipebuf, n);
+			rc = got < 0 ? neg() : (int)got;
+			alarm(0);
+			with_pipe = rc >= 0;
+		}
 	} else if (!strcmp(op, "trymap")) {
 		if (nw != 5)
 			ok = 0;
@@ -761,10 +930,14 @@ static void run_op(char **w, int nw)
 		put(",\"child_mapped\":%s", child_mapped ? "true" : "false");
 	if (fault_sig)
 		put(",\"signal\":\"%s\"", fault_sig == SIGBUS ? "SIGBUS" : fault_sig == SIGSEGV ? "SIGSEGV" : "other");
-	put("}");
+	if (with_pipe)
+		put_pipe(pipebuf, rc);
+	read_kmsg();
+	put(",\"warn\":[%s]}", kbuf);
 	flush_line();
 	free(rawbuf);
 	free(pagebuf);
+	free(pipebuf);
 }
 
 static void __attribute__((unused)) run_file(const char *path)
@@ -841,6 +1014,7 @@ int main(void)
 	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
 	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY)
 		control("WARN mount tracefs: %s", strerror(errno));
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
 
 	cpu_set_t set;
 	CPU_ZERO(&set);

@@ -56,7 +56,7 @@ CONSOLE = (
     "[    3.1] some kernel line\r\n"
     "RBMAPK-FILE 1\r\n"
     'RBMAPK {"step": 1, "scenario": "b", "op": "scenario", "args": ["b"], "rc": 0}\r\n'
-    'RBMAPK {"scenario": "b", "op": "kmsg", "warnings": ["W"]}\r\n'
+    'RBMAPK {"scenario": "b", "op": "kmsg", "warn": [{"kind": "info", "message": "W"}]}\r\n'
     "RBMAPK-END\r\n"
     "reboot: Power down\r\n"
 )
@@ -189,8 +189,16 @@ def test_shape_errors_accepts_format_and_rejects_drift():
     bad = dict(GOOD)
     del bad["args"]
     assert kc.shape_errors(bad)
-    assert kc.shape_errors({"scenario": "s", "op": "kmsg", "warnings": []})
-    assert kc.shape_errors({"scenario": "s", "op": "kmsg", "warnings": ["W"]}) == []
+    assert kc.shape_errors({"scenario": "s", "op": "kmsg", "warn": []})
+    assert kc.shape_errors({"scenario": "s", "op": "kmsg", "warn": ["W"]})
+    w = {"kind": "WARNING", "function": "f", "message": "", "at": "x.c:1"}
+    assert kc.shape_errors({"scenario": "s", "op": "kmsg", "warn": [w]}) == []
+    assert kc.shape_errors(dict(GOOD, warn=[w])) == []
+    assert kc.shape_errors(dict(GOOD, warn=[dict(w, kind="oops")]))
+    pipe = dict(GOOD, op="read_pipe", rc=90, pipe={"lines": [80], "partial": 10,
+                                                   "lost": []})
+    assert kc.shape_errors(pipe) == []
+    assert kc.shape_errors(dict(pipe, rc=91))
 
 
 def test_compare_explains_only_noted_steps(tmp_path):
@@ -200,7 +208,8 @@ def test_compare_explains_only_noted_steps(tmp_path):
     kern = [{"step": 1, "scenario": "s", "op": "scenario", "args": ["s"], "rc": 0},
             {"step": 2, "scenario": "s", "op": "open", "args": ["nonblock"], "rc": 0},
             dict(GOOD, step=3),
-            {"scenario": "s", "op": "kmsg", "warnings": ["WARNING: x"]}]
+            {"scenario": "s", "op": "kmsg",
+             "warn": [{"kind": "WARNING", "function": "x", "message": ""}]}]
     other = [dict(o) for o in kern[:3]]
     un, ex = kc.compare(scn, kern, other)
     assert un == [] and len(ex) == 1 and ex[0]["explained_by"] == ["noted"]

@@ -54,8 +54,10 @@ def test_normalise_drops_time_events_and_shifts():
     assert n["page"]["events"] == [{"offset": 0, "type": "data", "length": 32},
                                    {"offset": 32, "type": "data", "length": 32}]
     assert n["page"]["commit"] == 64
-    k = cli.normalise([{"scenario": "s", "op": "kmsg", "warnings": ["x"]}])[0]
-    assert k["warnings"] is True
+    note = "Ring buffer [0] commit overrun lost 5 events at timestamp:"
+    k = cli.normalise([{"scenario": "s", "op": "kmsg", "warn": [
+        {"kind": "info", "message": note + "123456789"}]}])[0]
+    assert k["warn"] == [{"kind": "info", "message": note}]
 
 
 def test_diff_compares_common_keys_and_reports_missing_steps():
@@ -69,7 +71,7 @@ def test_diff_compares_common_keys_and_reports_missing_steps():
     c[3] = dict(c[3], meta={"entries": 2})
     assert not any(r["differences"] for r in cli.diff_results(a, c))
     # a step only one side has is a difference; kmsg too unless unobserved
-    d = base_run(extra=[{"scenario": "s", "op": "kmsg", "warnings": True}])
+    d = base_run(extra=[{"scenario": "s", "op": "kmsg", "warn": []}])
     recs = cli.diff_results(a, d)
     assert [r["differences"] for r in recs if r["differences"]] == [
         [("step", "absent", "present")]]

@@ -90,14 +90,29 @@ def test_open_replaces_the_fd():
     assert insts[0].fds == set()
 
 
-def test_kmsg_object_after_a_scenario_with_warnings():
+def test_warn_per_step_and_kmsg_object_for_the_clean_up():
+    """Every step carries the kernel log records its operation printed; what the
+    end-of-scenario clean-up prints comes in a kmsg object."""
+    out = run_scenarios("scenario a\nopen nonblock\nmarkers 10\nmap\nioctl\n"
+                        "dofork_fork\nunmap\nmap\ndofork_fork\n")
+    assert all(o["warn"] == [] for o in out[:6])
+    assert list(out[1])[-1] == "warn"
+    mmap_close = {"kind": "WARNING", "function": "tracing_buffers_mmap_close",
+                  "message": ""}
+    assert out[6]["op"] == "unmap" and out[6]["warn"] == [mmap_close]
+    assert out[-1] == {"scenario": "a", "op": "kmsg", "warn": [mmap_close]}
+    assert "warn" not in [o["op"] for o in run("scenario a\nopen\n")]
+
+
+def test_warn_from_a_facade_with_log_lines_only():
     class Warned(FakeInstance):
         def kmsg(self):
             return ["WARNING: something"]
 
     out = run("scenario a\nopen\n", Warned)
-    assert out[-1] == {"scenario": "a", "op": "kmsg", "warnings": ["WARNING: something"]}
-    assert run("scenario a\nopen\n")[-1]["op"] == "open"
+    assert out[0]["warn"] == [{"kind": "WARNING", "function": "",
+                               "message": "WARNING: something"}]
+    assert out[1]["warn"] == [] and out[-1]["op"] == "open"
 
 
 def test_markers_rc_is_the_first_failure():

@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno as _errno
 import importlib
 import json
+import re
 from typing import Callable
 
 import click
@@ -178,8 +179,9 @@ def normalise(objs: list[dict]) -> list[dict]:
        that a ``page`` observation of the same reader page shows (same
        ``reader.id`` run, see :func:`_reader_runs`); without such an observation it
        is left as printed.
-    3. A ``kmsg`` object is compared by presence (``warnings`` becomes ``True``):
-       warning texts are specific to a back end.
+    3. In every ``warn`` entry (a step's, or the end-of-scenario ``kmsg``
+       object's), the number after ``timestamp:`` in ``message`` is dropped (the
+       commit-overrun notice prints a page time stamp).
 
     Nothing else changes.
     """
@@ -205,10 +207,19 @@ def normalise(objs: list[dict]) -> list[dict]:
     for i, o in enumerate(out):
         if isinstance(o.get("page"), dict):
             o = dict(o, page=_normalise_page(o["page"]))
-        if o.get("op") == "kmsg":
-            o = dict(o, warnings=bool(o.get("warnings")))
+        if isinstance(o.get("warn"), list):
+            o = dict(o, warn=[_normalise_warn(w) for w in o["warn"]])
         out[i] = o
     return out
+
+
+_TIMESTAMP = re.compile(r"timestamp:-?\d+")
+
+
+def _normalise_warn(w):
+    if isinstance(w, dict) and isinstance(w.get("message"), str):
+        return dict(w, message=_TIMESTAMP.sub("timestamp:", w["message"]))
+    return w
 
 
 def _key(o: dict) -> tuple:
@@ -310,8 +321,19 @@ def _summary(o: dict) -> str:
         parts.append(f"value={o['value']}")
     if "child_mapped" in o:
         parts.append(f"child_mapped={o['child_mapped']}")
-    if "warnings" in o:
-        parts.append("; ".join(o["warnings"]))
+    pipe = o.get("pipe")
+    if isinstance(pipe, dict):
+        lines = pipe.get("lines", [])
+        s = f"pipe: {len(lines)} lines"
+        if pipe.get("partial"):
+            s += f" +{pipe['partial']} bytes"
+        if pipe.get("lost"):
+            s += f" lost={pipe['lost']}"
+        parts.append(s)
+    for w in o.get("warn") or ():
+        if isinstance(w, dict):
+            head = " ".join(x for x in (w.get("kind"), w.get("function")) if x)
+            parts.append(f"[{head}{': ' + w['message'] if w.get('message') else ''}]")
     return "  ".join(parts)
 
 
