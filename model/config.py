@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from .errors import SpecError
 
 CONSUMERS = ("sequential", "concurrent")
-CLIENTS = ("documented", "greedy")
+CLIENTS = ("documented", "greedy", "libtracefs")
 GRANULARITIES = ("coarse", "fine")
 
 
@@ -25,7 +25,9 @@ class Config:
     other holds a mapping; trace_pipe_raw is read only while nothing is mapped);
     "concurrent" = they may overlap (UPSTREAM §1.5: they then compete for the reader
     page). ``client``: "documented" = reads only up to the meta page's reader.read
-    (UPSTREAM §1.6); "greedy" = reads up to the live commit. ``crash``: a process may
+    (UPSTREAM §1.6); "greedy" = reads up to the live commit; "libtracefs" = what
+    libtracefs 1.8.3's tracefs_cpu_read_buf does, load by load (see
+    ``RingBufferModel._libtracefs_steps``; the upstream ABI only). ``crash``: a process may
     exit or unmap mid-protocol (with events consumed by its ioctl still unread).
     ``reader_stays``: the last live process never exits (needed for the liveness
     property: somebody keeps reading).

@@ -82,6 +82,15 @@ resumes)::
                  earlier still store to the meta page)
     dofork, child_exit   fork after MADV_DOFORK, the child's copy closing
 
+  with ``--client libtracefs`` (libtracefs 1.8.3, tracefs_cpu_read_buf on a
+  mapped tracefs_cpu; see ``_libtracefs_steps``) instead of read_meta/ioctl:
+    mmap_setup   tfs_mmap's loads after the mmaps: reader.id, reader.read
+    read_buf     tfs_mmap_load_subbuf up to its ioctl or its return
+    ioctl        its GET_READER (then ioctl_meta, as above, when fine)
+    reload       after the ioctl of its "no more events" branch: reader.id, and
+                 the new sub-buffer's commit (kbuffer_load_subbuffer)
+    read_event   the caller's kbuffer_read_event / kbuffer_next_event loop
+
 Abstractions (what is left out)
 -------------------------------
 - Every event has the same size: a page holds ``page_events`` of them, offsets are
@@ -228,6 +237,17 @@ PPHASE_NAMES = {P_IDLE: "idle", P_MAPPED: "mapped", P_READING: "reading",
 PH, PG, POS, LIM, PB, CHILD = range(6)
 NPF = 6
 
+# the libtracefs client (Config.client == "libtracefs"): a block of its own per
+# process after the other slots (LPH: where it is in tracefs_cpu_read_buf, SKIP:
+# the setup kbuffer's read index, tmap->kbuf's kbuffer_curr_index, in events).
+# While it holds a mapping PH is P_READING (P_MAPPED before mmap_setup).
+L_CALL, L_UNLOADED, L_ITER, L_IOCTL_MORE, L_IOCTL_NEXT, L_RELOAD = range(6)
+LPH_NAMES = {L_CALL: "between calls", L_UNLOADED: "kbuf not loaded",
+             L_ITER: "iterating", L_IOCTL_MORE: "ioctl (still events)",
+             L_IOCTL_NEXT: "ioctl (no more events)", L_RELOAD: "reload"}
+LPH, SKIP = range(2)
+NLF = 2
+
 # the non-consuming reader (seed: data_pages[] + update ioctl)
 NC_IDLE, NC_START, NC_LIST, NC_OPEN, NC_PAGE = range(5)
 NC_NAMES = {NC_IDLE: "idle", NC_START: "update", NC_LIST: "list", NC_OPEN: "open",
@@ -266,7 +286,9 @@ class RingBufferModel:
         self.WR3 = self.WR2 + D     # W_STORING: the write index it loaded
         self.PROC = self.WR3 + D
         self.NC = self.PROC + NPF * P
-        self.SIZE = self.NC + NNF * c.nc_readers
+        self.ltf = c.client == "libtracefs"
+        self.LTF = self.NC + NNF * c.nc_readers
+        self.SIZE = self.LTF + (NLF * P if self.ltf else 0)
         # the visited set stores states packed (checker's state_struct): 16-bit
         # slots, 64-bit event masks (events <= 40)
         self.state_struct = "<" + "h" * DELIV + "q" * (FLAGS - DELIV) + "h" * (
@@ -301,6 +323,14 @@ class RingBufferModel:
             self._gate_steps.append(("swap_cpu", F_SWAPPED))
         self.live_limit = (c.client == "greedy" or not self.start_at_read
                            or self.get_reader == "read_param")
+        if self.ltf and (self.meta_fields != "upstream"
+                         or self.get_reader != "consume_to_commit"):
+            from .errors import SpecError
+            raise SpecError("--client libtracefs: libtracefs maps the upstream ABI "
+                            "(struct trace_buffer_meta, GET_READER consuming to the "
+                            "commit); this variant has meta_fields="
+                            f"{self.meta_fields}, get_reader={self.get_reader}",
+                            ("config", "client"))
         self._always = []
         self.actor_names = ["writer"] + [f"irq{i}" for i in range(1, D)]
         self.proc_names = [f"p{i}" for i in range(P)]
@@ -1168,6 +1198,12 @@ class RingBufferModel:
                 self._fork_steps(s, b, name, ph, append)
             return
         # holds a mapping
+        if self.ltf:
+            clean = self._libtracefs_steps(s, b, name, ph, append)
+            self._leave_steps(s, i, b, name, clean, alive, append)
+            if c.fork:
+                self._fork_steps(s, b, name, ph, append)
+            return
         page = s[b + PG]
         pos = s[b + POS]
         caught_up = True
@@ -1197,6 +1233,14 @@ class RingBufferModel:
             clean = ph == P_PAGE_DONE
         else:
             clean = caught_up and ph == P_READING
+        self._leave_steps(s, i, b, name, clean, alive, append)
+        if c.fork:
+            self._fork_steps(s, b, name, ph, append)
+
+    def _leave_steps(self, s, i, b, name, clean, alive, append):
+        """munmap (``unmap``) and process exit (``exit``) of a process holding a
+        mapping: at a point its client calls clean, or anywhere with --crash."""
+        c = self.config
         if (c.crash or clean) and (self.fine or not (
                 self.v2_writer and s[MAPPED] == 1 and s[WDEPTH] > 0)):
             # (coarse: the seed's last unmap waits for the writes in flight
@@ -1214,8 +1258,6 @@ class RingBufferModel:
                 if child:
                     self._unmap(l, i)
                 append(((name, "exit"), tuple(l)))
-        if c.fork:
-            self._fork_steps(s, b, name, ph, append)
 
     def _reader_spins(self, s) -> bool:
         """rb_get_reader_page spins while the page it would take still has a writer's
@@ -1266,6 +1308,9 @@ class RingBufferModel:
         l[b + POS] = 0
         l[b + LIM] = 0
         l[b + PB] = 0
+        if self.ltf:
+            lb = self.LTF + NLF * ((b - self.PROC) // NPF)
+            l[lb + LPH] = l[lb + SKIP] = 0
 
     def _read_meta(self, s, b, ph):
         """The process loads the meta page fields its algorithm needs and resolves the
@@ -1305,6 +1350,132 @@ class RingBufferModel:
         l[b + POS] = pos + 1
         return tuple(l)
 
+
+    # ------------------------------------------------------------------ libtracefs
+    def _libtracefs_steps(self, s, b, name, ph, append) -> bool:
+        """The steps of a process reading with libtracefs 1.8.3 (Debian 1.8.3-1):
+        tracefs_cpu_open_mapped, then tracefs_cpu_read_buf (nonblocking) in a loop,
+        the caller walking each returned kbuffer with kbuffer_read_event /
+        kbuffer_next_event, and tracefs_cpu_close. Returns whether the process is
+        between library calls (where an application may close: ``unmap``/``exit``).
+
+        - ``mmap_setup`` (tfs_mmap after its two mmaps): loads ``reader.id`` and
+          loads that sub-buffer into the mapping's own kbuffer (tmap->kbuf); if
+          ``reader.read`` is not 0 it moves that kbuffer past the events below it
+          (kbuffer_read_buffer into a scratch buffer). Its read index is kept
+          (SKIP): tracefs_cpu_read_buf walks a second kbuffer (tcpu->kbuf) and
+          consults this one again on every "new sub-buffer" load.
+        - ``read_buf`` (tfs_mmap_load_subbuf): loads ``reader.id``; if tcpu->kbuf
+          is not on that sub-buffer, loads it (its commit) and moves past SKIP
+          events, then returns it: no GET_READER, whatever lies beyond
+          ``reader.read``. Else kbuffer_refresh loads the commit; events left: it
+          loads ``reader.read`` and calls GET_READER when the next event ends at
+          or beyond it (the library compares kbuffer_curr_offset, which counts
+          the 16-byte sub-buffer header, with ``reader.read``, which does not: so
+          the last event below ``reader.read`` also calls it; a padding unit
+          ending the page is taken as >= 16 bytes, trace_marker's 32-byte
+          events leave 16), then returns it; no events left: GET_READER.
+        - ``ioctl``: that GET_READER (``ioctl_meta`` after it when fine).
+        - ``reload``: after the "no more events" GET_READER, loads ``reader.id``;
+          the same sub-buffer: returns 0 (no data, EAGAIN); else loads the new one
+          (kbuffer_load_subbuffer: its commit) from offset 0 and returns it.
+        - ``read_event``: the caller loads one event of the returned kbuffer; the
+          kbuffer's size is the commit loaded above, not the live one; the
+          padding is skipped.
+
+        Left out: tracefs_cpu_read (tfs_mmap_read copies from tmap->kbuf, whose
+        read index is its own), blocking reads and their select, error paths,
+        the sub-buffer header's time stamp. Every load from the meta page is
+        merged with the page load that follows it (only GET_READER, a map or a
+        reset changes the meta page, and they are steps of their own)."""
+        lb = self.LTF + NLF * ((b - self.PROC) // NPF)
+        lph = s[lb + LPH]
+        if ph == P_MAPPED:
+            l = list(s)
+            l[lb + SKIP] = s[M_RREAD]
+            l[lb + LPH] = L_UNLOADED
+            l[b + PH] = P_READING
+            append(((name, "mmap_setup"), tuple(l)))
+            return False
+        if lph == L_CALL or lph == L_UNLOADED:
+            append(((name, "read_buf"), self._ltf_read_buf(s, b, lb, lph)))
+        elif lph == L_ITER:
+            l = list(s)
+            t = self._read_event(s, b, s[b + PG], s[b + POS])
+            l = list(t)
+            self._ltf_iter_end(l, b, lb)
+            append(((name, "read_event"), tuple(l)))
+        elif lph == L_RELOAD:
+            l = list(s)
+            page = self._meta_reader_page(s)
+            if page == s[b + PG]:
+                l[lb + LPH] = L_CALL      # returns 0: no data
+            else:
+                self._ltf_load(l, b, lb, page, 0)
+            append(((name, "reload"), tuple(l)))
+        else:  # L_IOCTL_MORE / L_IOCTL_NEXT
+            l = list(s)
+            rc = self._ioctl(l, s[b + POS])
+            if rc == 0 and self.ioctl_refresh:
+                l[IOCTLP] = (b - self.PROC) // NPF + 1
+            if rc:
+                l[lb + LPH] = L_CALL      # returns -1
+            elif lph == L_IOCTL_MORE:
+                l[lb + LPH] = L_ITER
+            else:
+                l[lb + LPH] = L_RELOAD
+            append(((name, "ioctl"), tuple(l)))
+        return lph == L_CALL or lph == L_UNLOADED
+
+    def _meta_reader_page(self, s) -> int:
+        """The page ``meta->reader.id`` names through the mapping (data + id *
+        subbuf_size)."""
+        rid = s[M_RID]
+        IDS = self.IDS
+        for p in range(self.N + 1):
+            if s[IDS + p] == rid:
+                return p
+        return 0
+
+    def _ltf_load(self, l, b, lb, page, skip):
+        """kbuffer_load_subbuffer on ``page`` (loads its commit: the kbuffer's
+        size), then past ``skip`` events; the caller iterates what is left."""
+        commit = l[self.PCOMMIT + page]
+        l[b + PG] = page
+        l[b + PB] = l[self.PBASE + page]
+        l[b + LIM] = commit
+        l[b + POS] = min(skip, commit)
+        l[lb + LPH] = L_ITER
+        self._ltf_iter_end(l, b, lb)
+
+    def _ltf_iter_end(self, l, b, lb):
+        """kbuffer_next_event skips the padding: at the last event slot the
+        kbuffer is at its end, and the read_buf call has been walked."""
+        if l[b + POS] >= min(l[b + LIM], self.K):
+            l[b + POS] = l[b + LIM]
+            l[lb + LPH] = L_CALL
+
+    def _ltf_read_buf(self, s, b, lb, lph):
+        """tfs_mmap_load_subbuf up to its GET_READER or its return (see
+        ``_libtracefs_steps``)."""
+        l = list(s)
+        page = self._meta_reader_page(s)
+        if lph == L_UNLOADED or page != s[b + PG]:
+            # "If kbuf doesn't point to the current sub-buffer just load it and
+            # return", moved forward by tmap->kbuf's read index
+            self._ltf_load(l, b, lb, page, s[lb + SKIP])
+            return tuple(l)
+        commit = s[self.PCOMMIT + page]     # kbuffer_refresh
+        l[b + LIM] = commit
+        pos = s[b + POS]
+        if pos < min(commit, self.K):
+            # events left: GET_READER first if the event ends at or beyond
+            # reader.read (offset + header > read)
+            l[lb + LPH] = L_IOCTL_MORE if pos + 1 >= s[M_RREAD] else L_ITER
+        else:
+            l[b + POS] = commit
+            l[lb + LPH] = L_IOCTL_NEXT
+        return tuple(l)
 
     # ------------------------------------------------------------------ non-consuming
     def _nc_steps(self, s, append):
@@ -1445,7 +1616,11 @@ class RingBufferModel:
             b = self.PROC + NPF * i
             ph = s[b + PH]
             desc = PPHASE_NAMES[ph]
-            if P_MAPPED <= ph <= P_IOCTLED:
+            if self.ltf and ph == P_READING:
+                lb = self.LTF + NLF * i
+                desc += (f" page{s[b + PG]} pos={s[b + POS]} size={s[b + LIM]}"
+                         f" skip={s[lb + SKIP]} ({LPH_NAMES[s[lb + LPH]]})")
+            elif P_MAPPED <= ph <= P_IOCTLED:
                 desc += f" page{s[b + PG]} pos={s[b + POS]}"
                 if not self.live_limit:
                     desc += f" limit={s[b + LIM]}"

@@ -142,11 +142,19 @@ def _apt_options(cache: Path, own_sources: bool) -> list[str]:
     (the host's apt configuration is left alone)."""
     if not own_sources:
         return []
-    apt = cache / "apt"
+    return apt_options(cache, "apt", SECURITY_SOURCE, "security.list")
+
+
+def apt_options(cache: Path, dirname: str, source: str,
+                list_name: str = "sources.list") -> list[str]:
+    """apt options that use only a sources list of our own, with its own lists and
+    package cache, in ``cache/dirname`` (the host's apt configuration is never
+    read for sources nor changed)."""
+    apt = cache / dirname
     (apt / "lists" / "partial").mkdir(parents=True, exist_ok=True)
     (apt / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
-    src = apt / "security.list"
-    src.write_text(SECURITY_SOURCE)
+    src = apt / list_name
+    src.write_text(source)
     return [
         "-o", f"Dir::Etc::SourceList={src}",
         "-o", "Dir::Etc::SourceParts=/nonexistent",

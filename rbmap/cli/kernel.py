@@ -52,6 +52,7 @@ def kernel() -> None:
     rbmap kernel setup              fetch the kernel, qemu, build the guest init
     rbmap kernel run FILE...        run scenario files in one boot
     rbmap kernel run --record ...   write NAME.kernel.jsonl next to each file
+    rbmap kernel client             libtracefs's mapped reader: exactly once?
     """
 
 
@@ -72,6 +73,88 @@ def setup_cmd() -> None:
         click.echo(f"set up: {st.short_version} ({st.package} {st.package_version}) in {k.cache_dir()}")
     else:
         click.echo(f"already set up: {st.short_version} ({st.package} {st.package_version})")
+    from rbmap import kernel_client as kc
+
+    try:
+        cl, did = kc.setup_client(log=lambda m: click.echo(m, err=True))
+    except k.KernelError as exc:
+        fail(f"libtracefs client (for `rbmap kernel client`) not set up: {exc}")
+    click.echo(f"{'set up' if did else 'already set up'}: libtracefs {cl.libtracefs}, "
+               f"libtraceevent {cl.libtraceevent} (Debian unstable, static guest program)")
+
+
+@kernel.command("client")
+@click.option("--seconds", type=float, default=1.0, show_default=True,
+              help="How long the writer writes in each configuration.")
+@click.option("--only", default=None, metavar="NAME",
+              help="Run only the configurations whose name contains NAME.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.option("--timeout", default=600.0, show_default=True,
+              help="seconds before qemu is killed")
+def client_cmd(seconds: float, only: str | None, as_json: bool, timeout: float) -> None:
+    """libtracefs 1.8.3's mapped reader on the real kernel (-smp 2, one boot).
+
+    \b
+    For each configuration (the reader on the writer's vCPU or the other one,
+    overwrite on and off, a second consumer: another libtracefs reader, a raw
+    GET_READER reader or the text trace_pipe, taking turns or at the same time),
+    a writer writes sequence-numbered trace_marker events on vCPU 0 for SECONDS
+    while libtracefs (tracefs_cpu_open_mapped, tracefs_cpu_read_buf) reads
+    per_cpu/cpu0, then every consumer drains.  Columns: written, delivered
+    (distinct), dups (delivered more than once), lost (nobody delivered),
+    count (the kernel's overrun + commit overrun + dropped), uncnt (lost and
+    not counted), told (loss reported to the consumers: missed events on the
+    sub-buffers, trace_pipe's LOST lines).  Exit 0 when every configuration
+    is exactly-once with its loss counted, 1 otherwise, 2 when the kernel or
+    the library cannot be had (`rbmap kernel setup`).
+    """
+    import math
+
+    from rbmap import kernel as k
+    from rbmap import kernel_client as kc
+
+    if not (seconds > 0 and math.isfinite(seconds)) or seconds > 60:
+        fail(f"--seconds {seconds}: must be > 0 and <= 60")
+    configs = [c for c in kc.CONFIGS if only is None or only in c[0]]
+    if not configs:
+        fail(f"--only {only!r}: no configuration matches (names: "
+             f"{', '.join(c[0] for c in kc.CONFIGS)})")
+    st = k.load_state()
+    if st is None:
+        fail("kernel not set up: run `rbmap kernel setup` first")
+    cl = kc.load_client()
+    if cl is None:
+        fail("libtracefs client not set up: run `rbmap kernel setup` (it fetches "
+             "libtracefs 1.8.3 from Debian unstable)")
+    click.echo(f"booting {st.short_version} with libtracefs {cl.libtracefs}: "
+               f"{len(configs)} configuration(s), {seconds:g} s each", err=True)
+    try:
+        boot = kc.run(kc.conf_text(seconds, configs), timeout=timeout)
+    except k.KernelError as exc:
+        fail(str(exc))
+    results = [kc.analyse(o) for o in boot.objects if o.get("op") == "run"]
+    bad = [o for o in boot.objects if o.get("op") == "run" and "error" in o]
+    if bad or len(results) != len(configs):
+        fail(f"the guest did not run every configuration: {bad[:1]}")
+    ok = all(r["exactly_once"] for r in results)
+    if as_json:
+        click.echo(json.dumps({"kernel": boot.uname_r, "package_version": st.package_version,
+                               "libtracefs": cl.libtracefs,
+                               "libtraceevent": cl.libtraceevent, "vcpus": boot.ncpu,
+                               "seconds": seconds, "boot_seconds": round(boot.seconds, 1),
+                               "exactly_once": ok, "runs": results}, indent=1))
+    else:
+        click.echo(f"kernel {boot.uname_r} ({st.package_version}), {boot.ncpu} vCPUs; "
+                   f"libtracefs {cl.libtracefs}, libtraceevent {cl.libtraceevent}")
+        for line in kc.table(results):
+            click.echo(line)
+        for r in results:
+            if not r["exactly_once"]:
+                click.echo(f"{r['name']}: {r['duplicates']} duplicate(s) "
+                           f"{r['duplicate_examples']}, {r['uncounted']} uncounted "
+                           f"loss(es) {r['missing_examples']}")
+        click.echo(f"boot-to-result {boot.seconds:.1f} s")
+    sys.exit(0 if ok else 1)
 
 
 @kernel.command("run")

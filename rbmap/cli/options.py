@@ -86,10 +86,11 @@ WORKLOAD = [
         show_default=True,
         help="Assumption: one consumer at a time, or overlapping ones.")),
     ("client", lambda d: click.option(
-        "--client", type=click.Choice(["documented", "greedy"]), default=d,
-        show_default=True,
-        help="Assumption: the reader reads up to meta reader.read (documented) "
-             "or up to the live commit (greedy).")),
+        "--client", type=click.Choice(["documented", "greedy", "libtracefs"]),
+        default=d, show_default=True,
+        help="Assumption: the reader reads up to meta reader.read (documented), "
+             "up to the live commit (greedy), or as libtracefs 1.8.3's "
+             "tracefs_cpu_read_buf does (libtracefs; upstream ABI only).")),
     ("crash", lambda d: click.option(
         "--crash/--no-crash", default=d, show_default=True,
         help="Assumption: processes may exit mid-protocol.")),
