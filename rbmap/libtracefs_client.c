@@ -42,6 +42,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +80,29 @@ int __isoc23_fscanf(FILE *f, const char *fmt, ...)
 	int r = vfscanf(f, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+/* ---- GET_READER with a writer in front of it.  The library calls ioctl()
+ * and this static program's definition is the one it links to: a script's
+ * "hook N" makes the library's next GET_READER write N markers first, as a
+ * writer on another CPU does when it commits between the library's last load
+ * of the sub-buffer's commit and its ioctl (the model's interleaving). ---- */
+static int hook_writes, hook_fired;
+static void write_markers(long n);
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == GET_READER && hook_writes > 0) {
+		int n = hook_writes;
+		hook_writes = 0;
+		write_markers(n);
+		hook_fired += n;
+	}
+	return syscall(SYS_ioctl, fd, req, arg);
 }
 
 /* ------------------------------------------------------------ output */
@@ -811,6 +835,17 @@ static void run_free(struct conf *cf)
 static struct tfs_reader sreaders[MAXR];
 static long next_seq;
 static int marker_fd = -1;
+static int script_len = 9, script_ok;
+
+static void write_markers(long n)
+{
+	char text[4200];
+	for (long i = 0; i < n; i++) {
+		int len = marker_text(text, next_seq++, script_len);
+		if (write(marker_fd, text, len) > 0)
+			script_ok++;
+	}
+}
 
 static int who_of(const char *w)
 {
@@ -831,14 +866,12 @@ static void script_op(struct conf *cf, char **w, int nw, int step)
 	put("RBMAPC {\"op\":\"%s\",\"step\":%d", w[0], step);
 	if (!strcmp(w[0], "write")) {
 		long n = nw > 1 ? atol(w[1]) : 1;
-		char text[4200];
-		int ok = 0;
-		for (long i = 0; i < n; i++) {
-			int len = marker_text(text, next_seq++, cf->len);
-			if (write(marker_fd, text, len) > 0)
-				ok++;
-		}
-		put(",\"n\":%ld,\"ok\":%d", n, ok);
+		script_ok = 0;
+		write_markers(n);
+		put(",\"n\":%ld,\"ok\":%d", n, script_ok);
+	} else if (!strcmp(w[0], "hook")) {
+		hook_writes = nw > 1 ? atoi(w[1]) : 1;
+		put(",\"n\":%d", hook_writes);
 	} else if ((!strcmp(w[0], "open") || !strcmp(w[0], "open_read")) && nw > 1) {
 		/* open_read: the reader uses tracefs_cpu_read instead of _read_buf */
 		int r = who_of(w[1]);
@@ -851,6 +884,7 @@ static void script_op(struct conf *cf, char **w, int nw, int step)
 		struct tfs_reader *r = &sreaders[who_of(w[1])];
 		int total = 0, calls = 0, missed_total = 0, nodata = 0;
 		bool drain = !strcmp(w[0], "drain");
+		hook_fired = 0;
 		do {
 			int missed;
 			int n = tfs_call(r, NULL, seqs + total, 4096 - total, &missed);
@@ -864,6 +898,8 @@ static void script_op(struct conf *cf, char **w, int nw, int step)
 		} while (drain && calls < 1000);
 		put(",\"who\":\"%s\",\"calls\":%d,\"nodata\":%d,\"missed\":%d,", w[1], calls,
 		    nodata, missed_total);
+		if (hook_fired)
+			put("\"hook_wrote\":%d,", hook_fired);
 		if (r->use_read) /* the copy's commit word and the count stored after its data */
 		{
 			size_t at = 16 + (last_commit_word & 0x7ffffff);
@@ -896,6 +932,8 @@ static void run_script(struct conf *cf, FILE *f)
 		marker_fd = open(path, O_WRONLY);
 	}
 	next_seq = 0;
+	script_len = cf->len;
+	hook_writes = 0;
 	put("RBMAPC {\"op\":\"script\",\"name\":\"%s\",\"instance\":\"%s\",\"ok\":%d}", cf->name,
 	    name, ok);
 	flush_line();

@@ -11,8 +11,16 @@ deterministic::
     write 1
     open A
     read A
+    hook 1
+    read A
     close A
     end
+
+``hook N`` makes the library's next GET_READER write N markers first (the guest
+program's ioctl() is the one the static library calls): a writer committing
+between the library's last load of the commit and its ioctl, which on a real
+system is a writer on another CPU; in the model the same writes are taken just
+before the reader's ``ioctl`` step.
 
 ``kb`` gives the ring's pages (``max(2, ceil(kb * 1024 / 4080))``), ``len`` the
 marker's length and so how many events fill a sub-buffer (``page_events``) and
@@ -67,7 +75,7 @@ def parse(text: str) -> tuple[dict, list[list[str]]]:
     for w in lines[1:]:
         if w[0] == "end":
             break
-        if w[0] not in ("write", "open", "read", "drain", "close"):
+        if w[0] not in ("write", "open", "read", "drain", "close", "hook"):
             raise ScriptError(f"unknown operation {w[0]!r}")
         if len(w) != 2:
             raise ScriptError(f"{' '.join(w)}: one argument expected")
@@ -79,8 +87,8 @@ def model_config(head: dict, ops: list[list[str]]) -> dict:
     size = event_size(head["len"])
     k = DATA // size
     pages = max(2, math.ceil(head["kb"] * 1024 / DATA))
-    readers = sorted({w[1] for w in ops if w[0] != "write"})
-    events = sum(int(w[1]) for w in ops if w[0] == "write")
+    readers = sorted({w[1] for w in ops if w[0] not in ("write", "hook")})
+    events = sum(int(w[1]) for w in ops if w[0] in ("write", "hook"))
     if not 1 <= k <= 8 or pages > 8 or not 1 <= len(readers) <= 4 or not 1 <= events <= 40:
         raise ScriptError(f"{head['name']}: beyond the model's bounds (page_events {k}, "
                           f"pages {pages}, {len(readers)} readers, {events} events)")
@@ -94,9 +102,10 @@ def run_model(text: str, variant: str = "upstream") -> list[dict]:
     head, ops = parse(text)
     cfg = model_config(head, ops)
     m = build(variant, **cfg)
-    readers = sorted({w[1] for w in ops if w[0] != "write"})
+    readers = sorted({w[1] for w in ops if w[0] not in ("write", "hook")})
     proc = {r: i for i, r in enumerate(readers)}
     s = m.init_states()[0]
+    pending = 0  # hook: writes in front of the library's next GET_READER
 
     def take(actor: str, names) -> tuple:
         nonlocal s
@@ -106,16 +115,22 @@ def run_model(text: str, variant: str = "upstream") -> list[dict]:
                 return a, prev
         raise ScriptError(f"model: {actor} cannot take {'/'.join(names)} here")
 
+    def write(n: int) -> None:
+        for _ in range(n):
+            take("writer", ("write_begin",))
+            while s[P.WDEPTH]:
+                a = next(a for a, _ in m.successors(s) if a[0] == "writer")
+                take("writer", (a[1],))
+
     out = []
     for step, (op, arg) in enumerate(ops, start=1):
         obj = {"op": op, "step": step}
         if op == "write":
-            for _ in range(int(arg)):
-                take("writer", ("write_begin",))
-                while s[P.WDEPTH]:
-                    a = next(a for a, _ in m.successors(s) if a[0] == "writer")
-                    take("writer", (a[1],))
+            write(int(arg))
             obj["n"] = int(arg)
+        elif op == "hook":
+            pending = int(arg)
+            obj["n"] = pending
         else:
             name = f"p{proc[arg]}"
             obj["who"] = arg
@@ -133,6 +148,10 @@ def run_model(text: str, variant: str = "upstream") -> list[dict]:
                     take(name, ("read_buf",))
                     returned_zero = False
                     while s[lb + P.LPH] != P.L_CALL:
+                        if pending and s[lb + P.LPH] in (P.L_IOCTL_MORE, P.L_IOCTL_NEXT):
+                            write(pending)
+                            obj["hook_wrote"] = obj.get("hook_wrote", 0) + pending
+                            pending = 0
                         a, prev = take(name, ("ioctl", "ioctl_meta", "reload", "read_event"))
                         if a[1] == "read_event":
                             page, pos, base = prev[b + P.PG], prev[b + P.POS], prev[b + P.PB]
@@ -153,7 +172,8 @@ def run_model(text: str, variant: str = "upstream") -> list[dict]:
 
 def kernel_objects(objs: list[dict]) -> list[dict]:
     """The operation objects of one script run on the guest (header, stats dropped)."""
-    return [o for o in objs if o.get("op") in ("write", "open", "read", "drain", "close")]
+    return [o for o in objs
+            if o.get("op") in ("write", "open", "read", "drain", "close", "hook")]
 
 
 def compare(model: list[dict], kernel: list[dict]) -> list[str]:
@@ -162,7 +182,7 @@ def compare(model: list[dict], kernel: list[dict]) -> list[str]:
     if len(model) != len(kernel):
         diffs.append(f"{len(model)} operations on the model, {len(kernel)} on the kernel")
     for mo, ko in zip(model, kernel):
-        for key in ("op", "who", "seqs", "nodata"):
+        for key in ("op", "who", "seqs", "nodata", "hook_wrote"):
             if key in mo and mo.get(key) != ko.get(key):
                 diffs.append(f"step {mo['step']} {mo['op']} {mo.get('who', '')}: {key} "
                              f"model {mo.get(key)} kernel {ko.get(key)}")

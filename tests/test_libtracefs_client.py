@@ -196,3 +196,51 @@ def test_recordings_exist_for_every_script():
         head, _ = lc.parse(s.read_text())
         assert head["name"] == s.stem
     assert Path(kc.CLIENT_SOURCE).is_file()
+
+
+def _recorded(stem):
+    _, objs = lc.read_recording(lc.recording_path(lc.SCRIPT_DIR / f"{stem}.lts"))
+    delivered = [x for o in objs if o["op"] in ("read", "drain") for x in o["seqs"]]
+    end = next(o for o in objs if o["op"] == "script_end")
+    return delivered, end["stats"]
+
+
+@pytest.mark.parametrize("stem,lost", [("nodata-swallow", 1), ("stale-skip", 2)])
+def test_recorded_losses_nobody_was_told_of(stem, lost):
+    """L2 and L4 on the real kernel: the kernel counts the event read (read
+    events), no reader delivered it, and it is not in overrun."""
+    delivered, stats = _recorded(stem)
+    assert lost not in delivered
+    assert stats["read_events"] == max(delivered + [lost]) + 1
+    assert stats["overrun"] == 0 and stats["dropped_events"] == 0
+
+
+def _stale_skip_reachable(padding: bool):
+    """Is there a read_buf that loads a new reader sub-buffer in tfs_mmap_load_
+    subbuf's first branch (not after its own GET_READER) with a setup skip > 0?"""
+    from collections import deque
+
+    from rbmap.model import protocol as P
+
+    m = build("upstream", pages=2, page_events=2, events=6, nesting=1, processes=1,
+              client="libtracefs", padding=padding)
+    b, lb = m.PROC, m.LTF
+    seen = set(m.init_states())
+    todo = deque(seen)
+    while todo:
+        s = todo.popleft()
+        for a, t in m.successors(s):
+            if (a[1] == "read_buf" and s[lb + P.LPH] == P.L_CALL and s[lb + P.SKIP]
+                    and m._meta_reader_page(s) != s[b + P.PG]):
+                return True
+            if t not in seen:
+                seen.add(t)
+                todo.append(t)
+    return False
+
+
+def test_stale_skip_needs_sub_buffers_filled_exactly():
+    """L4's load exists only where a page has no padding (the header-inclusive
+    check then calls GET_READER at the page's last event and the kernel swaps)."""
+    assert _stale_skip_reachable(padding=False)
+    assert not _stale_skip_reachable(padding=True)
