@@ -61,6 +61,7 @@ COMMANDS = [
     ("conform", "conform"),
     ("conform", "mutants"),
     ("fuzz", "fuzz"),
+    ("litmus", "litmus"),
 ]
 
 
