@@ -220,6 +220,10 @@ class Instance:
         self.overwrite = overwrite
         self.clock = clock
         self.array_buffer = self._new_buffer(nr_pages, order, "buffer")
+        # tr->array_buffer.data[cpu]->entries: what buffer_size_kb reads back, the
+        # ring size set at creation and by each successful resize (not by a
+        # sub-buffer order change: update_buffer_entries() only runs on resize)
+        self._size_entries = self._ring_size()
         self.max_buffer = None            # the snapshot buffer, once allocated
         self.snapshot = 0                 # tr->snapshot: armed snapshot users
         self.mapped = 0                   # tr->mapped: live mappings of the instance
@@ -243,6 +247,11 @@ class Instance:
         if self.clock is None:
             self.clock = b.clock          # one clock for every buffer
         return b
+
+    def _ring_size(self) -> int:
+        """ring_buffer_size(): bytes of data the CPU 0 ring holds."""
+        b = self.array_buffer
+        return b.buffers[0].nr_pages * b.subbuf_size
 
     def _order_for_kb(self, kb: int) -> int | None:
         pages = -(-(kb * 1024) // self.page_size)
@@ -301,6 +310,8 @@ class Instance:
             rc = run_plain(ring_buffer_resize(self.array_buffer, kb << 10, cpu))
             if rc == 0 and self.max_buffer is not None:
                 run_plain(ring_buffer_resize(self.max_buffer, kb << 10, cpu))
+            if rc == 0:
+                self._size_entries = self._ring_size()    # update_buffer_entries()
             return rc
         if name == "buffer_subbuf_size_kb":
             if self.abi == "v2":
@@ -344,7 +355,7 @@ class Instance:
         name = name.strip("/")
         b = self.array_buffer
         if name in ("buffer_size_kb", "per_cpu/cpu0/buffer_size_kb"):
-            return str(b.buffers[0].nr_pages * b.subbuf_size // 1024)
+            return str(self._size_entries >> 10)      # tracing_entries_read
         if name == "buffer_subbuf_size_kb":
             return str((self.page_size << b.subbuf_order) // 1024)
         if name == "tracing_on":
@@ -404,11 +415,13 @@ class Instance:
     def write_marker(self, text) -> int:
         """``write(trace_marker, text)``: bytes written or -errno (tracing_mark_write)."""
         data = text.encode() if isinstance(text, str) else bytes(text)
+        # an empty write reaches tracing_mark_write too (vfs_write does not stop
+        # at a count of 0) and records an event with an empty string
         cnt = min(len(data), TRACE_MARKER_MAX_SIZE)
-        if cnt == 0:
-            return 0
         cb = self.cpu_buffer
-        max_payload = self.array_buffer.max_data_size - ev.RB_LEN_TIME_EXTEND
+        # ring_buffer_max_event_size(): max_data_size (less a time extend only
+        # when absolute time stamps are on, which this facade never turns on)
+        max_payload = self.array_buffer.max_data_size
         size = marker_payload_size(cnt)
         if size > max_payload:
             if cnt < FAULTED_SIZE:
