@@ -68,6 +68,7 @@ OPS: dict[str, tuple[tuple, tuple]] = {
     "read_pipe": (("int",), ()),
     "trymap": (("int", "int", _PROTS, _SHARES), ()),
     "snapshot": ((), ()),
+    "snapshot_trigger": ((("on", "off"),), ()),
     "reset": ((), ()),
     "partial_munmap": ((), ()),
     "mprotect_write": ((), ()),
@@ -419,6 +420,10 @@ class _Runner:
 
     def op_snapshot(self):
         return self.inst.write_file("snapshot", "1"), {}
+
+    def op_snapshot_trigger(self, how: str):
+        value = "snapshot" if how == "on" else "!snapshot"
+        return self.inst.write_file("events/sched/sched_switch/trigger", value), {}
 
     def op_reset(self):
         return self.inst.write_file("trace", ""), {}

@@ -14,7 +14,8 @@ from __future__ import annotations
 OPS = (
     "scenario", "buffer_size_kb", "subbuf_size_kb", "resize_kb", "subbuf_resize_kb",
     "open", "close", "markers", "map", "unmap", "ioctl", "ioctl_raw", "meta", "page",
-    "read_raw", "read_pipe", "trymap", "snapshot", "reset", "partial_munmap",
+    "read_raw", "read_pipe", "trymap", "snapshot", "snapshot_trigger", "reset",
+    "partial_munmap",
     "mprotect_write",
     "mremap_grow", "fork", "dofork_fork",
 )

@@ -843,6 +843,12 @@ static void run_op(char **w, int nw)
 		}
 	} else if (!strcmp(op, "snapshot")) {
 		rc = write_file("snapshot", "1", 0);
+	} else if (!strcmp(op, "snapshot_trigger")) {
+		if (nw != 2 || (strcmp(w[1], "on") && strcmp(w[1], "off")))
+			ok = 0;
+		else
+			rc = write_file("events/sched/sched_switch/trigger",
+					strcmp(w[1], "on") ? "!snapshot" : "snapshot", 0);
 	} else if (!strcmp(op, "reset")) {
 		rc = write_file("trace", "", 1);
 	} else if (!strcmp(op, "partial_munmap")) {
