@@ -244,6 +244,11 @@ def _fixed(text: str) -> Callable:
     return gen
 
 
+def _read_pipe(draw, sim: _Sim) -> str:
+    n = draw(st.sampled_from((0, 1, 10, 40, 41, 60, 100, 200, 1000, 4096, 8192)))
+    return f"read_pipe {n}"
+
+
 def _ioctl_raw(draw, sim: _Sim) -> str:
     return f"ioctl_raw {_num(draw, draw(st.sampled_from(_IOCTLS)))}"
 
@@ -269,6 +274,8 @@ GENERATORS: dict[str, tuple[int, Callable]] = {
     "mprotect_write": (1, _fixed("mprotect_write")),
     "mremap_grow": (1, _fixed("mremap_grow")),
     "fork": (1, _fixed("fork")),
+    "snapshot_trigger": (1, lambda draw, sim: "snapshot_trigger off"),
+    "read_pipe": (4, _read_pipe),
 }
 
 _CHOICES = tuple(name for name, (w, _) in GENERATORS.items() for _ in range(w))

@@ -18,13 +18,7 @@ from rbmap.impl import scenario as scn
 
 # impl defects that another change of issue 10 is fixing, by the key of the first
 # problem a program shows -> why; each entry goes when its fix lands.
-KNOWN_IMPL: dict[str, str] = {
-    "buffer_size_kb: ring_shape": "resize while the tail is on the reader page "
-                                  "inserts/removes pages on the reader page's list",
-    "resize_kb: ring_shape": "the same resize defect",
-    "crash: AttributeError in rb_setup_ids_meta_page": "map after that resize (the "
-                                                       "crash issue 10 reports)",
-}
+KNOWN_IMPL: dict[str, str] = {}
 
 
 def _unknown(problems):
@@ -64,7 +58,8 @@ def test_generator_reaches_every_op_and_the_page_edges():
     names = {line.split()[0] for line in ops}
     for name in ("markers", "map", "unmap", "ioctl", "ioctl_raw", "meta", "page",
                  "read_raw", "trymap", "snapshot", "reset", "resize_kb",
-                 "subbuf_resize_kb", "open", "close", "fork", "mremap_grow"):
+                 "subbuf_resize_kb", "open", "close", "fork", "mremap_grow",
+                 "read_pipe"):
         assert name in names, name
     sizes = {fz.marker_event_size(int(x.split()[2], 0)) for x in ops
              if x.startswith("markers ") and len(x.split()) == 3}

@@ -108,12 +108,7 @@ def test_refused_vma_operations_change_nothing():
 
 
 @pytest.mark.parametrize("sc", SCN, ids=lambda sc: sc.name)
-def test_refusals_scenario_on_impl(sc, request):
-    if sc.name == "refused_while_mapped_then_allowed":
-        request.applymarker(pytest.mark.xfail(
-            raises=AttributeError, strict=True,
-            reason="map after a resize with the tail on the reader page crashes impl "
-                   "(the crash issue 10 reports)"))
+def test_refusals_scenario_on_impl(sc):
     insts = []
 
     def factory(**kw):

@@ -106,9 +106,6 @@ def test_recorded_facts_of_the_corpus():
 # the impl side to fix.  Never widen the comparison instead.
 IMPL_XFAIL: dict[tuple[str, str], str] = {
     # (scenario file, scenario name) -> why impl differs from the kernel
-    ("refused_then_allowed", "refused_while_mapped_then_allowed"):
-        "impl crashes mapping after a resize while the tail page is the reader page "
-        "(the crash issue 10 reports; its fix removes this entry)",
 }
 
 
