@@ -40,6 +40,9 @@ PREFIX = "RBMAPK "
 CONTROL = "RBMAPK-"
 INIT_SOURCE = Path(__file__).with_name("kernel_init.c")
 PACKAGE_RE = re.compile(r"^linux-image-(6\.12\.(\d+)\+deb12-cloud-amd64)-unsigned$")
+#: the Debian package version the scenario recordings were made on
+DEFAULT_VERSION = "6.12.117-1~deb12u1"
+VERSION_RE = re.compile(r"^6\.12\.(\d+)-\d+~deb12u\d+$")
 SECURITY_SOURCE = (
     "deb http://deb.debian.org/debian-security bookworm-security main\n"
 )
@@ -176,23 +179,55 @@ def _newest_package(opts: list[str]) -> tuple[str, str] | None:
     return (best[1], best[2]) if best else None
 
 
-def _find_package(cache: Path, log) -> tuple[str, str, list[str]]:
+def package_for(version: str) -> tuple[str, str]:
+    """``6.12.117-1~deb12u1`` -> (package name, kernel release)."""
+    m = VERSION_RE.match(version)
+    if not m:
+        raise KernelError(f"bad kernel version {version!r} (a Debian version like "
+                          f"{DEFAULT_VERSION}, or 'newest')")
+    release = f"6.12.{m.group(1)}+deb12-cloud-amd64"
+    return f"linux-image-{release}-unsigned", release
+
+
+def _has_version(opts: list[str], package: str, version: str) -> bool:
+    res = subprocess.run(["apt-cache", *opts, "show", "--no-all-versions",
+                          f"{package}={version}"], capture_output=True, text=True)
+    return res.returncode == 0 and "Package:" in res.stdout
+
+
+def _lookup(opts: list[str], version: str):
+    """(package, release, apt version) available with these apt options, or None."""
+    if version == "newest":
+        found = _newest_package(opts)
+        return (*found, None) if found else None
+    package, release = package_for(version)
+    return (package, release, version) if _has_version(opts, package, version) else None
+
+
+def _find_package(cache: Path, log, version: str = DEFAULT_VERSION
+                  ) -> tuple[str, str, str | None, list[str]]:
+    """Where to get the kernel package of *version* ('newest': the newest 6.12):
+    (package, release, apt version or None for any, apt options)."""
     if shutil.which("apt-cache") is None or shutil.which("apt-get") is None:
         raise KernelError("no apt-get/apt-cache: a Debian host is needed to fetch the kernel")
-    found = _newest_package([])
+    if version != "newest":
+        package_for(version)                  # a bad version is bad input
+    found = _lookup([], version)
     if found:
         return (*found, [])
     if os.geteuid() == 0:
         subprocess.run(["apt-get", "update", "-q"], capture_output=True)
-        found = _newest_package([])
+        found = _lookup([], version)
         if found:
             return (*found, [])
     log("bookworm-security not in the host's apt sources: using a private list in " + str(cache / "apt"))
     opts = _apt_options(cache, True)
     _run(["apt-get", *opts, "update", "-q"], "apt-get update (bookworm-security)")
-    found = _newest_package(opts)
+    found = _lookup(opts, version)
     if not found:
-        raise KernelError("no linux-image-6.12.*-cloud-amd64-unsigned package in bookworm-security")
+        what = "any linux-image-6.12.*-cloud-amd64-unsigned package" if version == "newest" \
+            else f"{package_for(version)[0]} version {version}"
+        raise KernelError(f"no {what} in bookworm-security")
     return (*found, opts)
 
 
@@ -229,12 +264,18 @@ def build_init(cache: Path) -> tuple[Path, str]:
     return init, digest
 
 
-def setup(log=print, cache: Path | None = None) -> tuple[KernelState, bool]:
-    """Fetch and prepare everything; returns (state, did_work). Raises KernelError."""
+def setup(log=print, cache: Path | None = None, version: str = DEFAULT_VERSION
+          ) -> tuple[KernelState, bool]:
+    """Fetch and prepare everything; returns (state, did_work). Raises KernelError.
+
+    *version* is the Debian version of the kernel package (default: the one the
+    recordings were made on, :data:`DEFAULT_VERSION`), or ``"newest"`` for the
+    newest 6.12 on the mirror.  A cache holding another version is set up again."""
     cache = cache or cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     st = load_state(cache)
-    if st is not None and all(shutil.which(c) for c in HOST_TOOLS):
+    wanted = st is not None and (version == "newest" or st.package_version == version)
+    if wanted and all(shutil.which(c) for c in HOST_TOOLS):
         init, digest = build_init(cache)
         if digest != st.init_sha256:
             st.init_sha256 = digest
@@ -242,15 +283,16 @@ def setup(log=print, cache: Path | None = None) -> tuple[KernelState, bool]:
             return st, True
         return st, False
     _ensure_host_tools(log)
-    package, release, opts = _find_package(cache, log)
+    package, release, apt_version, opts = _find_package(cache, log, version)
     debs = cache / "debs"
     debs.mkdir(exist_ok=True)
-    log(f"downloading {package}")
+    log(f"downloading {package} {apt_version or '(newest)'}")
     for old in debs.glob("*.deb"):
         if not old.name.startswith(package + "_"):
             old.unlink()
     if not list(debs.glob(package + "_*.deb")):
-        _run(["apt-get", *opts, "download", "-q", package], "apt-get download", cwd=debs)
+        spec = f"{package}={apt_version}" if apt_version else package
+        _run(["apt-get", *opts, "download", "-q", spec], "apt-get download", cwd=debs)
     deb = sorted(debs.glob(package + "_*.deb"))[-1]
     version = _run(["dpkg-deb", "-f", str(deb), "Version"], "dpkg-deb -f").stdout.strip()
     boot = cache / "boot"

@@ -291,3 +291,46 @@ def test_setup_without_tools_or_apt_exits_2(tmp_path):
     assert res.exit_code == 2
     assert "missing" in res.output and "qemu-system-x86" in res.output
     assert "Traceback" not in res.output
+
+
+def test_setup_is_pinned_to_the_recorded_version():
+    """rbmap targets Debian 6.12.117-1~deb12u1: setup fetches that package unless
+    told otherwise, and names it exactly."""
+    assert k.DEFAULT_VERSION == "6.12.117-1~deb12u1"
+    assert k.package_for(k.DEFAULT_VERSION) == (
+        "linux-image-6.12.117+deb12-cloud-amd64-unsigned", "6.12.117+deb12-cloud-amd64")
+    assert k.package_for("6.12.118-1~deb12u1")[1] == "6.12.118+deb12-cloud-amd64"
+    with pytest.raises(k.KernelError, match="bad kernel version"):
+        k.package_for("6.12.117")
+    # every recording was made on it
+    for rec in sorted((Path(k.__file__).parent.parent / "specs" / "scenarios")
+                      .glob("*.kernel.jsonl")):
+        header, _ = k.read_recording(rec)
+        assert header["package_version"] == k.DEFAULT_VERSION, rec.name
+
+
+def test_setup_of_another_version_sets_up_again(tmp_path, monkeypatch):
+    """A cache holding the pinned version is reused; asking for another version
+    (or a cache of another version) goes and fetches it."""
+    vm, init = tmp_path / "vmlinux", tmp_path / "init"
+    vm.write_bytes(b"x")
+    init.write_bytes(b"x")
+    (tmp_path / "state.json").write_text(json.dumps({
+        "package": "linux-image-6.12.117+deb12-cloud-amd64-unsigned",
+        "package_version": k.DEFAULT_VERSION, "release": "6.12.117+deb12-cloud-amd64",
+        "vmlinux": str(vm), "init": str(init), "init_sha256": "0"}))
+    fetched = []
+
+    def fake_find(cache, log, version):
+        fetched.append(version)
+        raise k.KernelError("stop here")
+
+    monkeypatch.setattr(k, "_find_package", fake_find)
+    monkeypatch.setattr(k, "_ensure_host_tools", lambda log: None)
+    monkeypatch.setattr(k, "build_init", lambda cache: (init, "0"))
+    monkeypatch.setattr(k.shutil, "which", lambda c: "/bin/" + c)
+    st, did = k.setup(log=lambda m: None, cache=tmp_path)
+    assert st.package_version == k.DEFAULT_VERSION and not did and fetched == []
+    with pytest.raises(k.KernelError, match="stop here"):
+        k.setup(log=lambda m: None, cache=tmp_path, version="6.12.118-1~deb12u1")
+    assert fetched == ["6.12.118-1~deb12u1"]

@@ -29,9 +29,22 @@ def run_on_kernel(path_or_text, abi: str = "upstream", layout: str = "6.12",
     from rbmap import kernel as k
 
     try:
-        return k.run_scenarios(path_or_text, timeout=float(timeout))
+        st = k.load_state()
+        res = k.boot([k._as_text(path_or_text)], timeout=float(timeout), state=st)
     except k.KernelError as exc:
         raise BackendError(str(exc)) from None
+    click.echo(version_line(st, res.uname_r), err=True)
+    return res.files[0]
+
+
+def version_line(st, uname_r: str) -> str:
+    """The kernel a result came from (printed with every kernel result)."""
+    line = f"kernel {uname_r or st.release} (Debian {st.package_version})"
+    from rbmap.kernel import DEFAULT_VERSION
+
+    if st.package_version != DEFAULT_VERSION:
+        line += f"; the recordings are from {DEFAULT_VERSION}"
+    return line
 
 
 if register_backend is not None:
@@ -57,16 +70,23 @@ def kernel() -> None:
 
 
 @kernel.command("setup")
-def setup_cmd() -> None:
+@click.option("--version", "version", default=None, metavar="VERSION",
+              help="Debian version of the kernel package, e.g. 6.12.118-1~deb12u1, "
+                   "or 'newest' (default: the version the recordings were made on, "
+                   "6.12.117-1~deb12u1)")
+def setup_cmd(version: str | None) -> None:
     """Fetch a Debian 6.12 kernel (not installed), qemu, gcc, zstd; build the init.
 
-    Everything is cached in ~/.cache/rbmap/kernel ($RBMAP_KERNEL_CACHE overrides).
-    Exit 2 when something cannot be had.
+    The kernel is the one rbmap's recordings were made on (Debian
+    6.12.117-1~deb12u1) unless --version says otherwise; a cache holding another
+    version is set up again.  Everything is cached in ~/.cache/rbmap/kernel
+    ($RBMAP_KERNEL_CACHE overrides).  Exit 2 when something cannot be had.
     """
     from rbmap import kernel as k
 
     try:
-        st, did = k.setup(log=lambda m: click.echo(m, err=True))
+        st, did = k.setup(log=lambda m: click.echo(m, err=True),
+                          version=version or k.DEFAULT_VERSION)
     except k.KernelError as exc:
         fail(str(exc))
     if did:
@@ -192,7 +212,7 @@ def run_cmd(files: tuple[str, ...], record: bool, timeout: float) -> None:
         else:
             for o in objs:
                 click.echo(json.dumps(o))
-    click.echo(f"kernel {res.uname_r} ({st.package_version}): {len(paths)} file(s), "
+    click.echo(f"{version_line(st, res.uname_r)}: {len(paths)} file(s), "
                f"{sum(1 for objs in res.files for o in objs if o.get('op') == 'scenario')} "
                f"scenario(s) in one boot, {res.seconds:.1f} s boot-to-result", err=True)
     sys.exit(0)
