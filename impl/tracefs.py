@@ -618,7 +618,7 @@ class Instance:
         """vm_ops->open, called for a VMA copied by fork or split off.
 
         v2 maps again (counts the new VMA).  6.12.117 has
-        ``tracing_buffers_mmap_open`` -> ``ring_buffer_map_dup`` (since 6.12.75):
+        ``tracing_buffers_mmap_open`` -> ``ring_buffer_map_dup`` (upstream e39bb9e02b68, 6.12.y since early 2026):
         the buffer counts one more user mapping, but ``tr->mapped`` (the
         instance's count, ``get_snapshot_map``) is not raised, so closing the last
         copy underflows it (the WARN_ON in put_snapshot_map).  6.10 has no

@@ -15,8 +15,12 @@ package is only unpacked with ``dpkg-deb``.
 ``run_scenarios(path_or_text)`` packs the scenario file(s) into a newc
 initramfs, boots once (``-accel tcg -smp 1``), and returns the JSON objects
 that the guest printed, one per operation, in the shape of
-specs/scenarios/FORMAT.md (plus ``{"op": "kmsg", "warnings": [...]}`` after a
-scenario that made the kernel warn).
+specs/scenarios/FORMAT.md: each with its ``warn`` list (what the kernel logged
+during the operation), plus ``{"op": "kmsg", "warn": [...]}`` after a scenario
+whose clean-up made the kernel log something.
+
+``setup()`` fetches the package version the recordings were made on
+(:data:`DEFAULT_VERSION`) unless told otherwise.
 
 Recordings (``NAME.kernel.jsonl`` next to ``NAME.scn``) start with a header
 line ``{"recorded_on": "kernel", "package": ..., "package_version": ...,
