@@ -79,8 +79,12 @@ def setup_cmd(version: str | None) -> None:
 
     The kernel is the one rbmap's recordings were made on (Debian
     6.12.117-1~deb12u1) unless --version says otherwise; a cache holding another
-    version is set up again.  Everything is cached in ~/.cache/rbmap/kernel
-    ($RBMAP_KERNEL_CACHE overrides).  Exit 2 when something cannot be had.
+    version is set up again.  Then fetch libtracefs 1.8.3 and libtraceevent from
+    Debian unstable (a private apt configuration in the cache; downloaded, not
+    installed) and build the guest program of `rbmap kernel client`.
+    Everything is cached in ~/.cache/rbmap/kernel ($RBMAP_KERNEL_CACHE
+    overrides).  Exit 2 when something cannot be had (when only libtracefs
+    cannot, the kernel set-up is kept).
     """
     from rbmap import kernel as k
 
@@ -164,15 +168,18 @@ def client_cmd(seconds: float, only: str | None, as_json: bool, timeout: float) 
                                "seconds": seconds, "boot_seconds": round(boot.seconds, 1),
                                "exactly_once": ok, "runs": results}, indent=1))
     else:
-        click.echo(f"kernel {boot.uname_r} ({st.package_version}), {boot.ncpu} vCPUs; "
-                   f"libtracefs {cl.libtracefs}, libtraceevent {cl.libtraceevent}")
+        import textwrap
+
+        click.echo(f"kernel {boot.uname_r} ({st.package_version}), {boot.ncpu} vCPUs")
+        click.echo(f"libtracefs {cl.libtracefs}, libtraceevent {cl.libtraceevent}")
         for line in kc.table(results):
             click.echo(line)
         for r in results:
             if not r["exactly_once"]:
-                click.echo(f"{r['name']}: {r['duplicates']} duplicate(s) "
-                           f"{r['duplicate_examples']}, {r['uncounted']} uncounted "
-                           f"loss(es) {r['missing_examples']}")
+                text = (f"{r['name']}: {r['duplicates']} duplicate(s) "
+                        f"{r['duplicate_examples']}, {r['uncounted']} uncounted "
+                        f"loss(es); not delivered: {r['missing_examples']}...")
+                click.echo(textwrap.fill(text, 80, subsequent_indent="    "))
         click.echo(f"boot-to-result {boot.seconds:.1f} s")
     sys.exit(0 if ok else 1)
 
