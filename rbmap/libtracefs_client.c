@@ -713,7 +713,7 @@ static void put_kernel_counts(void)
 		close(fd);
 }
 
-/* new /dev/kmsg records of priority <= 4 (warnings), as a JSON list */
+/* new /dev/kmsg records of priority <= 4 (warnings) and ring-buffer notices */
 static int kmsg_fd = -1;
 
 static void put_kmsg(void)
@@ -732,7 +732,9 @@ static void put_kmsg(void)
 			rec[n] = 0;
 			int prio = atoi(rec) & 7;
 			char *msg = strchr(rec, ';');
-			if (prio > 4 || !msg)
+			/* warnings, and the ring buffer's own notices (6.12's "commit
+			 * overrun lost N events" is a pr_info) */
+			if (!msg || (prio > 4 && !strstr(msg, "Ring buffer")))
 				continue;
 			msg++;
 			char *nl = strchr(msg, '\n');

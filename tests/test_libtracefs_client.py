@@ -244,3 +244,10 @@ def test_stale_skip_needs_sub_buffers_filled_exactly():
     check then calls GET_READER at the page's last event and the kernel swaps)."""
     assert _stale_skip_reachable(padding=False)
     assert not _stale_skip_reachable(padding=True)
+
+
+def test_analyse_counts_loss_the_kernel_only_logged():
+    obj = _run([0, 0, 1], overrun=2, missed=1)
+    obj["warnings"] = ["Ring buffer [0] commit overrun lost 1 events at timestamp:5"]
+    r = kc.analyse(obj)
+    assert r["logged_lost"] == 1 and r["loss_reported"] and r["exactly_once"]

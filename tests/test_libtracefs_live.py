@@ -56,12 +56,16 @@ def test_client_command_single_reader_is_exactly_once(client):
     names = {r["name"] for r in out["runs"]}
     assert {"same-cpu", "other-cpu", "same-cpu-no-overw", "other-cpu-no-overw"} <= names
     for r in out["runs"]:
+        brief = {k: r[k] for k in ("name", "written", "delivered", "duplicates",
+                                   "missing", "kernel_counted", "reported",
+                                   "logged_lost", "warnings")}
         if r["conf"]["second"] == "none":
-            assert r["exactly_once"], r["name"]
+            assert r["exactly_once"], brief
             assert r["written"] > 0 and r["delivered"] > 0
         if r["name"] in ("same-cpu", "other-cpu"):
             # tracefs_cpu_read_buf reports every overrun event in the sub-buffers
-            assert r["loss_reported"], r
+            # (or the kernel logged it: the reader page was the commit page)
+            assert r["loss_reported"], brief
         if r["name"] == "read-api-other-cpu" and r["missing"]:
             # tracefs_cpu_read: the count libtraceevent stores after the data is
             # zeroed by the library's padding (README, findings)
