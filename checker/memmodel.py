@@ -83,8 +83,8 @@ covered.
 
 Not modelled (refused with a reason): SRCU, loops, structs/arrays (name each
 field as a location), mixed-size accesses, initial register values, ``filter``.
-herd7's ``ctrl`` reaches the events inside the arms of an ``if`` (what
-explanation.txt states, the narrower of its readings).
+``ctrl`` goes from the reads an ``if`` condition depends on to the events
+inside its arms, not to those after it (explanation.txt's definition).
 """
 
 from __future__ import annotations
@@ -394,6 +394,10 @@ class _Exec:
             self.env = dict(saved_env)
             self._block(s.other, g_else)
             env_else = self.env
+            # a control dependency reaches the events inside the arms only, not
+            # those after the if (explanation.txt, and its authors on the list:
+            # "If Y follows the end of the if/else ... it does not have a control
+            # dependency on X", A. Stern, Aug 2022)
             self.ctrl_deps = saved_ctrl
             merged = {}
             for k in set(env_then) | set(env_else):
@@ -835,13 +839,16 @@ class _Model:
     # Boolean constants defined by their expressions
     def name(self, r: Rel, tag: str) -> Rel:
         out = Rel()
+        ctx = _CTX.ref()
+        sort = z3.BoolSort(_CTX).ast
+        solver = self.solver.solver
         for k, v in r.items():
             if v is True or v.get_id() in self._atoms:
                 out[k] = v
                 continue
-            b = z3.Bool(f"{tag}!{next(self._names)}")
+            b = z3.BoolRef(z3.Z3_mk_fresh_const(ctx, tag, sort), _CTX)
             self._atoms.add(b.get_id())
-            self.solver.add(b == v)
+            z3.Z3_solver_assert(ctx, solver, z3.Z3_mk_eq(ctx, b.as_ast(), v.as_ast()))
             out[k] = b
         return out
 
@@ -1227,6 +1234,7 @@ class LitmusResult:
     options: dict
     no_execution: bool = False   # no allowed execution at all (herd: Never 0 0)
     expected_race: bool = False  # the Result line says DATARACE
+    race: Optional[list] = None  # two racing accesses of one allowed execution
 
     @property
     def agrees(self) -> Optional[bool]:
@@ -1245,7 +1253,7 @@ class LitmusResult:
                 "expected_race": self.expected_race, "no_execution": self.no_execution,
                 "agrees": self.agrees, "condition": self.condition,
                 "validated": self.validated, "witness": self.witness,
-                "flags": self.flags, "events": self.events,
+                "flags": self.flags, "race": self.race, "events": self.events,
                 "seconds": round(self.seconds, 3), "options": self.options}
 
 
@@ -1294,17 +1302,23 @@ def check(lit: Litmus, local_t: str = "relaxed", syscall_barrier: bool = True,
     wmodel = model_neg if lit.quantifier == "forall" else model_pos
     witness = _witness(m, wmodel, finals, lit) if wmodel is not None else None
     found = []
+    race = None
     if (flags or lit.expected_race) and m.race and not none:
         s.push()
         s.add(z3.Or(*[_b(v) for v in m.race.values()]))
         if s.check() == z3.sat:
             found.append("data-race")
+            mod = s.model()
+            a, b = next((k for k, v in sorted(m.race.items())
+                         if v is True or z3.is_true(mod.eval(v, model_completion=True))))
+            race = [{"id": e.id, "thread": e.thread, "line": e.line, "code": e.label}
+                    for e in (ex.events[a], ex.events[b])]
         s.pop()
     return LitmusResult(lit.name, verdict, lit.expected, lit.quantifier,
                         lit.condition_text(), validated, witness, found, len(ex.events),
                         time.perf_counter() - t0,
                         {"local_t": local_t, "syscall_barrier": syscall_barrier},
-                        none, lit.expected_race)
+                        none, lit.expected_race, race)
 
 
 def states(lit: Litmus, local_t: str = "relaxed", syscall_barrier: bool = True,
@@ -1405,6 +1419,8 @@ def format_result(r: LitmusResult, width: int = 80) -> str:
     if r.flags:
         lines.append("flag: " + ", ".join(r.flags) + " (LKMM: plain accesses race in "
                      "some allowed execution)")
+        for e in r.race or ():
+            lines.append(_clip(f"  P{e['thread']} line {e['line']}: {e['code']}", width))
     w = r.witness
     if w is not None:
         what = "violates the condition" if r.quantifier == "forall" else \

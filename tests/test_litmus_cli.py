@@ -4,15 +4,26 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
+
+from rbmap.cli import main
 
 DIR = Path(__file__).with_name("litmus")
 
 
-def rbmap(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "rbmap.cli.__main__", "litmus", *args],
-                          capture_output=True, text=True, cwd=cwd)
+def rbmap(*args):
+    """rbmap litmus ARGS in this process (stdout and stderr apart)."""
+    r = CliRunner().invoke(main, ["litmus", *args])
+    return SimpleNamespace(returncode=r.exit_code, stdout=r.stdout, stderr=r.stderr)
+
+
+def test_the_installed_entry_point_runs_it():
+    r = subprocess.run([sys.executable, "-m", "rbmap.cli.__main__", "litmus",
+                        str(DIR / "mb-sb.litmus")], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.splitlines()[1].startswith("Never")
 
 
 def test_one_file_prints_verdict_and_witness_within_80_columns():

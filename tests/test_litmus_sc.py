@@ -116,7 +116,7 @@ def lkmm_states(text) -> set:
     return {tuple(sorted(s.items())) for s in states(parse(text))}
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program)
 def test_lkmm_allows_every_sequentially_consistent_outcome(threads):
     sc = sc_states(threads)
@@ -124,7 +124,7 @@ def test_lkmm_allows_every_sequentially_consistent_outcome(threads):
     assert sc <= lk, sorted(sc - lk)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program.map(lambda ts: [[o for o in ops if o[0] != "F"] or [("I", "x")]
                                for ops in ts]))
 def test_full_barriers_everywhere_give_exactly_sequential_consistency(threads):
