@@ -23,10 +23,14 @@ def test_matrix_json_shape_and_history():
     assert rows["meta_counters_monotonic"]["v2"] == "violated"
     assert rows["data_pages_in_ring_order"]["upstream"] == "n/a"
     assert rows["non_consuming_read_detects_overwrite"]["v2"] == "violated"
-    # every violated cell links to a replayable trace
+    # every violated cell links to a replayable trace (weak-memory cells to the
+    # litmus program that shows the witness)
     for row in mx["rows"]:
         for v, cell in row["cells"].items():
-            if cell["status"] == "violated":
+            if cell["status"] == "violated" and row["name"].startswith("wm:"):
+                assert cell["program"].startswith("specs/litmus/")
+                assert cell["verdict"] in ("Sometimes", "Always")
+            elif cell["status"] == "violated":
                 t = mx["traces"][cell["trace"]]
                 assert t["path"]["format"] == "rbmap-path/1"
                 assert len(t["path"]["actions"]) == cell["steps"]
@@ -76,7 +80,7 @@ from click.testing import CliRunner  # noqa: E402
 from rbmap.cli import main  # noqa: E402
 
 TINY = ["--pages", "2", "--page-events", "1", "--events", "3", "--processes", "1",
-        "--nesting", "1", "--no-abi", "--no-nc"]
+        "--nesting", "1", "--no-abi", "--no-nc", "--no-weak-memory"]
 CHECK_ONLY = {"variant", "sim_runs", "seed", "walk_depth", "as_json", "trace_out"}
 
 
@@ -111,6 +115,15 @@ def test_compare_exits_1_when_a_property_is_violated_0_when_all_hold():
     assert invoke("compare", "v2", "upstream", *TINY).exit_code == 1
     r = invoke("compare", "upstream", *TINY)
     assert r.exit_code == 0, r.output
+    # the weak-memory rows: upstream's writer (W1) and the libtracefs client (W2)
+    r = invoke("compare", "upstream", *TINY, "--weak-memory", "--json")
+    assert r.exit_code == 1
+    rows = {row["name"]: row["status"]["upstream"]
+            for row in json.loads(r.output)["rows"]}
+    assert rows["wm:publish"] == "holds" and rows["wm:get_reader"] == "holds"
+    assert rows["wm:publish_left_behind"] == "violated"
+    assert rows["wm:libtracefs"] == "violated"
+    assert rows["wm:fastpath_meta"] == "n/a"
 
 
 def test_compare_bounded_is_incomplete_exit_3_and_never_holds():

@@ -95,7 +95,8 @@ def nc_config(config: dict) -> dict:
 
 
 def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
-                 progress=None, bound: dict | None = None) -> dict:
+                 progress=None, bound: dict | None = None,
+                 weak_memory: bool = False) -> dict:
     """The matrix of ``variants`` at ``config``. With ``config["nc_readers"]`` the
     non-consuming rows come from the main run (every variant must have
     ``data_pages[]``); otherwise, with ``nc``, from a second, small run of the
@@ -105,6 +106,7 @@ def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
     columns = {}
     stats = {}
     nc_in_main = bool(config.get("nc_readers"))
+    wm_cache: dict = {}
     for v in variants:
         if progress:
             progress(f"checking {v} ...")
@@ -127,6 +129,11 @@ def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
                 cells.update(_abi_rows(v))
             except SpecError as exc:
                 fail(str(exc))
+        if weak_memory:
+            if progress:
+                progress(f"weak memory: {v}'s litmus pairs ...")
+            from rbmap import weakmem
+            cells.update(weakmem.rows(m.rules, wm_cache))
         columns[v] = cells
         stats[v] = {"main": st, "nc": st_nc}
     nc = nc or nc_in_main
@@ -135,7 +142,8 @@ def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
         order += list(NC_ROWS)
     abi_names = []
     for cells in columns.values():
-        abi_names += [k for k in cells if k.startswith("abi:") and k not in abi_names]
+        abi_names += [k for k in cells if k.startswith(("abi:", "wm:"))
+                      and k not in abi_names]
     rows = []
     for name in order + abi_names:
         rows.append({"name": name,
@@ -197,6 +205,10 @@ def render_text(mx: dict, width: int = 80) -> str:
     lines.append("VIOL n: violated, shortest counterexample n steps; abi: rows are "
                  "proofs")
     lines.append("for all sizes (rbmap abi); n/a: not meaningful for the variant.")
+    if any(r["name"].startswith("wm:") for r in mx["rows"]):
+        lines.append("wm: rows are litmus programs under the Linux kernel memory model "
+                     "(LKMM),")
+        lines.append("specs/litmus/ (rbmap litmus FILE shows the witness).")
     return "\n".join(lines)
 
 
@@ -235,6 +247,11 @@ def render_markdown(mx: dict, trace_dir: str | None) -> str:
 @bound_options
 @click.option("--abi/--no-abi", default=True, show_default=True,
               help="Add the ABI and arithmetic proof rows (rbmap abi).")
+@click.option("--weak-memory/--no-weak-memory", "weak_memory", default=True,
+              show_default=True,
+              help="Add the weak-memory rows (wm:): the protocol's publish/consume "
+                   "pairs as litmus programs under the Linux kernel memory model "
+                   "(specs/litmus/, rbmap litmus).")
 @click.option("--nc/--no-nc", "nc", default=True, show_default=True,
               help="Add the non-consuming reader rows (a second, small run of the "
                    "variants with data_pages[]).")
@@ -247,7 +264,8 @@ def render_markdown(mx: dict, trace_dir: str | None) -> str:
 @click.option("--trace-dir", type=click.Path(file_okay=False), default=None,
               help="Write each counterexample to DIR/VARIANT.PROPERTY.json "
                    "(replay with rbmap replay).")
-def compare(variants, abi, nc, expect, as_json, markdown, trace_dir, **kw):
+def compare(variants, abi, weak_memory, nc, expect, as_json, markdown, trace_dir,
+            **kw):
     """Check VARIANTS side by side: properties and ABI checks as rows.
 
     VARIANTS are shipped names or paths to variant files (default: every shipped
@@ -271,7 +289,8 @@ def compare(variants, abi, nc, expect, as_json, markdown, trace_dir, **kw):
     progress = bound["progress"]
     say = ((lambda msg: click.echo(msg, err=True))
            if progress or (progress is None and sys.stderr.isatty()) else None)
-    mx = build_matrix(variants, config, rules, abi, nc, progress=say, bound=bound)
+    mx = build_matrix(variants, config, rules, abi, nc, progress=say, bound=bound,
+                      weak_memory=weak_memory)
     if trace_dir:
         d = FsPath(trace_dir)
         d.mkdir(parents=True, exist_ok=True)
