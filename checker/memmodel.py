@@ -102,6 +102,7 @@ from .litmus import (AddrOf, Assign, Binary, Call, CondAnd, CondConst,
                      Name, Num, Ternary, Unary, parse)
 
 __all__ = ["check", "check_text", "states", "format_result", "LitmusResult",
+           "LitmusIncomplete",
            "PRIMITIVES", "OPTIONS", "BREAKABLE"]
 
 ADDR_BASE = 1 << 40            # location k has address ADDR_BASE + k
@@ -1261,9 +1262,15 @@ def check_text(text: str, **options) -> LitmusResult:
     return check(parse(text), **options)
 
 
+class LitmusIncomplete(LitmusError):
+    """z3 did not decide within the time limit: no verdict."""
+
+
 def check(lit: Litmus, local_t: str = "relaxed", syscall_barrier: bool = True,
-          flags: bool = True, broken: frozenset = frozenset()) -> LitmusResult:
+          flags: bool = True, broken: frozenset = frozenset(),
+          time_limit: Optional[float] = None) -> LitmusResult:
     """Decide ``lit`` under LKMM; see the module docstring for the options.
+    ``time_limit`` (seconds) bounds each z3 query: past it, LitmusIncomplete.
     ``broken`` (tests only) switches off parts of the model, see BREAKABLE."""
     unknown = set(broken) - set(BREAKABLE)
     if unknown:
@@ -1276,6 +1283,8 @@ def check(lit: Litmus, local_t: str = "relaxed", syscall_barrier: bool = True,
     finals = _final_values(m)
     cond = _cond_expr(lit.condition, ex.final_regs, finals, ex.loc_index)
     s = m.solver
+    if time_limit is not None:
+        s.set("timeout", max(1, int(time_limit * 1000)))
     if lit.filter is not None:
         s.add(_cond_expr(lit.filter, ex.final_regs, finals, ex.loc_index))
     s.push()
@@ -1289,7 +1298,7 @@ def check(lit: Litmus, local_t: str = "relaxed", syscall_barrier: bool = True,
     model_neg = s.model() if r_neg == z3.sat else None
     s.pop()
     if z3.unknown in (r_pos, r_neg):
-        raise LitmusError(f"z3 gave up ({s.reason_unknown()})")
+        raise LitmusIncomplete(f"z3 did not decide it ({s.reason_unknown()})")
     none = r_pos == z3.unsat and r_neg == z3.unsat
     verdict = "Never" if r_pos == z3.unsat else "Always" if r_neg == z3.unsat else \
         "Sometimes"

@@ -124,3 +124,19 @@ def test_primitives_lists_the_vocabulary():
     for n in ("READ_ONCE", "smp_store_release", "cmpxchg_acquire", "local_cmpxchg",
               "spin_trylock", "syscall", "atomic_thread_fence"):
         assert n in names
+
+
+def test_a_time_limit_z3_cannot_meet_is_incomplete_not_a_verdict(tmp_path):
+    # four critical sections on one lock: far more than a millisecond of search
+    body = "\tspin_lock(s);\n\tint r0 = READ_ONCE(*v);\n\tWRITE_ONCE(*v, r0 + 1);\n" \
+           "\tspin_unlock(s);\n"
+    text = "C four\n\n{}\n\n" + "".join(
+        f"P{i}(int *v, spinlock_t *s)\n{{\n{body}}}\n\n" for i in range(4)) + \
+        "exists (v!=4)\n"
+    f = tmp_path / "four.litmus"
+    f.write_text(text)
+    r = rbmap(str(f), "--time-limit", "0.001")
+    assert r.returncode == 3 and "no verdict" in r.stderr
+    assert r.stdout == ""
+    assert rbmap(str(DIR / "mb-sb.litmus"), "--time-limit", "nan").returncode == 2
+    assert rbmap(str(DIR / "mb-sb.litmus"), "--time-limit", "60").returncode == 0

@@ -12,7 +12,7 @@ Exit status: 0 when every program's verdict agrees with the ``Result:`` its
 comment states (or, without one, when its quantified condition holds: ``exists``
 reachable, ``~exists`` unreachable, ``forall`` always); 1 when one does not;
 2 on bad input (one file that does not parse); 3 when some files of several could
-not be checked (and none disagreed).
+not be checked (and none disagreed), or z3 did not decide within --time-limit.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from pathlib import Path
 import click
 
 from rbmap.cli import fail
+from rbmap.cli.options import SECONDS
 
 from ..checker.litmus import LitmusError, parse
-from ..checker.memmodel import PRIMITIVES, check, format_result
+from ..checker.memmodel import PRIMITIVES, LitmusIncomplete, check, format_result
 
 
 def _files(args) -> list[Path]:
@@ -56,18 +57,22 @@ def _read(path: Path) -> str:
         raise LitmusError(exc.strerror or str(exc)) from None
 
 
-def run_files(files, local_t: str, syscall_barrier: bool, progress=None):
+def run_files(files, local_t: str, syscall_barrier: bool, progress=None,
+              time_limit=None):
     """([(path, LitmusResult)], [(path, reason)])"""
+    from rbmap.cli import interrupted
     results, failed = [], []
     for i, f in enumerate(files):
         if progress:
             progress(f"[{i + 1}/{len(files)}] {f.name}")
         try:
             lit = parse(_read(f))
-            results.append((f, check(lit, local_t=local_t,
-                                     syscall_barrier=syscall_barrier)))
+            results.append((f, check(lit, local_t=local_t, syscall_barrier=syscall_barrier,
+                                     time_limit=time_limit)))
         except LitmusError as exc:
             failed.append((f, str(exc)))
+        except KeyboardInterrupt:
+            interrupted(f"{len(results)} of {len(files)} programs checked")
     return results, failed
 
 
@@ -116,12 +121,17 @@ def summary_lines(results, failed, width: int = 80) -> list[str]:
 @click.option("--syscall-barrier/--no-syscall-barrier", default=True, show_default=True,
               help="Whether syscall()/syscall_enter()/syscall_exit() is a full "
                    "barrier (the assumption) or nothing.")
+@click.option("--time-limit", type=SECONDS, default=None,
+              metavar="SECONDS",
+              help="Give up on a program whose z3 query takes longer (exit 3: "
+                   "incomplete).")
 @click.option("--kernel-tests", is_flag=True,
               help="Check the kernel's own tools/memory-model/litmus-tests (fetched "
                    "once from Debian's linux-source-6.12 into ~/.cache/rbmap), and its "
                    "Documentation/litmus-tests.")
 @click.option("--primitives", is_flag=True, help="List the primitives and exit.")
-def litmus(files, as_json, local_t, syscall_barrier, kernel_tests, primitives):
+def litmus(files, as_json, local_t, syscall_barrier, time_limit, kernel_tests,
+           primitives):
     """Decide litmus programs under the Linux kernel memory model (LKMM), with z3.
 
     \b
@@ -156,7 +166,10 @@ def litmus(files, as_json, local_t, syscall_barrier, kernel_tests, primitives):
     if len(paths) == 1 and not kernel_tests:
         try:
             lit = parse(_read(paths[0]))
-            r = check(lit, local_t=local_t, syscall_barrier=syscall_barrier)
+            r = check(lit, local_t=local_t, syscall_barrier=syscall_barrier,
+                      time_limit=time_limit)
+        except LitmusIncomplete as exc:
+            fail(f"{paths[0]}: {exc} within {time_limit} s: no verdict", 3)
         except LitmusError as exc:
             fail(f"{paths[0]}: {exc}")
         if as_json:
@@ -164,7 +177,8 @@ def litmus(files, as_json, local_t, syscall_barrier, kernel_tests, primitives):
         else:
             click.echo(format_result(r))
         sys.exit(0 if _ok(r) else 1)
-    results, failed = run_files(paths, local_t, syscall_barrier, progress=say)
+    results, failed = run_files(paths, local_t, syscall_barrier, progress=say,
+                                time_limit=time_limit)
     if as_json:
         click.echo(json.dumps({
             "source": source,
