@@ -47,11 +47,13 @@ def _prop(kind: str, applies=lambda m: True):
 # ------------------------------------------------------------------------- always
 @_prop(ALWAYS)
 def no_duplicate_delivery(m, s) -> bool:
-    """No event is delivered twice across consumers (the read-counter race, S8).
+    """No event is delivered twice across consumers (the read-counter race).
 
-    The seed thread: write 10 events, map and read them, exit, write 10 more, map and
-    read again: the first 10 come back, because a new mapper cannot know how much of
-    the reader page (``cpu_buffer->reader_page->read``) was already consumed."""
+    Reported in the seed's review by Steven Rostedt (reply #8 and, with his test,
+    reply #11, 29 Mar 2023): write 10 events, map and read them, exit, write 10
+    more, map and read again: the first 10 come back, because a new mapper cannot
+    know how much of the reader page (``cpu_buffer->reader_page->read``) was
+    already consumed."""
     return s[P.DUPS] == 0
 
 
@@ -95,20 +97,47 @@ def page_ids_bijection(m, s) -> bool:
 
 @_prop(ALWAYS, applies=lambda m: m.has_data_pages)
 def data_pages_in_ring_order(m, s) -> bool:
-    """The seed's promise to non-consuming readers: ``data_pages[]`` read from
-    ``data_page_head`` lists the IDs of the ring pages in order from the real head page
-    (rb_meta_page_head_move / rb_meta_page_head_swap). The writer pushes the head in
-    overwrite mode without touching the meta page (S11, the stale head)."""
+    """The strict reading of the seed's ``data_pages[]`` (a design weakness, not the
+    seed's contract): in *every* state while mapped, ``data_pages[]`` read from
+    ``data_page_head`` lists the IDs of the ring pages in order from the real head
+    page. The seed moves ``data_page_head`` only on reader paths
+    (rb_meta_page_head_move from rb_set_head_page, rb_meta_page_head_swap in
+    rb_get_reader_page); the overwriting writer pushes the head without touching
+    the meta page, so between two update ioctls the list is stale. Both authors say
+    so in the thread (Vincent Donnefort, reply #10: the head is updated only in the
+    update ioctl; Steven Rostedt, reply #12: "the update will race between readers
+    and writers"); the seed's own promise is :func:`data_pages_order_after_update`.
+    """
     if s[P.MAPPED] <= 0:
         return True
-    N = m.N
-    p = s[P.HEAD]
-    dph = s[P.M_DPH]
-    for i in range(N):
-        if s[m.DPAGES + (dph + i) % N] != s[m.IDS + p]:
-            return False
-        p = s[m.NXT + p]
-    return True
+    return m.data_pages_ordered(s)
+
+
+@_prop(ALWAYS, applies=lambda m: m.has_data_pages)
+def data_pages_order_after_update(m, s) -> bool:
+    """The seed's own contract for ``data_pages[]``: when the update ioctl
+    (ring_buffer_update_meta_page: rb_set_head_page under ``reader_lock``)
+    returns, ``data_pages[]`` read from ``data_page_head`` lists the ring pages in
+    order from the head page. The commit message promises "a page IDs list,
+    ordered" and "one [field] to give where the ring-buffer starts in the list";
+    Vincent Donnefort (reply #10, 29 Mar 2023) says the head is updated only in
+    the update ioctl. A reset while mapped puts the head back at
+    ``cpu_buffer->pages`` and leaves ``data_page_head``: rb_set_head_page then
+    finds the cached head right and moves nothing."""
+    return not s[P.FLAGS] & P.F_UPDATE_ORDER
+
+
+@_prop(ALWAYS, applies=lambda m: m.has_data_pages)
+def data_pages_lists_ring(m, s) -> bool:
+    """``data_pages[]`` keeps the ID of every ring page exactly once (in some
+    rotation), which no update ioctl could repair: it only moves
+    ``data_page_head``. The list is written at map time (in order) and by
+    rb_meta_page_head_swap, which stores the old reader page's ID into slot
+    ``data_page_head``: that keeps the list whole only while the slot holds the
+    head page's ID. The state records a swap that found another ID there (the
+    list then lost that ID and still names the new reader page); after a reset
+    while mapped, the next swap does."""
+    return not s[P.FLAGS] & P.F_DP_SLOT
 
 
 @_prop(ALWAYS)
@@ -116,7 +145,8 @@ def meta_counters_monotonic(m, s) -> bool:
     """Meta page counters (``entries``, ``overrun``, ``pages_touched``) never go
     backwards between resets. The seed's writer stores ``local_read(&entries)`` into
     the meta page: a nested writer can publish N+2 between the outer writer's load of
-    N+1 and its store (S10)."""
+    N+1 and its store (found by rbmap from the seed's code; not raised in its
+    review)."""
     return not s[P.FLAGS] & P.F_BACKWARDS
 
 
@@ -147,7 +177,7 @@ def resize_refused_while_mapped(m, s) -> bool:
 @_prop(ALWAYS)
 def swap_cpu_refused_while_mapped(m, s) -> bool:
     """ring_buffer_swap_cpu returns -EBUSY while either buffer is mapped: the pages a
-    process mapped stay the live per-CPU buffer (S14)."""
+    process mapped stay the live per-CPU buffer."""
     return not s[P.FLAGS] & P.F_SWAPPED
 
 
@@ -162,7 +192,7 @@ def mapped_pages_stay(m, s) -> bool:
 def map_fault_in_bounds(m, s) -> bool:
     """Every page offset of a mapping lands on the meta area or on a page of the buffer
     (ring_buffer_map_fault: ``subbuf_ids`` has nr_pages + 1 entries, so an index above
-    nr_pages is refused, S3)."""
+    nr_pages is refused)."""
     return not s[P.FLAGS] & P.F_FAULT
 
 
@@ -171,7 +201,10 @@ def non_consuming_read_detects_overwrite(m, s) -> bool:
     """A non-consuming reader (``data_pages[]`` from ``data_page_head``) never keeps a
     page the writer overwrote while it read it: it either read intact events or saw
     the page's writer counter (``data_index[id].cnt``) change and dropped the page
-    (S11: the head it starts from can be stale, and the writer laps it)."""
+    (the head it starts from can be stale, and the writer laps it: Steven Rostedt,
+    replies #3, #7 and #17 of the seed's review). The thread's two checks are the
+    writer counter (``data_index``, reply #17) and the page's commit field / time
+    stamp (rule ``nc_check``, Vincent Donnefort, reply #18)."""
     return not s[P.FLAGS] & P.F_NC_TORN
 
 
@@ -217,9 +250,10 @@ def writer_on_reader_page(m, s) -> bool:
     return s[P.TAIL] == s[P.READER] and s[P.MAPPED] > 0
 
 
-@_prop(SOMETIMES, applies=lambda m: m.nc and m.data_index)
+@_prop(SOMETIMES, applies=lambda m: m.nc and (m.data_index or m.nc_check != "none"))
 def non_consuming_reader_drops_page(m, s) -> bool:
-    """The writer counter makes a non-consuming reader drop an overwritten page."""
+    """The reader's check (the writer counter, or the commit field / time stamp)
+    makes a non-consuming reader drop a page the writer changed under it."""
     return bool(s[P.FLAGS] & P.G_NC_DISCARD)
 
 
@@ -229,7 +263,12 @@ def every_event_delivered_or_counted(m, s) -> bool:
     """Once the writer has written everything, a process that keeps reading and
     calling the ioctl delivers every event that was not counted lost (no livelock, no
     event stranded on a page the kernel considers read). Checked under fair
-    scheduling on the state graph's terminal strongly connected components."""
+    scheduling on the state graph's terminal strongly connected components.
+
+    The seed's ioctl strands events this way; Steven Rostedt raised it in the
+    review (reply #17, 29 Mar 2023: the ioctl sets ``reader_page->read`` to the
+    commit, and "a writer could fill the page, then the ioctl may even swap the
+    page")."""
     return s[P.SEQ] == m.E and (s[P.DELIV] | s[P.ACCT]) == m.ALL
 
 

@@ -177,8 +177,12 @@ G_OVERRUN_MAPPED = 1 << 8  # goal: the writer overran the head while mapped
 G_IOCTL_SWAP = 1 << 9      # goal: an ioctl swapped the reader page
 F_NC_TORN = 1 << 10        # a non-consuming reader kept a page overwritten under it
 G_NC_DISCARD = 1 << 11     # goal: a non-consuming reader dropped an overwritten page
+F_UPDATE_ORDER = 1 << 12   # the seed's update ioctl returned with data_pages[] out of
+                           # ring order from data_page_head
+F_DP_SLOT = 1 << 13        # a swap wrote data_pages[data_page_head] while that slot
+                           # did not hold the head page's ID (the list lost an ID)
 _VIOLATION_BITS = (F_TORN | F_IOCTL_META | F_BACKWARDS | F_RESIZED | F_SWAPPED
-                   | F_PAGE_LEFT | F_FAULT | F_NC_TORN)
+                   | F_PAGE_LEFT | F_FAULT | F_NC_TORN | F_UPDATE_ORDER | F_DP_SLOT)
 
 # writer phases (per nesting level)
 # (W_MOVED: the tail move is done and the write owes rb_move_tail's closing
@@ -252,8 +256,8 @@ NLF = 2
 NC_IDLE, NC_START, NC_LIST, NC_OPEN, NC_PAGE = range(5)
 NC_NAMES = {NC_IDLE: "idle", NC_START: "update", NC_LIST: "list", NC_OPEN: "open",
             NC_PAGE: "reading"}
-NPH, NI, NDPH, NPG, NPB, NPOS, NCNT, NTORN = range(8)
-NNF = 8
+NPH, NI, NDPH, NPG, NPB, NPOS, NCNT, NTORN, NCOM = range(9)
+NNF = 9
 
 
 def _mask(seq_from: int, count: int) -> int:
@@ -310,6 +314,7 @@ class RingBufferModel:
         # variant that exposes no reader.read (the seed) or that lets the user say
         # how much it read (read_param) reads up to the live commit.
         self.data_index = r["data_index"] == "writer_cnt"
+        self.nc_check = r["nc_check"]
         self.padding = c.padding
         # granularity "fine": impl's steps (see Config); "coarse": merged
         self.fine = c.granularity == "fine"
@@ -403,14 +408,21 @@ class RingBufferModel:
         if mapped:
             if set(s[self.IDS:self.IDS + self.N + 1]) != self.ID_SET:
                 return False
-            if self.has_data_pages:
-                N, NXT, IDS, DP = self.N, self.NXT, self.IDS, self.DPAGES
-                p = s[HEAD]
-                dph = s[M_DPH]
-                for i in range(N):
-                    if s[DP + (dph + i) % N] != s[IDS + p]:
-                        return False
-                    p = s[NXT + p]
+            # (in ring order implies that it lists the ring's IDs)
+            if self.has_data_pages and not self.data_pages_ordered(s):
+                return False
+        return True
+
+    def data_pages_ordered(self, s) -> bool:
+        """The seed's ``data_pages[]`` read from ``data_page_head`` lists the IDs of
+        the ring pages in order from the real head page."""
+        N, NXT, IDS, DP = self.N, self.NXT, self.IDS, self.DPAGES
+        p = s[HEAD]
+        dph = s[M_DPH]
+        for i in range(N):
+            if s[DP + (dph + i) % N] != s[IDS + p]:
+                return False
+            p = s[NXT + p]
         return True
 
     def successor_states(self, s):
@@ -960,6 +972,10 @@ class RingBufferModel:
             # rb_meta_page_head_swap + rb_meta_page_head_move(1)
             if self.has_data_pages:
                 dph = l[M_DPH]
+                if l[self.DPAGES + dph] != l[self.IDS + H]:
+                    # the slot names another page: its ID leaves the list and the
+                    # head page's stays (now the reader page's)
+                    l[FLAGS] |= F_DP_SLOT
                 l[self.DPAGES + dph] = l[self.IDS + R]
                 l[M_DPH] = (dph + 1) % self.N
             l[M_RID] = l[self.IDS + H]
@@ -1083,7 +1099,10 @@ class RingBufferModel:
 
     def _reset(self, s):
         """rb_reset_cpu (``echo > trace``): every unread event is discarded and counted
-        as such; positions and counters go to 0; page IDs stay."""
+        as such; positions and counters go to 0; page IDs stay. The head page goes
+        back to ``cpu_buffer->pages`` (where the last swap left it); the seed
+        clears only its meta counters and leaves ``data_page_head`` and
+        ``data_pages[]`` (rule ``reset_data_pages``)."""
         l = list(s)
         N1 = self.N + 1
         l[ACCT] |= _mask(0, s[SEQ]) & ~s[DELIV]
@@ -1101,6 +1120,9 @@ class RingBufferModel:
                 l[M_ENTRIES] = l[M_OVERRUN] = l[M_TOUCHED] = 0
             else:
                 self._refresh_meta(l)
+            if self.has_data_pages and self.rules["reset_data_pages"] == "relist":
+                # rbmap's fix: list the ring again from the new head
+                self._list_data_pages(l)
         l[RESETB] -= 1
         return tuple(l)
 
@@ -1117,9 +1139,7 @@ class RingBufferModel:
             l[IDS + p] = i
             p = l[self.NXT + p]
         if self.has_data_pages:
-            for i in range(N):
-                l[self.DPAGES + i] = i + 1
-            l[M_DPH] = 0
+            self._list_data_pages(l)
             l[M_RID] = l[IDS + l[READER]]
             l[M_ENTRIES] = l[ENTRIES]
             l[M_OVERRUN] = l[OVERRUN]
@@ -1130,6 +1150,15 @@ class RingBufferModel:
         # one beyond: meta area = 1 page, then subbuf_ids[0..N]
         if self.rules["map_fault"] == "off_by_one":
             l[FLAGS] |= F_FAULT
+
+    def _list_data_pages(self, l):
+        """data_pages[] = the ring's IDs in order from the head, data_page_head = 0
+        (rb_setup_ids_meta_page, where IDs 1..nr_pages are assigned in that order)."""
+        p = l[HEAD]
+        for i in range(self.N):
+            l[self.DPAGES + i] = l[self.IDS + p]
+            p = l[self.NXT + p]
+        l[M_DPH] = 0
 
     def _unmap(self, l, who):
         """ring_buffer_unmap by process ``who`` (the caller has already dropped its
@@ -1283,8 +1312,17 @@ class RingBufferModel:
         append(((name, "ioctl"), tuple(l)))
         if self.has_update_ioctl:
             l = list(s)
-            self._set_head_page(l)
+            self._update_meta(l)
             append(((name, "update_meta"), tuple(l)))
+
+    def _update_meta(self, l):
+        """The seed's ring_buffer_update_meta_page: rb_set_head_page under
+        reader_lock moves data_page_head by how far the cached head was behind the
+        real one. The seed promises that the list is then in ring order from
+        ``data_page_head``; a return where it is not sets F_UPDATE_ORDER."""
+        self._set_head_page(l)
+        if l[MAPPED] > 0 and self.has_data_pages and not self.data_pages_ordered(l):
+            l[FLAGS] |= F_UPDATE_ORDER
 
     def _fork_steps(self, s, b, name, ph, append):
         """fork after madvise(MADV_DOFORK): the child inherits a copy of the VMA (the
@@ -1493,7 +1531,7 @@ class RingBufferModel:
             l[B + NPH] = NC_START
             append((("nc0", "map"), tuple(l)))
         elif ph == NC_START:
-            self._set_head_page(l)
+            self._update_meta(l)
             l[B + NPH] = NC_LIST
             append((("nc0", "update_meta"), tuple(l)))
         elif ph == NC_LIST:
@@ -1515,6 +1553,9 @@ class RingBufferModel:
             l[B + NCNT] = 0
             l[B + NPOS] = 0
             l[B + NTORN] = 0
+            if self.nc_check != "none":
+                # the commit field it reads under (kept only where it is checked)
+                l[B + NCOM] = s[self.PCOMMIT + page]
             l[B + NPH] = NC_PAGE
             append((("nc0", "open_page"), tuple(l)))
         else:
@@ -1525,16 +1566,19 @@ class RingBufferModel:
                     l[B + NPB] = s[self.PBASE + page]
                 elif s[self.PBASE + page] != s[B + NPB]:
                     l[B + NTORN] = 1
+                if self.nc_check != "none" and s[self.PCOMMIT + page] > s[B + NCOM]:
+                    l[B + NCOM] = s[self.PCOMMIT + page]
                 l[B + NPOS] = pos + 1
                 append((("nc0", "read_event"), tuple(l)))
             else:
-                changed = self.data_index and s[B + NCNT]
+                changed = self._nc_page_changed(s, page, pos)
                 if changed:
                     l[FLAGS] |= G_NC_DISCARD
                 elif s[B + NTORN]:
                     l[FLAGS] |= F_NC_TORN
                 i = s[B + NI] + 1
                 l[B + NPG] = l[B + NPB] = l[B + NPOS] = l[B + NCNT] = l[B + NTORN] = 0
+                l[B + NCOM] = 0
                 if i < self.N:
                     l[B + NI] = i
                     l[B + NPH] = NC_OPEN
@@ -1542,6 +1586,31 @@ class RingBufferModel:
                     l[B + NI] = l[B + NDPH] = 0
                     l[B + NPH] = NC_START
                 append((("nc0", "page_end"), tuple(l)))
+
+    def _nc_page_changed(self, s, page, pos) -> bool:
+        """The non-consuming reader's check after copying a page (its loads of the
+        writer counter, the commit field, the time stamp, after an smp_rmb()).
+
+        ``data_index``: ``data_index[id].cnt`` moved since the page was opened.
+        ``nc_check = commit``: the commit field is below the largest value the
+        reader loaded from it on this page (the writer moved onto the page and
+        reset it, and has not refilled it that far). ``commit_stamp``: that,
+        or the page's time stamp is not the one the reader read under (the
+        generation: the writer's first reserve on the page stamps it, in the same
+        step as it overwrites the first event). rb_iter_head_event makes the same
+        check around each event; the reader here makes it once a page, like the
+        counter check of the thread."""
+        B = self.NC
+        if self.data_index and s[B + NCNT]:
+            return True
+        chk = self.nc_check
+        if chk == "none":
+            return False
+        if s[self.PCOMMIT + page] < s[B + NCOM]:
+            return True
+        if chk == "commit_stamp":
+            return s[B + NPB] >= 0 and s[self.PBASE + page] != s[B + NPB]
+        return False
 
     # ------------------------------------------------------------------ presentation
     def actor(self, a) -> str:

@@ -130,6 +130,29 @@ _rule(
                "when it changed",
 )
 _rule(
+    "nc_check", "none",
+    "How the seed's non-consuming reader checks a page it read in place (the second "
+    "proposal of the thread, Vincent Donnefort, 30 Mar 2023: \"Couldn't the reader "
+    "just check for the page commit field? rb_iter_head_event() does something like "
+    "this\").",
+    none="no check: the reader keeps what it copied",
+    commit="the page's commit field: loaded before the copy, re-loaded after it; a "
+           "commit below what the reader used means the writer reset the page",
+    commit_stamp="rb_iter_head_event's check: the page's commit field and its "
+                 "time_stamp (set by the writer's first reserve on the page) are "
+                 "both unchanged after the copy; assumes each refill of a page gets "
+                 "a new time stamp (a nanosecond trace clock)",
+)
+_rule(
+    "reset_data_pages", "keep",
+    "What rb_reset_cpu does to the seed's data_pages[] while mapped (it puts the "
+    "head page back at cpu_buffer->pages).",
+    keep="the seed: nothing; data_page_head still names the old head's slot, and "
+         "the next swap's rb_meta_page_head_swap writes the wrong slot",
+    relist="a fix (not in the thread): list the ring's IDs again from the new head, "
+           "data_page_head = 0",
+)
+_rule(
     "map_fault", "exact",
     "Page-offset translation of a mapping (ring_buffer_map_fault / the insert loop).",
     exact="pgoff < meta pages -> meta; else subbuf_ids[pgoff - meta pages] when that "

@@ -58,6 +58,8 @@ def test_v3_read_default_config_is_clean():
     ("upstream", dict(SMALL, consumers="concurrent", events=3)),
     ("upstream", dict(SMALL, fork=True)),
     ("v2-data-index", dict(SMALL, processes=1, nc_readers=1, events=3)),
+    ("v2", dict(pages=3, page_events=1, events=2, processes=1, nesting=1, resets=1,
+                overwrite=False)),
 ])
 def test_check_state_agrees_with_each_property(variant, config):
     m = build(variant, **config)
