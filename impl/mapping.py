@@ -32,8 +32,8 @@ import os
 import struct
 
 from . import event as ev
-from .ringbuf import EBUSY, EINVAL, RingBufferPerCpu, UINT_MAX
-from .sched import ANY, SHARED, locked, spin_until
+from .ringbuf import EBUSY, EINVAL, PAGE_POISON, RingBufferPerCpu, UINT_MAX
+from .sched import ANY, SHARED, locked, run_plain, spin_until
 
 ENODEV = -19
 EPERM = -1
@@ -67,12 +67,20 @@ def fls(x: int) -> int:
 
 
 class MetaArea:
-    """The meta area's bytes (``2^order`` pages); ``buf`` may be re-pointed."""
+    """The meta area's bytes (``2^order`` pages); ``buf`` may be re-pointed.
 
-    def __init__(self, size: int):
+    ``poison``: the allocation is not zeroed (the seed's ``alloc_pages(GFP_USER,
+    order)``): the bytes start as PAGE_POISON, what a free page holds on a kernel
+    booted with ``page_poison=1``, so that bytes the kernel never wrote show.
+    ``mapping``: each page's ``struct page`` ->mapping (the seed's fault handler
+    sets it, its unmap_page() clears it)."""
+
+    def __init__(self, size: int, poison: bool = False, page_size: int = 4096):
         self.size = size
-        self.buf = memoryview(bytearray(size))
+        self.buf = memoryview(bytearray([PAGE_POISON]) * size if poison
+                              else bytearray(size))
         self.freed = False
+        self.mapping = [None] * max(1, size // page_size)
 
     def relocate(self, new_buf: memoryview) -> None:
         new_buf[:] = self.buf
@@ -508,9 +516,35 @@ class V2Mapping(_Hooks):
             pages = -(-(cb.nr_pages - mx) // (page_size // 4))
             pages += 1
             order = fls(pages) - 1
-        cb.meta_page = MetaArea(page_size << order)
+        # alloc_pages(GFP_USER, order): not zeroed
+        cb.meta_page = MetaArea(page_size << order, poison=True, page_size=page_size)
         cb.meta_order = order
         return 0
+
+    @staticmethod
+    def unmap_page(cb, page) -> None:
+        """The seed's unmap_page(addr): virt_to_page(addr)->mapping = NULL. An
+        ``addr`` of 0 (a page ID rb_setup_ids_meta_page never assigned, its
+        kzalloc'ed slot) is no page: virt_to_page(0) points outside the memory
+        map and the store faults."""
+        if page is None:
+            cb.buffer.kmsg.add("BUG", "unmap_page", "unable to handle page fault "
+                               "(virt_to_page(0): a page ID was never assigned)")
+            return
+        page.mapping = None
+
+    def rb_free_page_ids(self, cb) -> None:
+        """The seed's loop: ``for (i = 0; i < cpu_buffer->nr_pages; i++)``, over
+        nr_pages of the nr_pages + 1 IDs (page_ids[nr_pages] is never cleared)."""
+        for i in range(cb.nr_pages):
+            bpage = cb.subbuf_ids[i]
+            self.unmap_page(cb, bpage.page if bpage is not None else None)
+        cb.subbuf_ids = None
+
+    @staticmethod
+    def rb_free_meta_page(cb) -> None:
+        meta = cb.meta_page
+        meta.mapping = [None] * len(meta.mapping)
 
     # writer-side updates (the fast path) ------------------------------------------
     def writer_tail_page_update(self, cb):
@@ -623,22 +657,45 @@ class V2Mapping(_Hooks):
         if m - 1 == 0:
             # synchronize_rcu(): wait for writers that saw mapped != 0
             yield from spin_until("synchronize_rcu", lambda: cb.nest == 0, ANY)
+            self.rb_free_page_ids(cb)
+            self.rb_free_meta_page(cb)
             self._free_last_mapping(cb)
         return 0
 
     def ring_buffer_map_fault(self, cb, pgoff: int):
-        """The page reference for *pgoff*, or None (SIGBUS).  No lock, as posted."""
-        if cb.meta_page is None:
-            return "oops"
-        if pgoff < (1 << cb.meta_order):
-            return ("meta", cb.meta_page, pgoff)
-        pgoff -= 1 << cb.meta_order
+        """The page reference for *pgoff*, or None (SIGBUS), or "oops" (a NULL
+        or never-assigned table entry dereferenced). Run plain."""
+        return run_plain(self.map_fault(cb, pgoff))
+
+    def map_fault(self, cb, pgoff: int):
+        """ring_buffer_map_fault as posted: no lock (neither mapping_lock nor
+        reader_lock), so each of its loads of cpu_buffer fields is a point where
+        another task may run."""
+        yield ("ring_buffer_map_fault: meta_order", SHARED, None, ("map", cb), False)
+        order = cb.meta_order
+        yield ("ring_buffer_map_fault: meta_page", SHARED, None, ("map", cb), False)
+        meta = cb.meta_page
+        if pgoff < (1 << order):
+            if meta is None:
+                return "oops"
+            return ("meta", meta, pgoff)
+        pgoff -= 1 << order
         if pgoff > cb.nr_pages:
             return None
-        bpage = cb.subbuf_ids[pgoff]
-        if bpage is None:
+        yield ("ring_buffer_map_fault: page_ids", SHARED, None, ("map", cb), False)
+        ids = cb.subbuf_ids
+        if ids is None or ids[pgoff] is None:
             return "oops"
-        return ("subbuf", bpage.page, 0)
+        return ("subbuf", ids[pgoff].page, 0)
+
+    @staticmethod
+    def fault_set_mapping(ref, file_mapping) -> None:
+        """tracing_buffers_mmap_fault (the series' trace.c): get_page(), then
+        ``vmf->page->mapping = vm_file->f_mapping``, ``->index = pgoff``."""
+        if ref[0] == "meta":
+            ref[1].mapping[ref[2]] = file_mapping
+        else:
+            ref[1].mapping = file_mapping
 
     # ioctls ------------------------------------------------------------------------
     def rb_get_mapped_buffer(self, cb):

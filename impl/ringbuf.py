@@ -58,6 +58,10 @@ RB_BUFFER_OFF = 1 << 20
 RB_ADD_STAMP_EXTEND = 1 << 1
 RB_ADD_STAMP_FORCE = 1 << 3
 EAGAIN = -11
+#: the byte a kernel booted with ``page_poison=1`` leaves in a free page
+#: (include/linux/poison.h PAGE_POISON): what a fresh allocation that is not
+#: zeroed shows until it is written
+PAGE_POISON = 0xAA
 EBUSY = -16
 EINVAL = -22
 ENOMEM = -12
@@ -90,11 +94,17 @@ class BufferDataPage:
     must fetch it afresh after every yield point.
     """
 
-    __slots__ = ("buf", "size")
+    __slots__ = ("buf", "size", "mapping")
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, poison: bool = False):
         self.size = size
-        self.buf = memoryview(bytearray(size))
+        self.buf = memoryview(bytearray([PAGE_POISON]) * size if poison
+                              else bytearray(size))
+        if poison:
+            self.set_commit(0)      # rb_init_page: only the commit word is set
+        # struct page's ->mapping, set by the seed's fault handler (a page a
+        # user mapping faulted in) and cleared by its unmap_page()
+        self.mapping = None
 
     def commit(self) -> int:
         return _S64.unpack_from(self.buf, 8)[0]
@@ -124,7 +134,7 @@ class BufferDataPage:
 class BufferPage:
     """``struct buffer_page``: list pointers with flags, write, read, entries, ..."""
 
-    def __init__(self, name: str, subbuf_bytes: int):
+    def __init__(self, name: str, subbuf_bytes: int, poison: bool = False):
         self.name = name
         self.list_next = Cell(name + ".next", None)
         self.list_prev = Cell(name + ".prev", None)
@@ -133,7 +143,7 @@ class BufferPage:
         self.real_end = Cell(name + ".real_end", 0)
         self.read = 0
         self.id = 0
-        self.page = BufferDataPage(subbuf_bytes)
+        self.page = BufferDataPage(subbuf_bytes, poison)
         self._l_cl = name + ".commit load"
         self._l_cs = name + ".commit store"
         self._l_ca = name + ".commit add"
@@ -270,11 +280,15 @@ class TraceBuffer:
     def __init__(self, nr_pages: int, *, page_size: int = 4096, subbuf_order: int = 0,
                  overwrite: bool = True, clock: Callable[[], int] | None = None,
                  name: str = "buffer", kmsg: KernelLog | None = None,
-                 kernel: str = KERNELS[0]):
+                 kernel: str = KERNELS[0], zero_pages: bool = True):
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r} ({', '.join(KERNELS)})")
         self.kernel = kernel
         self.name = name
+        # __GFP_ZERO on sub-buffer allocations ("ring-buffer: Zero ring-buffer
+        # sub-buffers", merged with the mapping in 6.10); the seed's kernel did not
+        # zero them: False fills fresh pages with PAGE_POISON
+        self.zero_pages = zero_pages
         self.page_size = page_size
         self.subbuf_order = subbuf_order
         # kernel's buffer->subbuf_size: the data capacity of a sub-buffer
@@ -295,7 +309,21 @@ class TraceBuffer:
 
     def new_bpage(self) -> BufferPage:
         self._page_seq += 1
-        return BufferPage(f"{self.name}.bp{self._page_seq}", self.subbuf_bytes)
+        return BufferPage(f"{self.name}.bp{self._page_seq}", self.subbuf_bytes,
+                          poison=not self.zero_pages)
+
+    def free_bpage(self, bpage: BufferPage) -> None:
+        """free_buffer_page: the page allocator's free-time check
+        (free_page_is_bad) reports a page that still has a ->mapping."""
+        if bpage.page.mapping is not None:
+            self.kmsg.add("BUG", "bad_page", f"Bad page state: non-NULL mapping "
+                          f"(freeing {bpage.name}, page ID {bpage.id})")
+
+    def free(self) -> None:
+        """ring_buffer_free: every page of every CPU buffer goes back."""
+        for cb in self.buffers.values():
+            for bp in cb.all_pages():
+                self.free_bpage(bp)
 
     def warn(self, function: str, message: str = "", once: bool = False,
              site: str | None = None) -> None:
@@ -1037,6 +1065,9 @@ class RingBufferPerCpu:
         """Install *nr_pages* fresh pages and a fresh reader page (sub-buffer order
         change): the data is gone, the counters are kept (as the kernel does)."""
         buffer = self.buffer
+        if hasattr(self, "pages"):          # not the first allocation
+            for bp in self.all_pages():
+                buffer.free_bpage(bp)
         pages = [buffer.new_bpage() for _ in range(nr_pages)]
         for a, b in zip(pages, pages[1:] + pages[:1]):
             a.list_next.value = (b, RB_PAGE_NORMAL)
@@ -1100,6 +1131,7 @@ class RingBufferPerCpu:
             if entries:
                 self.overrun.value += entries
                 self.pages_lost.value += 1
+            self.buffer.free_bpage(v)
 
 
 def ring_buffer_resize(buffer: TraceBuffer, size: int, cpu_id: int | None):

@@ -75,6 +75,7 @@ OPS: dict[str, tuple[tuple, tuple]] = {
     "mremap_grow": ((), ()),
     "fork": ((), ()),
     "dofork_fork": ((), ()),
+    "meta_tail": ((), ()),
 }
 
 
@@ -373,6 +374,23 @@ class _Runner:
             return -_errno.EFAULT, {}
         return 0, {"meta": self._read_meta(self.maps[-1])}
 
+    def op_meta_tail(self):
+        """The meta area after what the ABI defines, up to meta_page_size: how many
+        of those bytes are not zero (the selftest's data_mmap check; on the seed,
+        bytes the kernel never wrote)."""
+        if not self.maps:
+            return -_errno.EFAULT, {}
+        m = self.maps[-1]
+        meta = self._read_meta(m)
+        if self.abi == "v2":
+            start = meta["data_start"] + 4 * meta["nr_data_pages"]
+        else:
+            start = meta["meta_struct_len"]
+        size = meta["meta_page_size"]
+        tail = m.meta_vma.read(start, size - start) if size > start else b""
+        return 0, {"tail": {"from": start, "bytes": len(tail),
+                            "nonzero": sum(1 for b in tail if b)}}
+
     def op_page(self, sub_id: int | None = None):
         if not self.maps:
             return -_errno.EFAULT, {}
@@ -470,6 +488,10 @@ class _Runner:
         if self.pipe_fd is not None:
             self.inst.close(self.pipe_fd)
             self.pipe_fd = None
+        # the kernel runner removes the instance (rmdir), which frees its pages
+        rmdir = getattr(self.inst, "rmdir", None)
+        if rmdir is not None:
+            rmdir()
 
     def dispatch(self, op: Op) -> tuple[int, dict]:
         name, v = op.name, op.values

@@ -241,7 +241,8 @@ class Instance:
     def _new_buffer(self, nr_pages: int, order: int, name: str) -> TraceBuffer:
         b = TraceBuffer(nr_pages, page_size=self.page_size, subbuf_order=order,
                         overwrite=self.overwrite, clock=self.clock, name=name,
-                        kmsg=self._kmsg, kernel=self.kernel)
+                        kmsg=self._kmsg, kernel=self.kernel,
+                        zero_pages=self.abi != "v2")
         for cb in b.buffers.values():
             cb.mapping = self.mapping
         if self.clock is None:
@@ -280,6 +281,13 @@ class Instance:
         """The kernel log records from index *start* on: ``{"kind", "function",
         "message"}`` each (``len(inst.kmsg_records())`` marks a position)."""
         return [dict(r) for r in self._kmsg.records[start:]]
+
+    def rmdir(self) -> None:
+        """``rmdir instances/NAME`` once nothing holds it: ring_buffer_free of the
+        instance's buffers (every page goes back to the page allocator)."""
+        for b in (self.array_buffer, self.max_buffer):
+            if b is not None:
+                b.free()
 
     def meta_bytes(self) -> bytes:
         meta = self.cpu_buffer.meta_page
@@ -602,6 +610,7 @@ class Instance:
             raise VmaFault("SIGBUS", f"page {pgoff}: the fault handler crashed")
         if ref is None:
             raise VmaFault("SIGBUS", f"page {pgoff}: ring_buffer_map_fault refused it")
+        self.mapping.fault_set_mapping(ref, "trace_pipe_raw")
         return ref
 
     def _vma_close(self, vma: Vma) -> None:

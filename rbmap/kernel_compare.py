@@ -11,16 +11,13 @@ follows) is *explained*; every other difference is *unexplained*.
 
 from __future__ import annotations
 
-OPS = (
-    "scenario", "buffer_size_kb", "subbuf_size_kb", "resize_kb", "subbuf_resize_kb",
-    "open", "close", "markers", "map", "unmap", "ioctl", "ioctl_raw", "meta", "page",
-    "read_raw", "read_pipe", "trymap", "snapshot", "snapshot_trigger", "reset",
-    "partial_munmap",
-    "mprotect_write",
-    "mremap_grow", "fork", "dofork_fork",
-)
+from rbmap.impl.scenario import OPS as _SCENARIO_OPS
+
+OPS = tuple(_SCENARIO_OPS)   # the operations of FORMAT.md, one list
 OUTPUT_KEYS = {"step", "scenario", "op", "args", "rc"}
-OPTIONAL_KEYS = {"meta", "page", "value", "child_mapped", "signal", "pipe", "warn"}
+OPTIONAL_KEYS = {"meta", "page", "value", "child_mapped", "signal", "pipe", "warn",
+                 "tail"}
+TAIL_KEYS = {"from", "bytes", "nonzero"}
 META_KEYS = {"meta_page_size", "meta_struct_len", "subbuf_size", "nr_subbufs", "reader",
              "flags", "entries", "overrun", "read"}
 READER_KEYS = {"lost_events", "id", "read"}
@@ -141,6 +138,13 @@ def shape_errors(obj: dict) -> list[str]:
             errs.append(f"meta keys {sorted(m)} / reader {sorted(m.get('reader', {}))}")
         elif not all(isinstance(v, int) for k, v in m.items() if k != "reader"):
             errs.append("meta values are not ints")
+    if "tail" in obj:
+        t = obj["tail"]
+        if not isinstance(t, dict) or set(t) != TAIL_KEYS or not all(
+                isinstance(v, int) and v >= 0 for v in t.values()):
+            errs.append(f"tail {t!r} is not {{from, bytes, nonzero}} of ints")
+        elif t["nonzero"] > t["bytes"]:
+            errs.append("tail: more nonzero bytes than bytes")
     if "page" in obj:
         p = obj["page"]
         if not PAGE_KEYS <= set(p) <= PAGE_KEYS | {"error"}:

@@ -670,6 +670,7 @@ static void run_op(char **w, int nw)
 	int ok = 1, rc = 0;
 	long long value = -2;
 	int with_meta = 0, child_mapped = -1;
+	long tail_from = -1, tail_bytes = 0, tail_nonzero = 0;
 	unsigned char metabuf[80];
 	unsigned char *pagebuf = NULL;
 
@@ -761,6 +762,30 @@ static void run_op(char **w, int nw)
 			rc = -EFAULT;
 		else
 			with_meta = 1;
+	} else if (!strcmp(op, "meta_tail")) {
+		/* the meta area after struct trace_buffer_meta, up to meta_page_size */
+		struct mapping *m = cur_map();
+		unsigned char hdr[8];
+		if (!m || copy_guarded(hdr, m->meta, sizeof(hdr))) {
+			rc = -EFAULT;
+		} else {
+			uint32_t size = rd32(hdr + 0), from = rd32(hdr + 4);
+			if (size > m->meta_len)
+				size = m->meta_len;
+			tail_from = from;
+			if (size > from) {
+				unsigned char *t = malloc(size - from);
+				if (!t || copy_guarded(t, m->meta + from, size - from)) {
+					rc = -EFAULT;
+					tail_from = -1;
+				} else {
+					tail_bytes = size - from;
+					for (long i = 0; i < tail_bytes; i++)
+						tail_nonzero += t[i] != 0;
+				}
+				free(t);
+			}
+		}
 	} else if (!strcmp(op, "page")) {
 		struct mapping *m = cur_map();
 		if (nw > 2)
@@ -932,6 +957,9 @@ static void run_op(char **w, int nw)
 		put_meta(metabuf);
 	if (page)
 		put_page(page, page_len, page_id);
+	if (tail_from >= 0)
+		put(",\"tail\":{\"from\":%ld,\"bytes\":%ld,\"nonzero\":%ld}",
+		    tail_from, tail_bytes, tail_nonzero);
 	if (child_mapped >= 0)
 		put(",\"child_mapped\":%s", child_mapped ? "true" : "false");
 	if (fault_sig)

@@ -302,9 +302,13 @@ def _summary(o: dict) -> str:
             if r.get("lost_events"):
                 parts.append(f"lost_events={r['lost_events']}")
         else:
+            dp = m.get("data_pages")
+            if isinstance(dp, list) and len(dp) > 8:   # a line, not a page of IDs
+                dp = (f"[{', '.join(map(str, dp[:3]))}, ... "
+                      f"{', '.join(map(str, dp[-2:]))}] ({len(dp)})")
             parts.append(f"reader_page={m.get('reader_page')} entries={m.get('entries')} "
                          f"overrun={m.get('overrun')} head={m.get('data_page_head')} "
-                         f"data_pages={m.get('data_pages')}")
+                         f"data_pages={dp}")
     p = o.get("page")
     if isinstance(p, dict):
         ev = p.get("events", [])
@@ -334,6 +338,10 @@ def _summary(o: dict) -> str:
         if isinstance(w, dict):
             head = " ".join(x for x in (w.get("kind"), w.get("function")) if x)
             parts.append(f"[{head}{': ' + w['message'] if w.get('message') else ''}]")
+    t = o.get("tail")
+    if isinstance(t, dict):
+        parts.append(f"meta bytes {t['from']}..{t['from'] + t['bytes']}: "
+                     f"{t['nonzero']} not zero")
     return "  ".join(parts)
 
 
