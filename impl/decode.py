@@ -23,7 +23,7 @@ Layouts (little-endian, x86_64 unless a parameter says otherwise):
   ``nr_data_pages``, ``data_page_head``, ``data_start``), then ``__u32
   data_pages[]``.  The kernel writes the LP64 layout (40-byte header); a 32-bit
   process compiled against the same header reads it with the ILP32 layout (32
-  bytes), i.e. every field after ``overrun`` 8 bytes short (question S7).
+  bytes), i.e. every field after ``overrun`` 8 bytes short (found by rbmap from the seed's header, not raised in its review).
 
 * a sub-buffer (``struct buffer_data_page``): ``u64 time_stamp`` @0, ``long commit``
   @8, data @16.  ``commit`` bits 0-29 are the committed size, bit 31

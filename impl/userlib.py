@@ -66,7 +66,8 @@ class TraceReader:
     def __init__(self, chan: Channel, backing: str, page_size: int = PAGE_SIZE,
                  from_page_start: bool = False):
         """``from_page_start`` makes the reader ignore ``reader.read`` at setup and
-        read the reader page from its start, as a v2-era reader had to (S8)."""
+        read the reader page from its start, as a v2-era reader had to (the
+        duplicate read Steven Rostedt reported in reply #11 of the seed's review)."""
         self.from_page_start = from_page_start
         self.chan = chan
         self.backing = backing

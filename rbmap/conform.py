@@ -678,7 +678,7 @@ def save_schedule(path: str, variant, config, mm: Mismatch,
 
 
 # ---------------------------------------------------------------------------
-# the S8 duplicate read
+# the seed's duplicate read (Steven Rostedt, reply #11 of its review)
 # ---------------------------------------------------------------------------
 
 def duplicate_demo(config: dict | None = None):

@@ -46,12 +46,12 @@ def test_seed_variants(variant, elem, first):
     st = statuses(variant)
     assert all(st[x] == "holds" for x in HOLDS_SEED), st
     assert st["abi_extends"] == "n/a"
-    # S7: a 32-bit process reads the header 8 bytes short.
+    # ILP32: a 32-bit process reads the header 8 bytes short.
     same = c["abi_same_layout"]
     assert same["status"] == "violated"
     assert "reader_page (offset 24 vs 16)" in same["detail"]
     assert same["counterexample"]["abi"] == "ILP32 (i386)"
-    # S1: the meta area is too small from `first` ring pages on.
+    # sizing: the meta area is too small from `first` ring pages on.
     g = geometry(variant)
     sizing = c["meta_area_sizing"]
     assert sizing["status"] == "violated"
@@ -122,7 +122,7 @@ def _assert_upstream_clean(only, proved):
 
 
 def test_upstream_is_clean():
-    """S3 for 6.10 and 6.12: every accepted mmap range stays inside
+    """Fault bounds for 6.10 and 6.12: every accepted mmap range stays inside
     subbuf_ids[] and the validation is exact; the uapi struct is the same for
     32- and 64-bit user space."""
     st = _assert_upstream_clean(UPSTREAM_FAST, ("meta_area_sizing", "translation_bounds",

@@ -1,4 +1,4 @@
-"""Model -> impl: every path of the BFS tree up to a depth, saved traces, the S8
+"""Model -> impl: every path of the BFS tree up to a depth, saved traces, the seed's
 duplicate on v2 and not upstream."""
 
 import json

@@ -141,7 +141,7 @@ def read_events(vma, sub_id, subbuf_size, start=0):
 
 @pytest.mark.parametrize("abi", ["v2", "upstream"])
 def test_duplicate_read_on_v2_only(abi):
-    """S8: mapper A reads 10 events and exits, 10 more arrive on the same page,
+    """The duplicate read: mapper A reads 10 events and exits, 10 more arrive on the same page,
     mapper B starts where the meta page tells it: v2 gives the first 10 again."""
     inst = Instance(abi=abi)
     fd = inst.open(nonblock=True)
@@ -407,7 +407,7 @@ def test_v2_meta_header_and_fls_rounding():
 
 
 def test_v2_writer_side_meta_update_goes_backwards():
-    """S10: the writer copies `entries` into the meta page; a nested writer between
+    """Meta counters backwards: the writer copies `entries` into the meta page; a nested writer between
     the outer writer's read and store leaves the meta value behind."""
     f = systems.writer_reader(abi="v2", reader=False, nested=True, size=40)
 

@@ -97,7 +97,7 @@ def test_v2_lp64_layout():
 
 
 def test_v2_ilp32_reading_is_eight_bytes_short():
-    """S7: a 32-bit process reads the 64-bit kernel's header at the wrong offsets."""
+    """ILP32: a 32-bit process reads the 64-bit kernel's header at the wrong offsets."""
     page = v2_page(entries=20, overrun=3, touched=1, mps=4096, reader=2, nr=5)
     m32 = decode.decode_v2_meta(page, bits=32)
     assert decode.v2_header_size(32) == 32

@@ -119,7 +119,7 @@ def _two_readers(n, from_page_start, factory=None):
 @pytest.mark.parametrize("factory", [pytest.param(None, marks=needs_facade), FakeInstance],
                          ids=["impl", "fake"])
 def test_second_reader_starts_at_reader_read(factory):
-    """S8 fixed: B starts where the kernel's reader position is, nothing twice."""
+    """The duplicate read fixed: B starts where the kernel's reader position is, nothing twice."""
     a, b, a_pos, b_start = _two_readers(1000, False, factory)
     assert a and b_start == a_pos > 0
     assert a + b == list(range(1000))

@@ -301,7 +301,7 @@ def test_same_file_upstream_shows_the_fix():
 
 @needs_facade
 def test_v2_header_read_by_a_32_bit_process():
-    """S7: the kernel writes the LP64 header; a 32-bit process reads every field
+    """ILP32: the kernel writes the LP64 header; a 32-bit process reads every field
     after `overrun` 8 bytes early, so its reader_page is not the reader's ID."""
     from rbmap.impl import decode
     from rbmap.impl.tracefs import Instance
