@@ -72,6 +72,7 @@ __all__ = [
     "geometry", "fls", "seed_meta_order", "meta_area_bytes", "seed_fault",
     "map_vma_pages", "layout_page", "layout_total", "layout_accepts", "head_move",
     "sizing_gaps", "mapping_checks", "all_checks", "TRANSLATION_CHECKS", "HEAD_CHECKS",
+    "SEED_UNMAP_CHECKS",
 ]
 
 PAGE_SHIFT = 12
@@ -772,12 +773,75 @@ def _head_checks(layout: Layout, mapping: Mapping, g: Geometry) -> list:
     return out
 
 
+# ------------------------------------------- seed: ring_buffer_unmap's free loop
+
+
+def _seed_unmap_checks(cfg: MappingConfig, g: Geometry, sfx: str,
+                       free_ids: str = "nr_subbufs") -> list:
+    """The seed's last unmap: ``rb_free_page_ids`` runs
+    ``for (i = 0; i < cpu_buffer->nr_pages; i++) unmap_page(page_ids[i]);``
+    (``free_ids = "nr_pages"``; v3 of the series loops to ``nr_pages + 1``:
+    ``"nr_subbufs"``) over a table of nr_pages + 1 IDs, of which
+    ``rb_setup_ids_meta_page`` may have filled fewer (a meta area too small: the
+    rest stay 0 from kzalloc)."""
+    names = [x + sfx for x in SEED_UNMAP_CHECKS]
+    if cfg.translate != "seed_fault":
+        return [CheckResult(x, "n/a", None, "no page-ID table is freed page by page "
+                            "(pages are inserted at mmap time, page->mapping unused)")
+                for x in names]
+    n, i = _vars("nr_pages", "id")
+    area = cfg.meta_area
+    base = [_n_range(n)]
+    out = []
+    # the loop's bound: i < nr_pages (the seed) or i < nr_pages + 1
+    bound = n if free_ids == "nr_pages" else n + 1
+    visits = (lambda k, nr: k in range(nr)) if free_ids == "nr_pages" else (
+        lambda k, nr: k in range(nr + 1))
+    r = sym.prove(z3.Implies(z3.ULE(i, n), z3.ULT(i, bound)), assumptions=base,
+                  variables=[n, i], minimize=[n, i], name=names[0])
+    out.append(_result(
+        names[0], r, "the free loop clears page->mapping of every ID 0..nr_pages",
+        lambda c: (f"the loop stops at nr_pages - 1: page ID {c['id']} of "
+                   f"nr_pages {c['nr_pages']} keeps the page->mapping its fault set "
+                   "(for every nr_pages: freeing that page later is a Bad page "
+                   "state)"),
+        lambda c: c["id"] <= c["nr_pages"] and not visits(c["id"], c["nr_pages"])))
+    assigned = _z3_ids_assigned(area, g, n)
+    # some visited ID i (i < bound) was not assigned (i >= assigned)
+    runs, complete = sym.value_ranges(z3.ULT(assigned, bound), n, 1, NR_PAGES_MAX)
+    if not complete:
+        raise AssertionError("unmap free loop: run limit hit")
+    if not runs:
+        out.append(CheckResult(names[1], "holds", None,
+                               "the free loop reads only IDs rb_setup_ids_meta_page "
+                               f"assigned, for nr_pages 1..{NR_PAGES_MAX}"))
+        return out
+    first = runs[0][0]
+    got = _ids_assigned(area, g, first)
+    if not visits(got, first):
+        raise AssertionError("unmap free loop: z3 run does not replay")
+    shown = ", ".join(f"{a}..{b}" for a, b in runs)
+    total = sum(b - a + 1 for a, b in runs)
+    spared = (" (the sizes only one ID short are spared: the loop stops before that "
+              "ID)" if free_ids == "nr_pages" else "")
+    out.append(CheckResult(
+        names[1], "violated",
+        {"nr_pages": first, "id": got, "ids_assigned": got},
+        f"a meta area too small for the ID list breaks the unmap too: nr_pages "
+        f"{shown} ({total} sizes){spared}; e.g. nr_pages {first}: IDs 0..{got - 1} "
+        f"assigned, page_ids[{got}] is 0 and unmap_page(0) writes through "
+        "virt_to_page(0)",
+        {"ranges": [list(r) for r in runs]}))
+    return out
+
+
 # ------------------------------------------------------------------ all
 
 
 TRANSLATION_CHECKS = ("translation_bounds", "translation_target", "validation_exact",
                       "user_offsets")
 HEAD_CHECKS = ("head_index_range", "head_index_compose", "head_index_in_list")
+SEED_UNMAP_CHECKS = ("unmap_clears_every_id", "unmap_touches_assigned_ids")
 
 
 def mapping_checks(layout: Layout, mapping: Mapping,
@@ -797,6 +861,9 @@ def mapping_checks(layout: Layout, mapping: Mapping,
             group = (_seed_fault_checks(cfg, g, sfx) if cfg.translate == "seed_fault"
                      else _insert_checks(cfg, sfx, wanted))
             out.extend(c for c in group if keep(c.name))
+        if any(keep(x + sfx) for x in SEED_UNMAP_CHECKS):
+            out.extend(c for c in _seed_unmap_checks(cfg, g, sfx, mapping.free_ids)
+                       if keep(c.name))
     if any(keep(x) for x in HEAD_CHECKS):
         out.extend(c for c in _head_checks(layout, mapping, g) if keep(c.name))
     return out

@@ -218,10 +218,15 @@ class MappingConfig:
     translate: str
 
 
+#: ``free_ids``: which page IDs the last unmap's loop visits (seed_fault only)
+FREE_IDS = ("nr_pages", "nr_subbufs")
+
+
 @dataclass(frozen=True)
 class Mapping:
     configs: tuple                   # of MappingConfig
     head_index: Optional[str] = None  # header field indexing the trailing array
+    free_ids: str = "nr_subbufs"     # rb_free_page_ids: i < nr_pages or nr_pages + 1
 
 
 # --------------------------------------------------------------------- loading
@@ -359,7 +364,8 @@ def load_mapping(doc: dict, layout: Optional[Layout] = None) -> Mapping:
         raise SpecError("missing table [mapping]")
     if not isinstance(table, dict):
         raise SpecError("[mapping] must be a table", p)
-    _unknown_keys(table, {"meta_area", "translate", "layouts", "head_index"}, p)
+    _unknown_keys(table, {"meta_area", "translate", "layouts", "head_index",
+                          "free_ids"}, p)
     translate = _need(table, "translate", p)
     if translate not in TRANSLATIONS:
         raise SpecError(f"unknown translate {translate!r} (allowed: "
@@ -411,7 +417,14 @@ def load_mapping(doc: dict, layout: Optional[Layout] = None) -> Mapping:
             if layout.trailing is None:
                 raise SpecError("head_index needs a [layout.trailing] array to index",
                                 p + ("head_index",))
-    return Mapping(tuple(configs), head)
+    free_ids = table.get("free_ids", "nr_subbufs")
+    if free_ids not in FREE_IDS:
+        raise SpecError(f"unknown free_ids {free_ids!r} (allowed: "
+                        f"{', '.join(FREE_IDS)})", p + ("free_ids",))
+    if "free_ids" in table and translate != "seed_fault":
+        raise SpecError("free_ids describes the seed's page-by-page unmap loop; it "
+                        "goes with translate = \"seed_fault\"", p + ("free_ids",))
+    return Mapping(tuple(configs), head, free_ids)
 
 
 # ------------------------------------------------------------------ C layout

@@ -142,7 +142,7 @@ def test_text_output_one_line_per_check():
     lines = r.output.splitlines()
     body = [ln for ln in lines if ln.startswith("  ")]
     assert [ln.split()[0] for ln in body] == list(run("v3-read")[1])
-    assert "v3-read: 6 hold, 2 VIOLATED, 4 n/a" in lines
+    assert "v3-read: 8 hold, 2 VIOLATED, 4 n/a" in lines
     r = CliRunner().invoke(main, ["abi", "v2", "--only", "meta_area", "--only", "abi_s"])
     assert r.exit_code == 1
     lines = r.output.splitlines()
@@ -169,3 +169,17 @@ def test_whole_run_of_every_shipped_variant():
     r = CliRunner().invoke(main, ["abi"])
     assert r.exit_code == 1
     assert "upstream: 13 hold, 0 VIOLATED, 4 n/a" in r.output
+
+
+def test_seed_unmap_free_loop_checks_both_ways():
+    """The seed's rb_free_page_ids misses ID nr_pages for every size and reads
+    never-assigned IDs wherever the meta area is too small (except one ID short);
+    v3's loop (nr_pages + 1) and a one-page meta area hold; upstream has none."""
+    v2 = run("v2", ("unmap_",))[1]
+    assert v2["unmap_clears_every_id"]["status"] == "violated"
+    assert v2["unmap_clears_every_id"]["counterexample"] == {"nr_pages": 1, "id": 1}
+    touch = v2["unmap_touches_assigned_ids"]
+    assert touch["status"] == "violated"
+    assert touch["ranges"][0] == [2040, 3062]     # 2039 is one ID short: spared
+    assert set(statuses("v3-read", ("unmap_",)).values()) == {"holds"}
+    assert set(statuses("upstream", ("unmap_",)).values()) == {"n/a"}
