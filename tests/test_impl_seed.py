@@ -39,7 +39,10 @@ def _tails(objs):
 
 
 def _kmsg(objs):
-    return [w for o in objs if o["op"] == "kmsg" for w in o["warnings"]]
+    """The kernel log records of a run, in order (per step and at the end)."""
+    return [f"{w['kind']}: {w['function']}" + (f": {w['message']}" if w["message"]
+                                               else "")
+            for o in objs for w in o.get("warn") or ()]
 
 
 def test_v2_maps_uninitialised_meta_bytes(v2, upstream):
@@ -63,15 +66,15 @@ def test_v2_sub_buffers_are_not_zeroed():
 def test_v2_free_loop_leaves_the_last_page_id_mapped(v2, upstream):
     # IDs 4 and 5 were faulted in; only ID nr_pages (5) keeps page->mapping
     assert _kmsg(v2["free_loop"]) == [
-        "BUG: Bad page state: non-NULL mapping (freeing buffer.bp5, page ID 5)"]
+        "BUG: bad_page: Bad page state: non-NULL mapping (freeing buffer.bp5, page ID 5)"]
     assert _kmsg(upstream["free_loop"]) == []
 
 
 def test_v2_too_small_meta_area_breaks_the_unmap(v2, upstream):
     assert _kmsg(v2["meta_too_small"]) == [
         "WARNING: rb_setup_ids_meta_page: data_pages[] is full",
-        "BUG: unable to handle page fault in unmap_page (virt_to_page(0): a page "
-        "ID was never assigned)"]
+        "BUG: unmap_page: unable to handle page fault (virt_to_page(0): a page ID "
+        "was never assigned)"]
     assert _kmsg(upstream["meta_too_small"]) == []
 
 
