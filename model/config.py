@@ -23,12 +23,12 @@ class Config:
     Assumptions, each a switch so a verdict can be reported both ways:
     ``consumers``: "sequential" = one consumer at a time (a process maps only when no
     other holds a mapping; trace_pipe_raw is read only while nothing is mapped);
-    "concurrent" = they may overlap (UPSTREAM §1.5: they then compete for the reader
-    page). ``client``: "documented" = reads only up to the meta page's reader.read
-    (UPSTREAM §1.6); "greedy" = reads up to the live commit; "libtracefs" = what
-    libtracefs 1.8.3's tracefs_cpu_read_buf does, load by load (see
-    ``RingBufferModel._libtracefs_steps``; the upstream ABI only). ``crash``: a process may
-    exit or unmap mid-protocol (with events consumed by its ioctl still unread).
+    "concurrent" = they may overlap (they then compete for the reader page: the
+    kernel allows it). ``client``: "documented" = reads only up to the meta page's
+    reader.read (as impl/userlib.py does); "greedy" = reads up to the live commit;
+    "libtracefs" = what libtracefs 1.8.3's tracefs_cpu_read_buf does, load by load
+    (see ``RingBufferModel._libtracefs_steps``; the upstream ABI only). ``crash``: a
+    process may exit or unmap mid-protocol (with events consumed by its ioctl still unread).
     ``reader_stays``: the last live process never exits (needed for the liveness
     property: somebody keeps reading).
 

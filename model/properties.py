@@ -153,7 +153,7 @@ def meta_counters_monotonic(m, s) -> bool:
 @_prop(ALWAYS)
 def mapped_count_sane(m, s) -> bool:
     """``cpu_buffer->mapped`` is never negative and equals the number of live user
-    VMAs (UPSTREAM §1.3: live VMAs == user_mapped); an unmap of an unmapped buffer
+    VMAs (the kernel keeps live VMAs == user_mapped); an unmap of an unmapped buffer
     returns -ENODEV and changes nothing."""
     mapped = s[P.MAPPED]
     if mapped < 0:
