@@ -153,3 +153,17 @@ def test_pytest_row_names_tests_that_exist():
     path, _, expr = r["command"].split()[1:4]
     assert (ROOT / path).is_file()
     assert [n for n in dir(test_impl_seed) if n.startswith("test_") and expr in n]
+
+
+def test_seed_reset_compare_config_shows_the_reset_bug():
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"The seed-reset config[^`]*`(rbmap compare[^`]+)`", text)
+    args = shlex.split(m.group(1).replace("\n", " "))[1:]
+    res = CliRunner().invoke(main, args + ["--json"])
+    assert res.exit_code == 1          # violations are the result
+    rows = {r["name"]: r["cells"] for r in json.loads(res.output)["rows"]}
+    for v in ("v2", "v2-data-index"):
+        assert [rows[p][v].get("steps") for p in (
+            "data_pages_in_ring_order", "data_pages_order_after_update",
+            "data_pages_lists_ring")] == [11, 14, 19]
+    assert rows["data_pages_lists_ring"]["upstream"]["status"] == "n/a"
