@@ -717,15 +717,26 @@ def explore_dpor(factory, *, check: Check | None = None,
 
 
 def run_random(factory, *, seed: int, runs: int = 1, check: Check | None = None,
-               observer: Observer | None = None) -> ExploreResult:
-    """*runs* seeded random schedules; deterministic for a given seed."""
+               observer: Observer | None = None, stay: float = 0.0) -> ExploreResult:
+    """*runs* seeded random schedules; deterministic for a given seed.
+
+    ``stay``: the probability of letting the task that ran last run on when it
+    can (0: every step a uniform choice; near 1: few preemptions, long runs of
+    one task, like the schedules a small preemption bound explores)."""
     res = ExploreResult()
     rng = random.Random(seed)
     t0 = time.perf_counter()
+
+    def choose(ex_, cand):
+        last = ex_.last
+        if stay and last in cand and rng.random() < stay:
+            return last
+        return cand[rng.randrange(len(cand))]
+
     for _ in range(runs):
         ex = Execution(factory)
         try:
-            _drive(ex, lambda ex_, cand: cand[rng.randrange(len(cand))], observer)
+            _drive(ex, choose, observer)
         except HarnessError:
             raise
         except Exception as exc:  # a task's assertion: a failing schedule
