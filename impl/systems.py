@@ -15,12 +15,14 @@ from __future__ import annotations
 import struct
 
 from . import event as ev
-from .mapping import VM_MAYSHARE, VM_READ, VM_SHARED, UpstreamMapping, V2Mapping
+from .mapping import (VM_MAYSHARE, VM_READ, VM_SHARED, UpstreamMapping, V2Mapping,
+                      page_bytes)
 from .ringbuf import TraceBuffer
-from .sched import Task, run_plain
+from .sched import SHARED, Task, run_plain
 
 __all__ = ["payload", "seq_of", "page_seqs", "writer_reader", "drain_check",
-           "KNOWN_WARNINGS"]
+           "KNOWN_WARNINGS", "LibraryPort", "catching_up", "SwapWatch",
+           "READER_OPS"]
 
 #: kernel log lines (prefixes) a schedule may legitimately reach (see the tests
 #: that pin them): 6.12.117's commit overrun notice and its "Reader on commit"
@@ -83,23 +85,171 @@ def writer_reader(*, prefill: int = 0, nested: bool = True, reader: bool = True,
             s["written"] += rc == 0
             return rc
 
-        def get_reader(s):
-            cb = s["cb"]
-            old = cb.reader_page.value
-            old_read = old.read
-            rc = yield from _get_reader(s["mapping"], cb)
-            rp = cb.reader_page.value
-            s["seen"] += page_seqs(rp, old_read if rp is old else 0, rp.read)
-            return rc
-
         tasks = [Task("writer", writer)]
         if nested:
             tasks.append(Task("irq", irq, interrupts="writer"))
         if reader:
-            tasks.append(Task("reader", get_reader))
+            tasks.append(Task("reader", _get_reader_op))
         return system, tasks
 
     return factory
+
+
+# ---------------------------------------------------------------------------
+# a reader catching up with the writer
+# ---------------------------------------------------------------------------
+
+def _read_page(s):
+    """A trace_pipe_raw read of one page (ring_buffer_read_page, copying while
+    mapped); the events copied out were consumed."""
+    cb, b = s["cb"], s["buffer"]
+    spare = [s["spare"]]
+    ret = yield from cb.ring_buffer_read_page(spare, b.subbuf_bytes)
+    if ret >= 0:
+        out = spare[0]
+        d = ev.decode_page(bytes(out.buf))
+        s["seen"] += [seq_of(e) for e in d.events if e.kind == "data"]
+        s["spare"] = b.new_bpage().page if out is not s["spare"] else out
+    return ret
+
+
+def _get_reader_op(s):
+    """GET_READER (either ABI); the events it consumed."""
+    cb = s["cb"]
+    old = cb.reader_page.value
+    old_read = old.read
+    rc = yield from _get_reader(s["mapping"], cb)
+    rp = cb.reader_page.value
+    s["seen"] += page_seqs(rp, old_read if rp is old else 0, rp.read)
+    return rc
+
+
+#: the reader's operations (from another CPU): name -> generator function(system)
+READER_OPS = {"get_reader": _get_reader_op, "read_page": _read_page}
+
+
+def catching_up(*, ops=("read_page", "get_reader", "read_page", "get_reader"),
+                prefill: int = 1, writes: int = 3, nested: bool = True,
+                nr_pages: int = 2, size: int = 1800, overwrite: bool = True,
+                page_size: int = 4096):
+    """A factory: a mapped buffer whose reader page is the commit page (``prefill``
+    events written, then one GET_READER took their page and consumed them), a
+    writer (+ an interrupt write) reserving and committing on it, and a reader on
+    another CPU running ``ops`` (:data:`READER_OPS`: GET_READER, trace_pipe_raw
+    reads) one after another.  ``size`` 1800: two events a sub-buffer."""
+    for op in ops:
+        if op not in READER_OPS:
+            raise ValueError(f"unknown reader operation {op!r} "
+                             f"(one of {', '.join(READER_OPS)})")
+
+    def factory():
+        b = TraceBuffer(nr_pages, page_size=page_size, overwrite=overwrite)
+        cb = b.buffers[0]
+        m = UpstreamMapping()
+        cb.mapping = m
+        rc, _ = run_plain(m.ring_buffer_map(cb, 0, 1, VM_READ | VM_SHARED | VM_MAYSHARE))
+        assert rc == 0
+        system = {"buffer": b, "cb": cb, "mapping": m, "seen": [], "written": 0,
+                  "spare": b.new_bpage().page}
+        for i in range(prefill):
+            run_plain(cb.ring_buffer_write(payload(i, size)))
+            system["written"] += 1
+        run_plain(_get_reader_op(system))
+
+        def writes_of(first, n):
+            def task(s):
+                for k in range(n):
+                    rc = yield from s["cb"].ring_buffer_write(payload(first + k, size))
+                    s["written"] += rc == 0
+            return task
+
+        def reader(s):
+            for op in ops:
+                yield from READER_OPS[op](s)
+
+        tasks = [Task("writer", writes_of(1000, writes))]
+        if nested:
+            tasks.append(Task("irq", writes_of(2000, 1), interrupts="writer"))
+        tasks.append(Task("reader", reader))
+        return system, tasks
+
+    return factory
+
+
+def _seqs_between(bpage, lo: int, hi: int) -> list[int]:
+    """Sequence numbers of the data events in bytes [lo, hi) of a page's data,
+    whatever its commit word says now."""
+    data = memoryview(bpage.page.buf)[ev.BUF_PAGE_HDR_SIZE:]
+    out, off = [], lo
+    while off < hi:
+        e = ev.decode_event(data, off, hi)
+        if e.length <= 0:
+            break
+        if e.kind == "data":
+            out.append(seq_of(e))
+        off += e.length
+    return out
+
+
+class SwapWatch:
+    """An observer for the catching-up reader, run after every step.
+
+    Invariant: no reader swap takes the page the writer is committing to (the
+    page that leaves the reader slot is neither the commit page nor the tail
+    page), and while the buffer is mapped no sub-buffer leaves it (a
+    trace_pipe_raw read copies instead of handing the page out).  It also
+    records, in ``system["discarded"]``, the committed events a
+    swap threw away unread: those on the old reader page between its ``read``
+    and the largest commit it showed while it was the reader page (the finding
+    of README's list: rb_get_reader_page compares ``read`` with a commit size it
+    loaded before a writer on another CPU filled the page and moved its commit
+    page on).  Counts: ``swaps``, ``swaps_beside_writer`` (a write was in
+    flight), ``schedules_discarding``.
+    """
+
+    def __init__(self):
+        self.swaps = 0
+        self.swaps_beside_writer = 0
+        self.schedules_discarding = 0
+
+    def __call__(self, ex, st) -> None:
+        s = ex.system
+        cb = s["cb"]
+        rp = cb.reader_page.value
+        w = s.get("_swapwatch")
+        if w is None:
+            bpages = cb.all_pages()
+            w = s["_swapwatch"] = {"reader": rp, "commit": 0, "bpages": bpages,
+                                   "pages": [bp.page for bp in bpages]}
+            s.setdefault("discarded", [])
+        pages = [bp.page for bp in w["bpages"]]
+        if cb.mapped.value and any(a is not b for a, b in zip(pages, w["pages"])):
+            raise AssertionError(
+                f"step {st.index} ({st.task} {st.label}): a sub-buffer left the "
+                "buffer while it is mapped")
+        w["pages"] = pages
+        if rp is w["reader"]:
+            c = rp.page.commit() & ev.COMMIT_SIZE_MASK
+            if c > w["commit"]:
+                w["commit"] = c
+            return
+        old = w["reader"]
+        self.swaps += 1
+        for what, page in (("commit", cb.commit_page.value),
+                           ("tail", cb.tail_page.value)):
+            if page is old:
+                raise AssertionError(
+                    f"step {st.index} ({st.task} {st.label}): a reader swap took "
+                    f"the {what} page {old.name} out of the reader slot while the "
+                    "writer is on it")
+        if cb.committing.value:
+            self.swaps_beside_writer += 1
+        gone = _seqs_between(old, old.read, w["commit"])
+        if gone:
+            if not s["discarded"]:
+                self.schedules_discarding += 1
+            s["discarded"] += gone
+        w["reader"], w["commit"] = rp, rp.page.commit() & ev.COMMIT_SIZE_MASK
 
 
 def drain(system) -> list[int]:
@@ -116,8 +266,11 @@ def drain(system) -> list[int]:
         seen += page_seqs(rp, old_read if rp is old else 0, rp.read)
 
 
-def drain_check(ex, allow=KNOWN_WARNINGS) -> str | None:
-    """After a schedule: no duplicate read, read + overrun == entries == written."""
+def drain_check(ex, allow=KNOWN_WARNINGS, discarded_ok: bool = False) -> str | None:
+    """After a schedule: no duplicate read, read + overrun == entries == written.
+
+    ``discarded_ok``: events a reader swap threw away unread (:class:`SwapWatch`,
+    the finding) count with the overrun; any other loss still fails."""
     s = ex.system
     cb = s["cb"]
     warnings = [w for w in s["buffer"].kmsg
@@ -131,7 +284,102 @@ def drain_check(ex, allow=KNOWN_WARNINGS) -> str | None:
         return f"an event was read twice: {seen}"
     if cb.entries.value != s["written"]:
         return f"entries {cb.entries.value} != events written {s['written']}"
-    if len(seen) + cb.overrun.value != cb.entries.value:
-        return (f"read {len(seen)} + overrun {cb.overrun.value} != entries "
-                f"{cb.entries.value}")
+    gone = list(s.get("discarded", ())) if discarded_ok else []
+    if set(gone) & set(seen):
+        return f"events {sorted(set(gone) & set(seen))} were discarded and read"
+    if len(seen) + cb.overrun.value + len(gone) != cb.entries.value:
+        return (f"read {len(seen)} + overrun {cb.overrun.value}"
+                + (f" + discarded {len(gone)}" if gone else "")
+                + f" != entries {cb.entries.value}"
+                + (f" (events lost by a reader swap: {s['discarded']})"
+                   if s.get("discarded") and not discarded_ok else ""))
     return None
+
+
+# ---------------------------------------------------------------------------
+# the reader library as a scheduled task
+# ---------------------------------------------------------------------------
+
+class LibraryPort:
+    """The port of an in-process :class:`rbmap.impl.userlib.TraceReader` (upstream
+    ABI): its system calls are impl's kernel functions on ``cb`` (run yield by
+    yield), its loads read the pages its VMAs map, and every load and every step
+    mark is a yield point of its own.  Works under the scheduler and in plain mode.
+
+    Labels: a step mark is ``"<name> <step>"`` (:data:`rbmap.impl.userlib.STEPS`),
+    a load ``"load (<name>)"``; the kernel functions keep theirs.  ``vmas`` maps a
+    VMA handle to its page refs; ``last_rc`` is the last system call's return code;
+    ``on_mark(step)`` (if set) runs as each step begins.
+    """
+
+    def __init__(self, cb, mapping, name: str = "p0"):
+        self.cb = cb
+        self.mapping = mapping
+        self.name = name
+        self.page_size = cb.buffer.page_size
+        self.vmas: dict[int, list] = {}
+        self._next = 1
+        self.last_rc = 0
+        self.step = None
+        self.on_mark = None
+        self._l_load = f"load ({name})"
+
+    def mark(self, step: str):
+        yield (f"{self.name} {step}", SHARED, None, None, False)
+        self.step = step
+        if self.on_mark is not None:
+            self.on_mark(step)
+
+    def call(self, name: str, **a):
+        cb, m = self.cb, self.mapping
+        if name == "open":
+            rc = 3
+        elif name == "close":
+            rc = 0
+        elif name == "mmap":
+            ps = self.page_size
+            if a["offset"] % ps:
+                rc = -22
+            else:
+                rc, refs = yield from m.ring_buffer_map(
+                    cb, a["offset"] // ps, -(-a["length"] // ps),
+                    VM_READ | VM_SHARED | VM_MAYSHARE)
+                if rc == 0:
+                    handle = self._next
+                    self._next += 1
+                    self.vmas[handle] = refs
+                    self.last_rc = 0
+                    return {"rc": 0, "vma": handle}
+        elif name == "munmap":
+            if self.vmas.pop(a["vma"], None) is None:
+                rc = -22
+            else:
+                rc = yield from m.ring_buffer_unmap(cb)
+        elif name == "ioctl":
+            rc = yield from m.ring_buffer_map_get_reader(cb)
+        else:
+            rc = -38
+        self.last_rc = rc
+        return {"rc": rc}
+
+    def load(self, vma, off: int, n: int):
+        yield (self._l_load, SHARED, None, None, False)
+        return self.peek(vma, off, n)
+
+    def peek(self, vma, off: int, n: int) -> bytes:
+        """The bytes a load would return now (no yield point)."""
+        refs = self.vmas[vma]
+        ps = self.page_size
+        out = bytearray()
+        while n > 0:
+            i, o = divmod(off, ps)
+            chunk = page_bytes(refs[i], ps)[o:o + n]
+            out += chunk
+            off += len(chunk)
+            n -= len(chunk)
+        return bytes(out)
+
+    def data_page(self, vma, sub_id: int, subbuf_size: int):
+        """The BufferDataPage mapped at sub-buffer ``sub_id`` of a data VMA."""
+        ref = self.vmas[vma][sub_id * subbuf_size // self.page_size]
+        return ref[1]

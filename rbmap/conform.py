@@ -36,13 +36,17 @@ from rbmap.checker import Path, check_bfs
 from rbmap.impl import sched
 from rbmap.model import build
 from rbmap.model import protocol as P
-from rbmap.refinement import (REPEATS, Blocked, ImplSystem, Unsupported, abstract,
-                              stack, state_diff, units, writer_phase)
+from rbmap.refinement import (REPEATS, Blocked, ImplSystem, LibrarySlot, Unsupported,
+                              abstract, committed_unread, data_seqs, lib_seq, stack,
+                              state_diff,
+                              units, writer_phase)
+from rbmap.refinement import impl_abi as impl_abi_of
 
 __all__ = ["Mismatch", "ReplayResult", "replay_path", "replay_tree",
            "explore_interleavings", "run_conform", "format_mismatch",
            "DEFAULT_CONFIG", "model_for", "duplicate_demo", "replay_schedule",
-           "save_schedule", "check_step"]
+           "save_schedule", "check_step", "explore_library", "library_tasks",
+           "library_final_check", "LibraryWatch", "LibraryViolation"]
 
 #: the default small configuration (the model's sizes)
 DEFAULT_CONFIG = dict(pages=2, page_events=2, events=4, processes=1, nesting=2,
@@ -356,6 +360,8 @@ class _Tracker:
         sysm.observe(run.gen if run.state != "done" else None, st.label, lvl)
         if is_writer:
             self._writer_progress(run, task)
+        elif task in sysm.libs:
+            self._library_progress(run, task, st)
         else:
             self._user_progress(run, task, st)
         if all(self._at_boundary(r) for r in ex.runs):
@@ -367,7 +373,47 @@ class _Tracker:
             # (rb_end_commit's re-check loop back to W_RECHECK completes the model's
             # commit_recheck step: a point to compare at like any other)
             return ph is not None
+        if r.task.name in self.sysm.libs:
+            return self._library_boundary(r)
         return self._user_boundary(r) is not None
+
+    def _library_boundary(self, run) -> bool:
+        """A process run by the reader library is between two model steps at each
+        of its step marks (and, at granularity fine, inside GET_READER right before
+        its rb_update_meta_page: the model's ioctl / ioctl_meta)."""
+        if run.state == "done" or run.op is None:
+            return True
+        label = run.op[0]
+        if label == "start" or label.startswith(run.task.name + " "):
+            return True
+        op = self.cur.get(run.task.name)
+        return (label == "rb_update_meta_page" and self.m.ioctl_refresh
+                and op is not None and op.lib == "get_reader")
+
+    def _library_progress(self, run, task, st):
+        slot = self.sysm.libs[task]
+        op = self.cur[task]
+        if op is None:
+            if st.label.startswith(task + " "):
+                step = st.label.split(" ", 1)[1]
+            elif st.label == "rb_update_meta_page":
+                step = "ioctl_meta"
+            else:
+                return          # open/close: no step of the model
+            lib = slot.reader
+            op = self.cur[task] = _Op(task, (task, step), self.step)
+            op.lib = step
+            op.before = (lib.pos, len(lib.log.seqs), self.sysm.cb.reader_page.value)
+        if not self._library_boundary(run):
+            return
+        split = op.lib == "get_reader" and run.state != "done" and \
+            run.op[0] == "rb_update_meta_page"
+        action = self.sysm.library_step(slot, op.lib, op.before, split)
+        self.cur[task] = None
+        if action is not None:
+            op.action = (task, action)
+            op.end = self.step
+            self.pending.append(op)
 
     def _writer_progress(self, run, task):
         ph = self._wphase(run)
@@ -527,6 +573,8 @@ class ExploreOutcome:
     complete: bool
     mismatch: Mismatch | None
     violations: set
+    #: what the schedules exercised (explore_library: see LibraryWatch)
+    coverage: dict = field(default_factory=dict)
 
 
 def scenario_tasks(m, writes: int | None = None, irq_writes: int = 1, rounds: int = 1,
@@ -590,8 +638,12 @@ def _user_program(system, i, rounds, final_unmap=True):
 
 
 def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None = None,
-                          factory=None) -> ExploreOutcome:
-    """DFS over impl's interleavings with the refinement check (see module doc)."""
+                          factory=None, final_check=None,
+                          seed: int | None = None) -> ExploreOutcome:
+    """DFS over impl's interleavings with the refinement check (see module doc).
+    ``final_check(execution)``: more checks after each schedule (a message or
+    None).  With ``seed``: ``schedules`` seeded random schedules instead (no
+    preemption bound)."""
     factory = factory or scenario_tasks(m)
     trackers = []
 
@@ -607,10 +659,14 @@ def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None 
         t = trackers[-1]
         if t.pending:
             t._check(ex)
-        return None
+        return final_check(ex) if final_check is not None else None
 
-    res = sched.explore_dfs(fac, check=final, preemption_bound=preemptions,
-                            max_schedules=schedules, observer=observer)
+    if seed is not None:
+        res = sched.run_random(fac, seed=seed, runs=schedules or 1, check=final,
+                               observer=observer, stay=0.95)
+    else:
+        res = sched.explore_dfs(fac, check=final, preemption_bound=preemptions,
+                                max_schedules=schedules, observer=observer)
     checks = sum(t.checks for t in trackers)
     viol = set().union(*(t.violations for t in trackers)) if trackers else set()
     mm = None
@@ -675,6 +731,205 @@ def save_schedule(path: str, variant, config, mm: Mismatch,
            "schedule": json.loads(mm.schedule)}
     with open(path, "w") as fh:
         fh.write(json.dumps(doc, indent=1) + "\n")
+
+
+# ---------------------------------------------------------------------------
+# the reader library under a concurrent writer
+# ---------------------------------------------------------------------------
+
+class LibraryViolation(AssertionError):
+    """The reader library broke one of its promises at a return."""
+
+
+class LibraryWatch:
+    """The library's promises, checked at every return of one of its calls.
+
+    - the kernel's consumed position is at least the library's: on the reader
+      page it reads, ``reader_page->read`` >= its position (a page it reads that
+      is no longer the reader page was consumed whole);
+    - it says "no more data" (a step returns ``more=False``) only when every
+      event committed and unread when that step's GET_READER began has since been
+      delivered by one of the process's readers or counted lost;
+    - (at the end of the schedule, :func:`library_final_check`) no event is
+      delivered twice by the readers that took over from each other, and every
+      event was delivered or counted lost.
+    """
+
+    def __init__(self, sysm, slot, coverage: dict | None = None):
+        self.sysm = sysm
+        self.slot = slot
+        self.readers: list = []
+        self.unread_at_ioctl: set = set()
+        self.ioctls = 0
+        #: events written onto the reader page after a GET_READER of the library
+        self.landed: set = set()
+        self.coverage = coverage if coverage is not None else {}
+        slot.port.on_mark = self.on_mark
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.coverage[what] = self.coverage.get(what, 0) + n
+
+    def after_write(self, seq: int) -> None:
+        """A write (sequence number ``seq``) returned: did it land on the reader
+        page while the library, having called GET_READER, was mapped?"""
+        cb = self.sysm.cb
+        rp = cb.reader_page.value
+        if self.ioctls and cb.user_mapped and seq in data_seqs(
+                rp.page.buf, rp.page.commit() & 0x3FFFFFFF, self.sysm.geo.capacity):
+            self.landed.add(seq)
+
+    def on_mark(self, step: str) -> None:
+        if step == "get_reader":
+            self.ioctls += 1
+            self.unread_at_ioctl = committed_unread(self.sysm)
+
+    def delivered(self) -> list[int]:
+        return [q for r in self.readers for q in r.log.seqs]
+
+    def check(self, lib, call: str, result) -> None:
+        self.count("returns checked")
+        cb = self.sysm.cb
+        if lib.mapped and not lib.fresh:
+            rp = cb.reader_page.value
+            mine = self.slot.port.data_page(lib._data_vma, lib.id, lib.subbuf_size)
+            if rp.page is mine and rp.read < lib.pos:
+                raise LibraryViolation(
+                    f"after {call}: the library has read {lib.pos} bytes of "
+                    f"sub-buffer {lib.id}, the kernel consumed {rp.read}")
+        if call == "step" and result is False:
+            lost = set(P._bits(self.sysm.ghost.acct))
+            missing = sorted(self.unread_at_ioctl - set(self.delivered()) - lost)
+            if missing:
+                raise LibraryViolation(
+                    f"a step said no more data, but events {missing} were "
+                    "committed and unread when its GET_READER began")
+            self.count("no-more returns checked")
+
+
+def _library_program(sysm, slot, client, calls, takeover):
+    """The process: reader A maps, takes ``calls`` steps, leaves (finish, unmap);
+    with ``takeover`` reader B maps, reads until it says no more, and leaves."""
+    from rbmap.impl.userlib import TraceReader
+    watch = sysm.watch
+
+    def reader():
+        r = TraceReader(slot.port, client=client, seq_of=lib_seq)
+        slot.reader = r
+        watch.readers.append(r)
+        return r
+
+    def session(r, steps):
+        if (yield from r.open_gen()) != 0:
+            raise LibraryViolation("open failed")
+        rc = yield from r.map_gen()
+        watch.check(r, "map", rc)
+        if rc:
+            raise LibraryViolation(f"map returned {rc}")
+        more = True
+        k = 0
+        while more if steps is None else k < steps:
+            _, more = yield from r.step_gen()
+            watch.check(r, "step", more)
+            k += 1
+        rc = yield from r.unmap_gen()
+        watch.check(r, "unmap", rc)
+        yield from r.close_gen()
+
+    yield from session(reader(), calls)
+    if takeover:
+        yield from session(reader(), None)
+
+
+def library_tasks(m, client: str = "documented", calls: int = 1,
+                  takeover: bool = True, writes: int | None = None,
+                  irq_writes: int = 1, coverage: dict | None = None):
+    """The tasks of the library exploration (a factory for sched): the writer and
+    an interrupt write as in :func:`scenario_tasks`, and process p0 run by the
+    reader library (:func:`_library_program`)."""
+    from rbmap.impl.systems import LibraryPort
+    if impl_abi_of(m) != "upstream" or not m.P:
+        raise Unsupported("the reader library needs the upstream ABI and a process")
+    E = m.E
+    irq = irq_writes if m.D > 1 else 0
+    w = min(max(0, writes if writes is not None else E - irq), E - irq)
+
+    def factory():
+        sysm = ImplSystem(m)
+        slot = LibrarySlot(0, LibraryPort(sysm.cb, sysm.mapping, "p0"))
+        sysm.libs["p0"] = slot
+        watch = sysm.watch = LibraryWatch(sysm, slot, coverage)
+
+        def writes_of(n):
+            def task(system):
+                for _ in range(n):
+                    seq = system.ghost.seq
+                    yield from system.write_gen()
+                    watch.after_write(seq)
+            return task
+
+        def p0(system):
+            yield from _library_program(system, slot, client, calls, takeover)
+
+        writer, irq1 = writes_of(w), writes_of(irq)
+
+        tasks = [sched.Task("writer", writer)]
+        if irq:
+            tasks.append(sched.Task("irq1", irq1, interrupts="writer"))
+        tasks.append(sched.Task("p0", p0))
+        return sysm, tasks
+
+    return factory
+
+
+def library_final_check(ex, last_reader: bool = True) -> str | None:
+    """After a schedule (the writer done): one more reader (documented) reads what
+    is left; then no event was delivered twice and every event was delivered or
+    counted lost.  Without ``last_reader``: only no event delivered twice by the
+    process's readers."""
+    from rbmap.impl.sched import run_plain
+    from rbmap.impl.userlib import TraceReader
+    sysm = ex.system
+    slot = sysm.libs["p0"]
+    last = TraceReader(slot.port, seq_of=lib_seq)
+    if last_reader:
+        try:
+            for gen in (last.open_gen(), last.map_gen(), last.drain_gen(),
+                        last.unmap_gen(), last.close_gen()):
+                run_plain(gen)
+        except Exception as exc:  # a reader error is a finding too
+            return f"the last reader failed: {type(exc).__name__}: {exc}"
+    got = sysm.watch.delivered() + last.log.seqs
+    twice = sorted({q for q in got if got.count(q) > 1})
+    if twice:
+        return (f"events {twice} were delivered twice by readers taking over from "
+                "each other")
+    lost = set(P._bits(sysm.ghost.acct))
+    missing = sorted(set(range(sysm.ghost.seq)) - set(got) - lost)
+    if missing and last_reader:
+        return f"events {missing} were neither delivered nor counted lost"
+    w = sysm.watch
+    if w.landed:
+        w.count("schedules with writes onto the reader page after GET_READER")
+        w.count("of them read by the library",
+                bool(w.landed & set(w.delivered())))
+    return None
+
+
+def explore_library(m, client: str = "documented", calls: int = 1,
+                    takeover: bool = True, preemptions: int | None = 1,
+                    schedules: int | None = None, seed: int | None = None,
+                    last_reader: bool = True) -> ExploreOutcome:
+    """impl's interleavings of the writer and the reader library, each library
+    step held to the model's process step (linearizability, as for
+    :func:`explore_interleavings`) and the library's promises checked at every
+    return (:class:`LibraryWatch`) and at the end (:func:`library_final_check`)."""
+    coverage: dict = {}
+    out = explore_interleavings(
+        m, preemptions, schedules,
+        factory=library_tasks(m, client, calls, takeover, coverage=coverage),
+        final_check=lambda ex: library_final_check(ex, last_reader), seed=seed)
+    out.coverage = coverage
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -74,7 +74,8 @@ from rbmap.model import protocol as P
 
 __all__ = ["Geometry", "choose_geometry", "ImplSystem", "abstract", "boundary",
            "dont_care", "state_diff", "impl_abi", "SUPPORTED", "MAGIC", "Unsupported",
-           "writer_phase", "stack", "Blocked", "REPEATS", "units", "data_seqs"]
+           "writer_phase", "stack", "Blocked", "REPEATS", "units", "data_seqs",
+           "LibrarySlot", "lib_seq", "committed_unread"]
 
 MAGIC = b"SEQ!"
 #: model variants impl implements (impl has the v2 seed and the 6.10-6.12 ABI)
@@ -162,6 +163,22 @@ def _events(buf, nbytes: int, limit_cap: int):
 def data_seqs(buf, nbytes: int, cap: int) -> list[int]:
     """Sequence numbers of the data events in the first ``nbytes`` of a page."""
     return [s for _, _, s, _ in _events(buf, nbytes, cap) if s is not None]
+
+
+def committed_unread(sysm) -> set[int]:
+    """Sequence numbers of the events committed and not consumed now: below the
+    commit of every ring page (a page enters the ring, or is moved onto by the
+    writer, with its commit zeroed) and between ``read`` and the commit of the
+    reader page."""
+    rp = sysm.cb.reader_page.value
+    cap = sysm.geo.capacity
+    out = set()
+    for bp in sysm.pages:
+        c = bp.page.commit() & ev.COMMIT_SIZE_MASK
+        for off, _, q, _ in _events(bp.page.buf, c, cap):
+            if q is not None and (bp is not rp or off >= rp.read):
+                out.add(q)
+    return out
 
 
 def generation(buf, cap: int) -> tuple[int, int]:
@@ -421,6 +438,8 @@ class ImplSystem:
         self.steps = 0
         self.last_meta = None
         self.spare = [BufferDataPage(self.buffer.subbuf_bytes)]
+        #: processes run by the reader library (task name -> LibrarySlot)
+        self.libs: dict[str, LibrarySlot] = {}
 
     # ------------------------------------------------------------------ stepping
     def step(self, r: Runner, level: int | None = None) -> str:
@@ -833,6 +852,85 @@ class ImplSystem:
             self.last_meta = None
         return rc
 
+    # ------------------------------------------------------------------ the library
+    def library_step(self, slot: "LibrarySlot", step: str, before,
+                     split: bool = False) -> str | None:
+        """Library step ``step`` of the process in ``slot`` has ended: bring the
+        harness's record of that process (UserProc, ghost) to what the library did,
+        and return the model step it was (None: a stutter).
+
+        The map (:data:`rbmap.impl.userlib.STEPS`): ``map`` (the first mmap, of the
+        meta page) is the model's map; the second mmap (the sub-buffers) and the
+        first munmap are stutters (the model counts one mapping per process: see
+        ``abstract``); ``look`` is read_meta (the page the process reads is the one
+        its data VMA maps at ``reader.id``; positions are converted to the model's
+        units on that page); ``read_event`` delivers what the library decoded (or
+        is a torn read when the page's generation moved since the process took
+        it); greedy's ``next_event`` is read_event when it read and page_done at
+        the commit; ``get_reader`` is the ioctl up to its rb_update_meta_page
+        (``ioctl_meta`` the rest, at granularity fine).  ``before``: (library
+        position in bytes, events it had logged, the reader page) when the step
+        began; ``split``: the get_reader step stopped at rb_update_meta_page."""
+        p = self.procs[slot.index]
+        lib = slot.reader
+        port = slot.port
+        cap = self.geo.capacity
+        pad = getattr(self.model, "padding", False)
+        if step == "map":
+            if port.last_rc != 0:
+                return None
+            p.phase = P.P_MAPPED
+            self.last_meta = self._meta_counters()
+            return "map"
+        if step in ("map_data", "unmap_data"):
+            return None
+        if step == "look":
+            dpage = port.data_page(lib._data_vma, lib.id, lib.subbuf_size)
+            page = self.didx.get(id(dpage), -1)
+            if p.phase == P.P_MAPPED or page != p.page:
+                p.page, p.dpage = page, dpage
+                p.pb = generation(dpage.buf, cap)[0]
+            p.pos_bytes = lib.pos
+            p.pos = units(dpage.buf, lib.pos, cap, pad)
+            p.lim, p.lim_bytes = units(dpage.buf, lib.limit, cap, pad), lib.limit
+            p.phase = P.P_READING
+            return "read_meta"
+        if step in ("read_event", "next_event"):
+            pos0, n0, _ = before
+            if step == "next_event" and lib.pos == pos0:
+                p.phase = P.P_PAGE_DONE
+                return "page_done"
+            base, filled = generation(p.dpage.buf, cap)
+            got = lib.log.seqs[n0:]
+            if base != p.pb or (got and p.pos >= filled):
+                self.ghost.flags |= P.F_TORN
+            else:
+                for q in got:
+                    self._deliver(q)
+                    p.delivered.append(q)
+            p.pos += 1
+            p.pos_bytes = lib.pos
+            return "read_event"
+        if step == "get_reader":
+            if self.cb.reader_page.value is not before[2]:
+                self.ghost.flags |= P.G_IOCTL_SWAP
+            p.phase = P.P_IOCTLED
+            if split:
+                p.ioctl_rest = True      # stopped before rb_update_meta_page
+                return "ioctl"
+            run_plain_end(self._ioctl_end(p, port.last_rc))
+            return "ioctl"
+        if step == "ioctl_meta":
+            p.ioctl_rest = None
+            run_plain_end(self._ioctl_end(p, port.last_rc))
+            return "ioctl_meta"
+        if step == "unmap":
+            p.phase, p.page, p.dpage, p.pos, p.pos_bytes = P.P_IDLE, 0, None, 0, 0
+            p.lim = p.lim_bytes = p.pb = 0
+            self._unmap_end(port.last_rc)
+            return "unmap"
+        raise Blocked(f"unknown library step {step!r}")
+
     # ------------------------------------------------------------------ model steps
     def do(self, action) -> int:
         """Perform one model action on impl; returns the impl return code."""
@@ -876,6 +974,33 @@ def _resume(gen, op):
 
 class Blocked(RuntimeError):
     """impl cannot take the step the model takes (blocked, or not enabled)."""
+
+
+def run_plain_end(gen):
+    """Run a generator that has no yield point to its return value."""
+    try:
+        next(gen)
+    except StopIteration as stop:
+        return stop.value
+    raise Blocked("harness: a step meant to be atomic yielded")
+
+
+@dataclass
+class LibrarySlot:
+    """A model process run by the reader library: its index, its port
+    (``rbmap.impl.systems.LibraryPort``) and the TraceReader it runs now (a
+    process may run one reader after another)."""
+
+    index: int
+    port: object
+    reader: object = None
+
+
+def lib_seq(payload: bytes) -> int | None:
+    """The sequence number of a conformance payload (``SEQ!`` + u32)."""
+    if len(payload) >= 8 and bytes(payload[:4]) == MAGIC:
+        return struct.unpack_from("<I", payload, 4)[0]
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -986,7 +1111,10 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
     s[P.LASTOV] = cb.last_overrun
     s[P.LOSTEV] = cb.lost_events
     s[P.DROPPED] = cb.dropped_events.value + cb.commit_overrun.value
-    s[P.MAPPED] = cb.mapped.value
+    # a process run by the reader library holds two VMAs (meta page, sub-buffers):
+    # one mapping for the model, whose map is the first mmap (see library_step)
+    s[P.MAPPED] = cb.mapped.value - sum(max(0, len(sl.port.vmas) - 1)
+                                        for sl in sysm.libs.values())
     s[P.DELIV], s[P.DUPS], s[P.ACCT], s[P.LOSTU] = g.deliv, g.dups, g.acct, g.lostu
     s[P.FLAGS] = g.flags
     s[P.PIPEB] = g.pipe_left
@@ -1135,12 +1263,17 @@ def _slot_names(model) -> dict[int, str]:
 def state_diff(model, expected, actual) -> list[tuple[str, object, object]]:
     """Slots where ``actual`` (impl, abstracted) differs from ``expected`` (model),
     as (name, model value, impl value); don't-care slots are skipped."""
+    differ = [k for k, (a, b) in enumerate(zip(expected, actual)) if a != b]
+    if not differ:
+        return []
     skip = dont_care(model, expected)
+    differ = [k for k in differ if k not in skip]
+    if not differ:
+        return []
     names = _slot_names(model)
     out = []
-    for k, (a, b) in enumerate(zip(expected, actual)):
-        if k in skip or a == b:
-            continue
+    for k in differ:
+        a, b = expected[k], actual[k]
         if k in (P.DELIV, P.DUPS, P.ACCT, P.LOSTU):
             a, b = P._bits(a), P._bits(b)
         out.append((names.get(k, f"slot{k}"), a, b))
