@@ -10,9 +10,13 @@ is touched.  A mutant whose ``old`` text is no longer in impl is reported ``stal
 The suite (:func:`suite`) is the conformance checks of :mod:`rbmap.conform` on small
 configurations chosen so that every part of the protocol the harness drives runs:
 model paths replayed on impl (upstream and v2, page_events 1 and 2, so pages are
-overwritten; two processes that map concurrently) and impl's interleavings (upstream,
-preemption bound 1).  Optionally impl's own scenario tests run too (pytest,
-in-process, with the mutant applied).
+overwritten; two processes that map concurrently), impl's interleavings (upstream,
+preemption bound 1), the catching-up reader (GET_READER and trace_pipe_raw reads
+from another CPU while the writer commits on the reader page: the swap invariant
+at every step, nothing read twice or lost uncounted), the reader library under a
+concurrent writer (documented and greedy, seeded schedules; its promises at every
+return) and in its own OS process (overwrite: losses reported).  Optionally impl's
+own scenario tests run too (pytest, in-process, with the mutant applied).
 """
 
 from __future__ import annotations
@@ -93,10 +97,18 @@ MUTANTS: list[Mutant] = [
     _m("swap_commit_page", "ringbuf", "RingBufferPerCpu.rb_get_reader_page",
        "if commit_page is self.reader_page.value:", "if False:",
        "the reader swaps even when the reader page is the commit page (a page the "
-       "writer still owns)",
-       "not reached within the suite's bounds: GET_READER's rb_per_cpu_empty test "
-       "stops first; only a trace_pipe_raw read while a nested write has counted "
-       "entries past an unpublished commit page gets there"),
+       "writer still owns; reached by a trace_pipe_raw read while a write has "
+       "counted its entry and not published it)"),
+    _m("read_page_swaps_while_mapped", "ringbuf", "RingBufferPerCpu._read_page_locked",
+       "if (read or length < commit - read or reader is commit_page or mapped):",
+       "if (read or length < commit - read or reader is commit_page):",
+       "a trace_pipe_raw read of a whole page swaps it out while mapped instead of "
+       "copying (the mapped page leaves the ring)"),
+    _m("reader_ignores_writer_past_end", "ringbuf", "RingBufferPerCpu.rb_get_reader_page",
+       "        if reader is not None:\n            yield from spin_until(",
+       "        if False:\n            yield from spin_until(",
+       "rb_get_reader_page does not wait for a writer whose reservation ran past the "
+       "reader page's end to pad it (rb_reset_tail)"),
     _m("advance_reader_no_count", "ringbuf", "RingBufferPerCpu.rb_advance_reader",
        "self.read += 1", "self.read += 0",
        "rb_advance_reader does not count consumed events in cpu_buffer->read"),
@@ -148,6 +160,43 @@ MUTANTS: list[Mutant] = [
        "            return ENODEV",
        "GET_READER takes reader_lock before checking user_mapped (and returns "
        "holding it)"),
+    # the reader library (impl/userlib.py)
+    _m("lib_setup_from_page_start", "userlib", "TraceReader.look_gen",
+       "self.id, self.pos = rid, (0 if self.from_page_start else rread)",
+       "self.id, self.pos = rid, 0",
+       "the library starts at offset 0 of the reader page, not at reader.read "
+       "(re-reads what an earlier reader consumed)"),
+    _m("lib_new_page_keeps_pos", "userlib", "TraceReader.look_gen",
+       "self.id, self.pos = rid, 0\n            self.log.pages += 1",
+       "self.id = rid\n            self.log.pages += 1",
+       "a new reader page is read from the old page's position, not from 0"),
+    _m("lib_no_more_on_same_page", "userlib", "TraceReader.step_gen",
+       "return got, (self.id, self.limit) != before",
+       "return got, self.id != before[0]",
+       "the library says no more data whenever reader.id did not change (what "
+       "GET_READER consumed on the same page is left unread)"),
+    _m("lib_old_no_more_rule", "userlib", "TraceReader.step_gen",
+       "return got, (self.id, self.limit) != before",
+       "return got, self.id != before[0] or self.limit > self.pos",
+       "no more data when reader.read equals what was read (the library's rule "
+       "before: a GET_READER that consumed the rest of the page stops without "
+       "swapping, so the next page's events wait; only a greedy reader reads past "
+       "reader.read and tells the difference)"),
+    _m("lib_leaves_without_finish", "userlib", "TraceReader.unmap_gen",
+       'yield from self.finish_gen()\n            yield from self.port.mark("unmap_data")',
+       'yield from self.port.mark("unmap_data")',
+       "the library unmaps without reading what GET_READER already consumed for "
+       "it (those events are lost, uncounted)"),
+    _m("lib_limit_is_commit", "userlib", "TraceReader.look_gen",
+       "self.limit = rread",
+       "self.limit = (yield from self._commit_word()) & decode.RB_COMMIT_MASK",
+       "the documented library reads up to the live commit instead of reader.read "
+       "(a reader taking over reads those events again)"),
+    _m("lib_missed_flags_ignored", "userlib", "TraceReader._note_flags",
+       "if not word & decode.RB_MISSED_EVENTS:",
+       "if True:",
+       "the library ignores the missed-events flags of a new reader page (losses "
+       "are not reported)"),
     _m("inc_mapped_error_path", "mapping", "UpstreamMapping.__rb_inc_dec_mapped",
        "if inc and cb.mapped.value == UINT_MAX:\n            return EBUSY",
        "if inc and cb.mapped.value == UINT_MAX:\n            cb.user_mapped += 1\n"
@@ -251,8 +300,52 @@ def suite(quick: bool = False) -> list[Check]:
             return out.mismatch.message if out.mismatch else None
         return Check(f"interleavings {variant} preemptions {pb}", run)
 
+    def library(client, n, **kw):
+        from rbmap.conform import explore_library
+
+        def run(known, collect):
+            cfg = dict(pages=2, page_events=2, events=4, processes=1, nesting=2,
+                       client=client)
+            out = explore_library(model_for("upstream", cfg), client, 2,
+                                  schedules=n, seed=1, **kw)
+            return out.mismatch.message if out.mismatch else None
+        return Check(f"library {client} ({n} schedules)", run)
+
+    def own_process():
+        from rbmap.impl.userlib import run_pair
+
+        def run(known, collect):
+            res = run_pair(3000, overwrite=True, batch=600, buffer_size_kb=8)
+            log = res.log
+            if len(set(log.seqs)) != len(log.seqs) or log.seqs != sorted(log.seqs):
+                return "the library delivered events twice or out of order"
+            if len(log.seqs) + log.lost_reported != res.events or \
+                    res.final_meta["overrun"] != log.lost_reported:
+                return (f"delivered {len(log.seqs)} + reported lost "
+                        f"{log.lost_reported} != written {res.events} (overrun "
+                        f"{res.final_meta['overrun']})")
+            return None
+        return Check("library in its own process (overwrite)", run)
+
+    def catching_up(pb, discarded_ok=True, **kw):
+        from functools import partial
+
+        from rbmap.impl import sched
+        from rbmap.impl.systems import SwapWatch, catching_up as factory, drain_check
+
+        def run(known, collect):
+            res = sched.explore_dfs(factory(**kw), preemption_bound=pb,
+                                    observer=SwapWatch(),
+                                    check=partial(drain_check,
+                                                  discarded_ok=discarded_ok))
+            return res.failure
+        desc = ",".join(f"{k}={v}" for k, v in kw.items())
+        return Check(f"catching-up reader preemptions {pb}"
+                     + (f" ({desc})" if desc else ""), run)
+
     if quick:
-        return [replay("upstream", 10), replay("v2", 10)]
+        return [replay("upstream", 10), replay("v2", 10), catching_up(1),
+                library("documented", 40)]
     checks = [
         replay("upstream", None),
         replay("upstream", 22, page_events=1),
@@ -269,6 +362,13 @@ def suite(quick: bool = False) -> list[Check]:
     ]
     checks.append(interleave("upstream", 1, 400))
     checks.append(interleave("v2", 1, 400))
+    checks += [
+        catching_up(1),
+        catching_up(1, False, ops=("get_reader", "get_reader", "get_reader")),
+        library("documented", 80),
+        library("greedy", 60, takeover=False, last_reader=False),
+        own_process(),
+    ]
     return checks
 
 

@@ -32,3 +32,14 @@ def test_full_mutation_run():
     res = run_mutants()
     print({k: v for k, v in res.items() if k != "rows"})
     assert res["killed"] >= 20
+
+
+def test_quick_run_kills_the_new_paths_mutants():
+    """The quick suite (rbmap mutants --quick) with the catching-up reader and the
+    reader library: a mutant of each is killed, by the check meant for it."""
+    res = run_mutants(["swap_commit_page", "lib_no_more_on_same_page"], quick=True)
+    rows = {r["name"]: r for r in res["rows"]}
+    assert res["killed"] == 2 and not res["baseline_failures"]
+    assert rows["swap_commit_page"]["killed_by"] == ["catching-up reader preemptions 1"]
+    assert rows["lib_no_more_on_same_page"]["killed_by"] == [
+        "library documented (40 schedules)"]
