@@ -12,6 +12,7 @@ counted as overrun.
 
 from __future__ import annotations
 
+import re
 import struct
 
 from . import event as ev
@@ -19,10 +20,11 @@ from .mapping import (VM_MAYSHARE, VM_READ, VM_SHARED, UpstreamMapping, V2Mappin
                       page_bytes)
 from .ringbuf import TraceBuffer
 from .sched import SHARED, Task, run_plain
+from .tracepipe import TracePipe
 
 __all__ = ["payload", "seq_of", "page_seqs", "writer_reader", "drain_check",
            "KNOWN_WARNINGS", "LibraryPort", "catching_up", "SwapWatch",
-           "READER_OPS"]
+           "READER_OPS", "marker_payload"]
 
 #: kernel log lines (prefixes) a schedule may legitimately reach (see the tests
 #: that pin them): 6.12.117's commit overrun notice and its "Reader on commit"
@@ -36,8 +38,27 @@ def payload(seq: int, size: int = 1000) -> bytes:
     return struct.pack("<I", seq) + bytes(size - 4)
 
 
+#: a trace_marker event's payload: struct trace_entry (type TRACE_PRINT = 5,
+#: flags, preempt count, pid), the ip, then the string
+_PRINT_HDR = struct.Struct("<HBBiQ")
+_MARKER_SEQ = re.compile(rb"#(\d{8})")
+
+
+def marker_payload(seq: int, size: int = 1000) -> bytes:
+    """A numbered trace_marker event of ``size`` payload bytes (``#%08d``): what
+    the text reader (trace_pipe) prints as a line."""
+    head = _PRINT_HDR.pack(5, 0, 0, 1, 0) + b"#%08d\n" % seq
+    return head + bytes(size - len(head))
+
+
 def seq_of(event: ev.Event) -> int:
-    return struct.unpack_from("<I", event.payload)[0]
+    """The sequence number of a :func:`payload` or :func:`marker_payload` event."""
+    p = bytes(event.payload)
+    if p[:2] == b"\x05\x00":
+        m = _MARKER_SEQ.match(p, _PRINT_HDR.size)
+        if m:
+            return int(m.group(1))
+    return struct.unpack_from("<I", p)[0]
 
 
 def page_seqs(bpage, lo: int, hi: int) -> list[int]:
@@ -124,19 +145,33 @@ def _get_reader_op(s):
     return rc
 
 
+def _read_pipe(s):
+    """A read() of the per-CPU text trace_pipe (tracing_read_pipe: peek, format,
+    consume, event by event, reader_lock taken per access); the events whose
+    lines it returned were consumed."""
+    rc, data = yield from s["pipe"].read_gen(8191)
+    if rc > 0:
+        s["seen"] += [int(m) for m in _MARKER_SEQ.findall(data)]
+    return rc
+
+
 #: the reader's operations (from another CPU): name -> generator function(system)
-READER_OPS = {"get_reader": _get_reader_op, "read_page": _read_page}
+READER_OPS = {"get_reader": _get_reader_op, "read_page": _read_page,
+              "read_pipe": _read_pipe}
 
 
-def catching_up(*, ops=("read_page", "get_reader", "read_page", "get_reader"),
-                prefill: int = 1, writes: int = 3, nested: bool = True,
-                nr_pages: int = 2, size: int = 1800, overwrite: bool = True,
-                page_size: int = 4096):
+def catching_up(*, ops=("read_page", "get_reader", "read_pipe", "get_reader",
+                         "read_page"),
+                prefill: int = 1, unread: int = 0, writes: int = 3,
+                nested: bool = True, nr_pages: int = 2, size: int = 1800,
+                overwrite: bool = True, page_size: int = 4096):
     """A factory: a mapped buffer whose reader page is the commit page (``prefill``
-    events written, then one GET_READER took their page and consumed them), a
+    events written, then one GET_READER took their page and consumed them, then
+    ``unread`` more written on it), a
     writer (+ an interrupt write) reserving and committing on it, and a reader on
     another CPU running ``ops`` (:data:`READER_OPS`: GET_READER, trace_pipe_raw
-    reads) one after another.  ``size`` 1800: two events a sub-buffer."""
+    reads, text trace_pipe reads) one after another.  Events are numbered
+    trace_marker events; ``size`` 1800: two of them a sub-buffer."""
     for op in ops:
         if op not in READER_OPS:
             raise ValueError(f"unknown reader operation {op!r} "
@@ -150,16 +185,21 @@ def catching_up(*, ops=("read_page", "get_reader", "read_page", "get_reader"),
         rc, _ = run_plain(m.ring_buffer_map(cb, 0, 1, VM_READ | VM_SHARED | VM_MAYSHARE))
         assert rc == 0
         system = {"buffer": b, "cb": cb, "mapping": m, "seen": [], "written": 0,
-                  "spare": b.new_bpage().page}
+                  "spare": b.new_bpage().page,
+                  "pipe": TracePipe(lambda: cb, nonblock=True)}
         for i in range(prefill):
-            run_plain(cb.ring_buffer_write(payload(i, size)))
+            run_plain(cb.ring_buffer_write(marker_payload(i, size)))
             system["written"] += 1
         run_plain(_get_reader_op(system))
+        for i in range(prefill, prefill + unread):
+            run_plain(cb.ring_buffer_write(marker_payload(i, size)))
+            system["written"] += 1
 
         def writes_of(first, n):
             def task(s):
                 for k in range(n):
-                    rc = yield from s["cb"].ring_buffer_write(payload(first + k, size))
+                    rc = yield from s["cb"].ring_buffer_write(
+                        marker_payload(first + k, size))
                     s["written"] += rc == 0
             return task
 

@@ -156,10 +156,10 @@ class TracePipe:
     def _find_next_entry_inc(self):
         """``trace_find_next_entry_inc`` for a per-CPU file."""
         cb = self.get_cpu_buffer()
-        if run_plain(cb.ring_buffer_empty_cpu()):
+        if (yield from cb.ring_buffer_empty_cpu()):
             self.ent = None
             return None
-        event, lost = run_plain(cb.ring_buffer_peek())
+        event, lost = yield from cb.ring_buffer_peek()
         self.ent = event
         self.lost_events = lost if event is not None else 0
         if event is not None:
@@ -169,7 +169,7 @@ class TracePipe:
     def _consume(self) -> None:
         """``trace_consume`` -> ``ring_buffer_consume``."""
         cb = self.get_cpu_buffer()
-        event, lost = run_plain(cb.ring_buffer_consume())
+        event, lost = yield from cb.ring_buffer_consume()
         self.lost_events = lost if event is not None else 0
 
     def _print_trace_line(self) -> int:
@@ -201,29 +201,35 @@ class TracePipe:
 
         Plain mode: a blocking read of an empty buffer returns ``-EINTR`` (no
         writer can wake it), a non-blocking one ``-EAGAIN``."""
+        return run_plain(self.read_gen(cnt))
+
+    def read_gen(self, cnt: int):
+        """:meth:`read` as a generator for the scheduler: each access of the ring
+        buffer (under reader_lock, taken per call as the kernel does) is a yield
+        point; formatting the line is not (it touches the iterator only)."""
         rc, data = self.seq.to_user(cnt)
         if rc != EBUSY:
             return rc, data
         self.seq.init()
         cb = self.get_cpu_buffer
         for _ in range(1000):                         # waitagain:
-            if run_plain(cb().ring_buffer_empty_cpu()):
+            if (yield from cb().ring_buffer_empty_cpu()):
                 return (EAGAIN if self.nonblock else EINTR), b""
             if cnt >= TRACE_SEQ_BUFFER_SIZE:
                 cnt = TRACE_SEQ_BUFFER_SIZE - 1
             self.seq.init()
-            while self._find_next_entry_inc() is not None:
+            while (yield from self._find_next_entry_inc()) is not None:
                 save_len = self.seq.len
                 ret = self._print_trace_line()
                 if ret == PARTIAL_LINE:
                     if save_len == 0:
                         self.seq.full = False
                         self.seq.puts("[LINE TOO BIG]\n")
-                        self._consume()
+                        yield from self._consume()
                         break
                     self.seq.truncate(save_len)    # (full stays set)
                     break
-                self._consume()
+                yield from self._consume()
                 if self.seq.used() >= cnt:
                     break
             rc, data = self.seq.to_user(cnt)

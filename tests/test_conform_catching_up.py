@@ -42,11 +42,33 @@ def test_every_bound_1_schedule_keeps_the_swap_invariant():
     assert watch.swaps > 200 and watch.swaps_beside_writer > 20
 
 
-def test_get_reader_alone_loses_nothing():
-    res, watch = explore(discarded_ok=False,
-                         ops=("get_reader", "get_reader", "get_reader"))
+TEXT = dict(ops=("read_pipe", "get_reader", "read_pipe"), size=1200, unread=1)
+
+
+def test_get_reader_and_text_reads_lose_nothing():
+    """GET_READER (rb_per_cpu_empty loads commit_page before the size) and the
+    text reader (ring_buffer_empty_cpu before every peek) are not exposed: three
+    events a page, one unread on the reader page when the text read starts."""
+    res, watch = explore(discarded_ok=False, **TEXT)
     assert res.failure is None, res.failure
-    assert res.complete and res.schedules > 400 and watch.schedules_discarding == 0
+    assert res.complete and res.schedules > 600 and watch.schedules_discarding == 0
+
+
+def test_the_text_readers_empty_check_is_what_protects_it():
+    m = next(x for x in MUTANTS if x.name == "pipe_peeks_without_empty_check")
+    with applied(m):
+        res, watch = explore(discarded_ok=False, **TEXT)
+    assert res.failure and "events lost by a reader swap" in res.failure
+
+
+def test_text_reads_see_every_line():
+    """The text reader's lines carry the events' numbers: the first schedule (the
+    writes first, then the reader) reads every event as a trace_pipe line."""
+    res = sched.explore_dfs(catching_up(ops=("read_pipe", "read_pipe")),
+                            preemption_bound=0, max_schedules=1,
+                            keep_finals=lambda ex: list(ex.system["seen"]))
+    assert res.failure is None
+    assert res.finals == [[0, 1000, 1001, 1002, 2000]]
 
 
 def test_finding_a_pipe_read_discards_committed_events():
