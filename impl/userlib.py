@@ -15,10 +15,12 @@ Each is a generator, so the same code runs
 
 Client behaviours
 -----------------
-The model of a user process (``rbmap check --client``) assumes one of these; the
-library implements each (``TraceReader(client=...)``) and rbmap's conformance holds
-it to the model step by step (:data:`STEPS` names the model step each library step
-is; ``tests/test_conform_userlib.py``).
+The model of a user process (``rbmap check --client``) assumes one of these
+(:data:`CLIENTS`); the library implements the first two (``TraceReader(client=...)``)
+and rbmap's conformance holds it to the model step by step (:data:`STEPS` names the
+model step each library step is; ``tests/test_conform_userlib.py``).  The third,
+``libtracefs``, is libtracefs 1.8.3's algorithm; the real library runs it in the
+guest (``rbmap kernel client``).
 
 ``documented`` (the default)
     UPSTREAM.md §1.4/§1.6 as the kernel documents the meta page: read the reader
@@ -66,7 +68,8 @@ from . import decode
 from .sched import run_plain
 from .shm import MARKER_RE, Channel, WriterConfig, spawn_kernel_side
 
-__all__ = ["TraceReader", "ReadLog", "ReaderError", "ShmPort", "CLIENTS", "STEPS",
+__all__ = ["TraceReader", "ReadLog", "ReaderError", "ShmPort", "CLIENTS",
+           "LIBRARY_CLIENTS", "STEPS",
            "run_pair", "main", "marker_seq"]
 
 PAGE_SIZE = 4096
@@ -83,7 +86,12 @@ CLIENTS = {
                   "has not consumed)",
     "greedy": "reads up to the live commit, then GET_READER; leaves after reading "
               "to the live commit without GET_READER",
+    "libtracefs": "libtracefs 1.8.3's tracefs_cpu_read_buf, load by load (the "
+                  "model's _libtracefs_steps); run for real by rbmap kernel "
+                  "client, not by this library",
 }
+#: the client behaviours this library implements (TraceReader(client=...))
+LIBRARY_CLIENTS = ("documented", "greedy")
 
 #: library step -> the model's process step (None: a stutter, nothing the model
 #: sees; ``next_event`` is a read_event or, at the commit, page_done)
@@ -187,8 +195,8 @@ class TraceReader:
         at setup and read the reader page from its start, as a v2-era reader had
         to (the duplicate read Steven Rostedt reported in reply #11 of the seed's
         review).  ``seq_of(payload)``: the sequence number an event carries."""
-        if client not in CLIENTS:
-            raise ValueError(f"client {client!r}: one of {', '.join(CLIENTS)}")
+        if client not in LIBRARY_CLIENTS:
+            raise ValueError(f"client {client!r}: one of {', '.join(LIBRARY_CLIENTS)}")
         if isinstance(port, Channel):
             port = ShmPort(port, backing)
         self.port = port
@@ -508,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=16,
                     help="writes between two requests served (default 16)")
     ap.add_argument("--buffer-size-kb", type=int, default=16)
-    ap.add_argument("--client", choices=sorted(CLIENTS), default="documented",
+    ap.add_argument("--client", choices=LIBRARY_CLIENTS, default="documented",
                     help="the reader's client behaviour (default documented)")
     args = ap.parse_args(argv)
     if args.events < 1 or args.batch < 1 or args.buffer_size_kb < 1:

@@ -109,6 +109,10 @@ MUTANTS: list[Mutant] = [
        "        if False:\n            yield from spin_until(",
        "rb_get_reader_page does not wait for a writer whose reservation ran past the "
        "reader page's end to pad it (rb_reset_tail)"),
+    _m("pipe_peeks_without_empty_check", "tracepipe", "TracePipe._find_next_entry_inc",
+       "if (yield from cb.ring_buffer_empty_cpu()):", "if False:",
+       "trace_pipe peeks without ring_buffer_empty_cpu first (rb_get_reader_page "
+       "then swaps on a stale commit size and discards committed events)"),
     _m("advance_reader_no_count", "ringbuf", "RingBufferPerCpu.rb_advance_reader",
        "self.read += 1", "self.read += 0",
        "rb_advance_reader does not count consumed events in cpu_buffer->read"),
@@ -160,6 +164,48 @@ MUTANTS: list[Mutant] = [
        "            return ENODEV",
        "GET_READER takes reader_lock before checking user_mapped (and returns "
        "holding it)"),
+    # failure atomicity: a refused call that leaves a trace
+    _m("first_map_error_keeps_resize_disabled", "mapping", "UpstreamMapping._first_map",
+       "                cb.resize_disabled -= 1\n            return refs, None",
+       "                pass\n            return refs, None",
+       "a first mmap refused after the IDs were assigned (its bounds) leaves resize "
+       "disabled (the 6.10 behaviour on 6.12)"),
+    _m("first_map_error_keeps_ids", "mapping", "UpstreamMapping._first_map",
+       "            cb.subbuf_ids = None\n            cb.meta_page.freed = True",
+       "            cb.meta_page.freed = True",
+       "a refused first mmap keeps the sub-buffer ID table it assigned"),
+    _m("mmap_error_keeps_tr_mapped", "tracefs", "Instance.mmap",
+       "                self._put_snapshot_map()\n                return rc, None",
+       "                return rc, None",
+       "a refused mmap keeps the instance's tr->mapped reference (snapshots are "
+       "refused for good)"),
+    _m("trigger_arms_before_refusal", "tracefs", "Instance._write_trigger",
+       "                if self.snapshot == UINT_MAX or self.mapped:\n"
+       "                    return EBUSY\n                self.snapshot += 1",
+       "                self.snapshot += 1\n"
+       "                if self.snapshot - 1 == UINT_MAX or self.mapped:\n"
+       "                    return EBUSY",
+       "the snapshot trigger counts a snapshot user before it is refused while "
+       "mapped (mmap is then refused after the unmap)"),
+    _m("resize_refused_after_resizing", "ringbuf", "_resize_locked",
+       "    for cb in cpus:\n        if cb.resize_disabled:\n            return EBUSY\n"
+       "    for cb in cpus:\n        if nr_pages != cb.nr_pages:\n"
+       "            yield from cb.reader_lock.acquire()\n"
+       "            cb.resize_pages(nr_pages)\n"
+       "            yield from cb.reader_lock.release()\n",
+       "    for cb in cpus:\n        if nr_pages != cb.nr_pages:\n"
+       "            yield from cb.reader_lock.acquire()\n"
+       "            cb.resize_pages(nr_pages)\n"
+       "            yield from cb.reader_lock.release()\n"
+       "    for cb in cpus:\n        if cb.resize_disabled:\n            return EBUSY\n",
+       "ring_buffer_resize resizes, then refuses (-EBUSY) because a mapping "
+       "disabled it"),
+    _m("order_refused_after_setting", "ringbuf", "_subbuf_order_locked",
+       "            return EBUSY\n    old_size = buffer.subbuf_size\n"
+       "    buffer.subbuf_order = order\n",
+       "            buffer.subbuf_order = order\n            return EBUSY\n"
+       "    old_size = buffer.subbuf_size\n    buffer.subbuf_order = order\n",
+       "a refused sub-buffer order change has already set the new order"),
     # the reader library (impl/userlib.py)
     _m("lib_setup_from_page_start", "userlib", "TraceReader.look_gen",
        "self.id, self.pos = rid, (0 if self.from_page_start else rread)",
@@ -363,8 +409,11 @@ def suite(quick: bool = False) -> list[Check]:
     checks.append(interleave("upstream", 1, 400))
     checks.append(interleave("v2", 1, 400))
     checks += [
+        Check("failure atomicity (tests/test_impl_atomicity.py)",
+              lambda known, collect: _impl_tests(ATOMICITY_TESTS)),
         catching_up(1),
-        catching_up(1, False, ops=("get_reader", "get_reader", "get_reader")),
+        catching_up(1, False, ops=("read_pipe", "get_reader", "read_pipe"),
+                    size=1200, unread=1),
         library("documented", 80),
         library("greedy", 60, takeover=False, last_reader=False),
         own_process(),
@@ -372,6 +421,7 @@ def suite(quick: bool = False) -> list[Check]:
     return checks
 
 
+ATOMICITY_TESTS = ["tests/test_impl_atomicity.py"]
 IMPL_TESTS = ["tests/test_impl_mapping_limits.py", "tests/test_scenario_acceptance.py",
               "tests/test_scenario_runner.py"]
 
@@ -379,8 +429,14 @@ IMPL_TESTS = ["tests/test_impl_mapping_limits.py", "tests/test_scenario_acceptan
 def _impl_tests(paths) -> str | None:
     import contextlib
     import io
+    from pathlib import Path
 
     import pytest
+    root = Path(__file__).resolve().parent.parent
+    paths = [str(root / p) for p in paths]
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        return f"impl's tests are not here: {', '.join(missing)}"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
         rc = pytest.main(["-q", "-x", "-p", "no:cacheprovider", *paths])

@@ -12,7 +12,7 @@ last one at the end) gets no duplicates, and nothing is lost uncounted.
 import pytest
 
 from rbmap.conform import explore_library, model_for
-from rbmap.impl.userlib import CLIENTS, STEPS
+from rbmap.impl.userlib import CLIENTS, LIBRARY_CLIENTS, STEPS
 from rbmap.mutants import MUTANTS, applied
 
 pytestmark = pytest.mark.filterwarnings(
@@ -32,8 +32,9 @@ def mutant(name):
 
 def test_clients_named_and_steps_mapped():
     from rbmap.model.config import CLIENTS as MODEL_CLIENTS
-    assert set(MODEL_CLIENTS) <= set(CLIENTS)
+    assert set(MODEL_CLIENTS) == set(CLIENTS)      # each one named
     assert all(isinstance(v, str) and v for v in CLIENTS.values())
+    assert set(LIBRARY_CLIENTS) <= set(MODEL_CLIENTS)
     model_steps = {"map", "read_meta", "read_event", "page_done", "ioctl", "unmap"}
     for step, to in STEPS.items():
         for t in (to if isinstance(to, tuple) else (to,)):
