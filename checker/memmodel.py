@@ -1383,7 +1383,10 @@ def _witness(m: _Model, model, finals: dict, lit: Litmus) -> dict:
     for e in ev:
         if e.thread < 0 or not happens(e):
             continue
-        kind = e.kind + ("[" + ",".join(sorted(e.tags)) + "]" if e.tags else "[plain]")
+        tags = sorted(e.tags)
+        if "RL/RU" in e.tags:      # spin_is_locked: RL when it saw the lock held
+            tags = ["RL" if val(e.val) != 0 else "RU"]
+        kind = e.kind + ("[" + ",".join(tags) + "]" if tags else "[plain]")
         item = {"id": e.id, "thread": e.thread, "kind": kind, "line": e.line,
                 "code": e.label}
         if e.kind in "RW":

@@ -140,3 +140,13 @@ def test_a_time_limit_z3_cannot_meet_is_incomplete_not_a_verdict(tmp_path):
     assert r.stdout == ""
     assert rbmap(str(DIR / "mb-sb.litmus"), "--time-limit", "nan").returncode == 2
     assert rbmap(str(DIR / "mb-sb.litmus"), "--time-limit", "60").returncode == 0
+
+
+def test_states_lists_the_final_states():
+    r = rbmap(str(DIR / "once-mp.litmus"), "--states")
+    assert r.returncode == 0
+    assert "States 4" in r.stdout
+    assert "1:r0=1; 1:r1=0; payload=7; ready=1" in r.stdout
+    d = json.loads(rbmap(str(DIR / "wmb-rmb-mp.litmus"), "--states", "--json").stdout)
+    assert len(d["states"]) == 3
+    assert {"1:r0": 1, "1:r1": 0, "payload": 7, "ready": 1} not in d["states"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -27,7 +28,8 @@ from rbmap.cli import fail
 from rbmap.cli.options import SECONDS
 
 from ..checker.litmus import LitmusError, parse
-from ..checker.memmodel import PRIMITIVES, LitmusIncomplete, check, format_result
+from ..checker.memmodel import (PRIMITIVES, LitmusIncomplete, check, format_result,
+                                states)
 
 
 def _files(args) -> list[Path]:
@@ -129,9 +131,12 @@ def summary_lines(results, failed, width: int = 80) -> list[str]:
               help="Check the kernel's own tools/memory-model/litmus-tests (fetched "
                    "once from Debian's linux-source-6.12 into ~/.cache/rbmap), and its "
                    "Documentation/litmus-tests.")
+@click.option("--states", "show_states", is_flag=True,
+              help="Also list every final state the allowed executions reach "
+                   "(herd7's States), registers and locations (one FILE).")
 @click.option("--primitives", is_flag=True, help="List the primitives and exit.")
 def litmus(files, as_json, local_t, syscall_barrier, time_limit, kernel_tests,
-           primitives):
+           show_states, primitives):
     """Decide litmus programs under the Linux kernel memory model (LKMM), with z3.
 
     \b
@@ -172,10 +177,19 @@ def litmus(files, as_json, local_t, syscall_barrier, time_limit, kernel_tests,
             fail(f"{paths[0]}: {exc} within {time_limit} s: no verdict", 3)
         except LitmusError as exc:
             fail(f"{paths[0]}: {exc}")
+        finals = states(lit, local_t=local_t, syscall_barrier=syscall_barrier) \
+            if show_states else None
         if as_json:
-            click.echo(json.dumps(r.to_json()))
+            click.echo(json.dumps(dict(r.to_json(), **(
+                {"states": finals} if finals is not None else {}))))
         else:
             click.echo(format_result(r))
+            if finals is not None:
+                click.echo(f"States {len(finals)}")
+                for st in finals:
+                    click.echo("\n".join(textwrap.wrap(
+                        "; ".join(f"{k}={v}" for k, v in st.items()), 80,
+                        subsequent_indent="  ")))
         sys.exit(0 if _ok(r) else 1)
     results, failed = run_files(paths, local_t, syscall_barrier, progress=say,
                                 time_limit=time_limit)
