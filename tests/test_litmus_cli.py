@@ -150,3 +150,12 @@ def test_states_lists_the_final_states():
     d = json.loads(rbmap(str(DIR / "wmb-rmb-mp.litmus"), "--states", "--json").stdout)
     assert len(d["states"]) == 3
     assert {"1:r0": 1, "1:r1": 0, "payload": 7, "ready": 1} not in d["states"]
+
+
+def test_kernel_tests_say_why_when_the_package_cannot_be_had(tmp_path, monkeypatch):
+    import rbmap.kernel_litmus as kl
+    monkeypatch.setenv("RBMAP_LINUX_SOURCE_CACHE", str(tmp_path))
+    monkeypatch.setattr(kl.shutil, "which", lambda tool: None)
+    r = rbmap("--kernel-tests")
+    assert r.returncode == 2
+    assert "apt-get not found" in r.stderr and "linux-source-6.12" in r.stderr

@@ -149,7 +149,8 @@ def litmus(files, as_json, local_t, syscall_barrier, time_limit, kernel_tests,
     Prints Never/Sometimes/Always (herd7's words) for the condition and a
     witness execution when it is reachable.  Exit 0 when every verdict agrees
     with the file's Result (or the condition holds, without one), 1 when not,
-    2 on bad input, 3 when some of several files could not be checked."""
+    2 on bad input, 3 when some of several files could not be checked or z3
+    did not decide within --time-limit."""
     if primitives:
         click.echo("\n".join(PRIMITIVES))
         return
