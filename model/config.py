@@ -103,6 +103,18 @@ class Config:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def assumptions(self) -> list[dict]:
+        """Each assumption of :data:`ASSUMPTIONS` with this config's value: ``key``,
+        ``text`` (what is assumed), ``value``, ``in_force`` (the value is the one
+        under which it holds) and ``option`` (the command-line words that give this
+        value: ``--consumers concurrent``, ``--crash``)."""
+        out = []
+        for a in ASSUMPTIONS:
+            value = getattr(self, a.key)
+            out.append({"key": a.key, "text": a.text, "value": value,
+                        "in_force": value == a.holds, "option": option_words(a.key, value)})
+        return out
+
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
         known = {f.name for f in fields(cls)}
@@ -111,3 +123,47 @@ class Config:
             raise SpecError(f"unknown config keys: {', '.join(sorted(unknown))}",
                             ("config",))
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A config key that is an assumption: under ``holds`` it is in force; any other
+    value drops it. Steps that exist only because it is dropped say so
+    (``RingBufferModel.step_assumptions``), so a trace can mark them."""
+
+    key: str
+    holds: object
+    text: str
+
+
+#: the assumptions, in the order reports list them (a new assumption is a Config
+#: field, an entry here, and a note at each step it enables: see
+#: RingBufferModel.step_assumptions)
+ASSUMPTIONS = (
+    Assumption("consumers", "sequential",
+               "one consumer at a time (a process maps only while no other holds a "
+               "mapping; trace_pipe_raw is read only while nothing is mapped)"),
+    Assumption("client", "documented",
+               "the client reads only up to the meta page's reader.read"),
+    Assumption("crash", False,
+               "no process exits or unmaps in the middle of the protocol"),
+    Assumption("reader_stays", True, "the last live process never exits"),
+    Assumption("fork", False, "no process forks a copy of its mapping (MADV_DOFORK)"),
+    Assumption("granularity", "coarse",
+               "the writer's publish, GET_READER's meta refresh and the seed's loads "
+               "of mapped are one step each"),
+)
+ASSUMPTION_KEYS = tuple(a.key for a in ASSUMPTIONS)
+#: the other Config keys: sizes, and what the workload does (every field of
+#: Config is in exactly one of the three groups: tests/test_evidence_model.py)
+SIZE_KEYS = ("pages", "page_events", "events", "processes", "nesting")
+WORKLOAD_KEYS = ("overwrite", "pipe_reads", "resets", "nc_readers", "padding",
+                 "kernel_ops")
+
+
+def option_words(key: str, value) -> str:
+    """The command-line words that set config ``key`` to ``value``."""
+    flag = key.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{flag}" if value else f"--no-{flag}"
+    return f"--{flag} {value}"

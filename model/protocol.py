@@ -115,6 +115,17 @@ Abstractions (what is left out)
   coarse: the unmap waits for the writes in flight before it clears ``mapped``).
   "fine" has them all; it is the granularity impl conforms to.
 
+Steps that exist only because an assumption was dropped
+--------------------------------------------------------
+Each assumption of the config (``config.ASSUMPTIONS``: one consumer at a time, the
+documented client, no crash, ...) removes steps; where the code lists a step that
+only a dropped assumption allows, it notes which (``_why``, read by
+:meth:`RingBufferModel.step_assumptions`; nothing is recorded on the exploration's
+hot path). Traces and reports mark those steps (``--crash``, ``--consumers
+concurrent``). A new assumption notes its steps the same way;
+tests/test_evidence_model.py holds the notes to a counterfactual: a step is noted
+exactly when the model with that assumption in force lacks it.
+
 State
 -----
 A flat tuple of small ints (the hot path hashes it); :meth:`RingBufferModel.view`
@@ -123,7 +134,7 @@ builds the readable, kernel-named view used in traces.
 
 from __future__ import annotations
 
-from .config import Config
+from .config import ASSUMPTION_KEYS, Config
 from .rules import Variant
 
 # ---------------------------------------------------------------------------------
@@ -260,6 +271,15 @@ NPH, NI, NDPH, NPG, NPB, NPOS, NCNT, NTORN, NCOM = range(9)
 NNF = 9
 
 
+#: the steps only the fine granularity has (coarse merges each into another step)
+FINE_STEPS = frozenset(("publish_page", "walk_done", "publish_load", "publish",
+                        "published", "publish_again", "publish_end", "ioctl_meta",
+                        "commit_load", "tail_meta_load", "unmap_sync"))
+#: the history variables of the view (what consumers got, what was lost)
+HISTORY_FIELDS = ("events_written", "delivered", "delivered_twice", "lost_counted",
+                  "lost_uncounted")
+
+
 def _mask(seq_from: int, count: int) -> int:
     return ((1 << count) - 1) << seq_from if count > 0 else 0
 
@@ -328,6 +348,9 @@ class RingBufferModel:
             self._gate_steps.append(("swap_cpu", F_SWAPPED))
         self.live_limit = (c.client == "greedy" or not self.start_at_read
                            or self.get_reader == "read_param")
+        # the live limit only because the client reads past reader.read
+        self._greedy_only = (c.client == "greedy" and self.start_at_read
+                             and self.get_reader != "read_param")
         if self.ltf and (self.meta_fields != "upstream"
                          or self.get_reader != "consume_to_commit"):
             from .errors import SpecError
@@ -339,6 +362,9 @@ class RingBufferModel:
         self._always = []
         self.actor_names = ["writer"] + [f"irq{i}" for i in range(1, D)]
         self.proc_names = [f"p{i}" for i in range(P)]
+        # while step_assumptions asks: action -> the dropped assumptions (config
+        # keys) that step exists by; None while exploring
+        self._why = None
 
     # ------------------------------------------------------------------ checker API
     def init_states(self):
@@ -568,6 +594,8 @@ class RingBufferModel:
             t = self._pipe_read(s)
             if t is not None:
                 append((("pipe", "read_page"), t))
+                if self._why is not None and mapped != 0:
+                    self._why[("pipe", "read_page")] = ("consumers",)
         if s[RESETB] and d == 0:
             append((("kernel", "reset"), self._reset(s)))
         if mapped > 0 and self._gate_steps:
@@ -1219,10 +1247,14 @@ class RingBufferModel:
                 l[MAPPED] = max(s[MAPPED], 0) + 1
                 l[b + PH] = P_MAPPED
                 append(((name, "map"), tuple(l)))
+                if self._why is not None and others_holding:
+                    self._why[(name, "map")] = ("consumers",)
             if alive > 1 or not c.reader_stays:
                 l = list(s)
                 l[b + PH] = P_EXITED
                 append(((name, "exit"), tuple(l)))
+                if self._why is not None and alive <= 1:
+                    self._why[(name, "exit")] = ("reader_stays",)
             if c.fork and s[b + CHILD]:
                 self._fork_steps(s, b, name, ph, append)
             return
@@ -1244,10 +1276,16 @@ class RingBufferModel:
                 if pos < s[self.PCOMMIT + page]:
                     caught_up = False
                     append(((name, "read_event"), self._read_event(s, b, page, pos)))
+                    if self._why is not None and self._greedy_only and pos >= s[b + LIM]:
+                        # past the reader.read it loaded: the documented client
+                        # calls the ioctl here
+                        self._why[(name, "read_event")] = ("client",)
                 else:
                     l = list(s)
                     l[b + PH] = P_PAGE_DONE
                     append(((name, "page_done"), tuple(l)))
+                    if self._why is not None and self._greedy_only:
+                        self._why[(name, "page_done")] = ("client",)
             elif pos < s[b + LIM]:
                 caught_up = False
                 append(((name, "read_event"), self._read_event(s, b, page, pos)))
@@ -1278,6 +1316,14 @@ class RingBufferModel:
             self._forget(l, b, P_IDLE)
             self._unmap(l, i)
             append(((name, "unmap"), tuple(l)))
+            why = self._why
+            if why is not None:
+                # not clean: only a crash leaves here; clean after page_done: only
+                # a client that read up to the live commit is done there
+                why_leave = ("crash",) if not clean else ("client",) if (
+                    self._greedy_only and s[b + PH] == P_PAGE_DONE) else ()
+                if why_leave:
+                    why[(name, "unmap")] = why_leave
             if alive > 1 or not c.reader_stays:
                 l = list(s)
                 self._forget(l, b, P_EXITED)
@@ -1287,6 +1333,10 @@ class RingBufferModel:
                 if child:
                     self._unmap(l, i)
                 append(((name, "exit"), tuple(l)))
+                if why is not None:
+                    needs = why_leave + (("reader_stays",) if alive <= 1 else ())
+                    if needs:
+                        why[(name, "exit")] = needs
 
     def _reader_spins(self, s) -> bool:
         """rb_get_reader_page spins while the page it would take still has a writer's
@@ -1334,11 +1384,15 @@ class RingBufferModel:
                 if self.rules["vma_open"] == "counts":
                     l[MAPPED] += 1
                 append(((name, "dofork"), tuple(l)))
+                if self._why is not None:
+                    self._why[(name, "dofork")] = ("fork",)
         else:
             l = list(s)
             l[b + CHILD] = 0
             self._unmap(l, (b - self.PROC) // NPF)
             append(((name, "child_exit"), tuple(l)))
+            if self._why is not None:
+                self._why[(name, "child_exit")] = ("fork",)
 
     def _forget(self, l, b, phase):
         l[b + PH] = phase
@@ -1443,6 +1497,12 @@ class RingBufferModel:
             l = list(t)
             self._ltf_iter_end(l, b, lb)
             append(((name, "read_event"), tuple(l)))
+            pos = s[b + POS]
+            if (self._why is not None and pos < self.K and pos >= s[M_RREAD]
+                    and s[b + PG] == self._meta_reader_page(s)):
+                # an event beyond reader.read: what the documented client never
+                # reads (the library called no GET_READER for it)
+                self._why[(name, "read_event")] = ("client",)
         elif lph == L_RELOAD:
             l = list(s)
             page = self._meta_reader_page(s)
@@ -1615,6 +1675,48 @@ class RingBufferModel:
     # ------------------------------------------------------------------ presentation
     def actor(self, a) -> str:
         return a[0]
+
+    #: the view's history variables (reports show them apart from kernel state)
+    history_fields = HISTORY_FIELDS
+
+    def actors(self) -> list[tuple[str, str]]:
+        """Every actor that can take a step at this config, in lane order, with
+        what it stands for: ``(name, description)``."""
+        c = self.config
+        out = [("writer", "the writer: a task tracing on the buffer's CPU")]
+        out += [(n, f"interrupt nested {i} deep on the writer's CPU")
+                for i, n in enumerate(self.actor_names[1:], 1)]
+        if c.resets or self._gate_steps:
+            out.append(("kernel", "kernel paths: reset, resize and swap_cpu gates"))
+        if c.pipe_reads:
+            out.append(("pipe", "a trace_pipe_raw reader (ring_buffer_read_page)"))
+        out += [(n, f"user-space process {n}: mmap, loads from the mapping, "
+                 "the GET_READER ioctl") for n in self.proc_names]
+        if self.nc:
+            out.append(("nc0", "a non-consuming reader (data_pages[] and the "
+                        "update ioctl)"))
+        return out
+
+    def assumptions(self) -> list[dict]:
+        """The config's assumptions (``config.ASSUMPTIONS``): key, text, value,
+        in_force, option."""
+        return self.config.assumptions()
+
+    def step_assumptions(self, s, a) -> tuple[str, ...]:
+        """The dropped assumptions (config keys, as in ``config.ASSUMPTIONS``)
+        without which action ``a`` would not be enabled in state ``s``: the notes
+        the step code makes where it lists such a step, and the steps only the
+        fine granularity has. Empty when ``a`` exists under every assumption."""
+        self._why = why = {}
+        try:
+            self.successors(s)
+        finally:
+            self._why = None
+        a = tuple(a)
+        keys = set(why.get(a, ()))
+        if self.fine and len(a) > 1 and a[1] in FINE_STEPS:
+            keys.add("granularity")
+        return tuple(k for k in ASSUMPTION_KEYS if k in keys)
 
     def format_action(self, a) -> str:
         return " ".join(str(x) for x in a[1:])
