@@ -21,7 +21,7 @@ from .model import actor_of, format_action, view_of
 from .path import Path, replay
 from .result import CheckResult, PropertyResult
 
-__all__ = ["diff_views", "step_table", "trace_steps", "format_property", "format_result",
+__all__ = ["diff_views", "step_table", "format_steps", "change_text", "jsonable", "trace_steps", "format_property", "format_result",
            "result_to_json"]
 
 MARK = ">>"
@@ -58,7 +58,7 @@ def _wrap(text: str, width: int, indent: str = "") -> list[str]:
 
 
 def step_table(model: Any, path: Path, violating_index: int | None = None,
-               width: int = 80) -> str:
+               width: int = 80, notes: dict | None = None) -> str:
     """The path as numbered steps, one row each, fitting ``width`` columns.
 
     Parameters
@@ -70,6 +70,8 @@ def step_table(model: Any, path: Path, violating_index: int | None = None,
         The state (0 = initial, ``i`` = after step ``i``) to mark ``>>``.
     width : int
         Maximum line length.
+    notes : dict, optional
+        Step index -> a short note shown under the step's action.
 
     Returns
     -------
@@ -79,17 +81,29 @@ def step_table(model: Any, path: Path, violating_index: int | None = None,
     states = _states(model, path)
     views = [view_of(model, s) for s in states]
     has_actor = getattr(model, "actor", None) is not None
-    rows = [("", f"(initial state {path.init})", [])]
+    rows = [("", f"(initial state {path.init})", [], None)]
     for i, a in enumerate(path.actions, 1):
         changes = [f"{k}: {_text(old)} -> {_text(new)}"
                    for k, old, new in diff_views(views[i - 1], views[i])]
         rows.append((actor_of(model, a) or "" if has_actor else "",
-                     format_action(model, a), changes or ["(no change)"]))
+                     format_action(model, a), changes, (notes or {}).get(i)))
+    return format_steps(rows, violating_index, width, has_actor)
 
-    wn = max(1, len(str(len(path.actions))))
+
+def format_steps(rows: list, violating_index: int | None = None, width: int = 80,
+                 has_actor: bool = True) -> str:
+    """Lay out step rows as :func:`step_table` does.
+
+    ``rows[0]`` is the initial state; each row is ``(actor, action, changes,
+    note)``: ``changes`` a list of lines (``field: before -> after``; empty:
+    "(no change)"), ``note`` None or a short text shown under the action."""
+    rows = [(r[0], r[1], list(r[2]) or (["(no change)"] if i else []),
+             r[3] if len(r) > 3 else None) for i, r in enumerate(rows)]
+    n = len(rows) - 1
+    wn = max(1, len(str(n)))
     wa = min(12, max(len("actor"), *(len(r[0]) for r in rows))) if has_actor else 0
     fixed = len(MARK) + 1 + wn + 2 + (wa + 2 if wa else 0)
-    longest_action = max(len("action"), *(len(r[1]) for r in rows[1:])) if path.actions else 6
+    longest_action = max(len("action"), *(len(r[1]) for r in rows[1:])) if n else 6
     wact = min(longest_action, max(12, (width - fixed) // 2 - 2))
     wc = width - fixed - wact - 2
     # Too narrow a changes column: list the changes under the step instead.
@@ -107,9 +121,11 @@ def step_table(model: Any, path: Path, violating_index: int | None = None,
         return "  ".join(parts).rstrip()
 
     out = [line("", "#", "actor", "action", "" if stacked else "changes")]
-    for i, (actor, action, changes) in enumerate(rows):
+    for i, (actor, action, changes, note) in enumerate(rows):
         actor_lines = _wrap(actor, wa) if wa else [""]
         action_lines = _wrap(action, wact) if i else [action]
+        if note:
+            action_lines += _wrap(note, wact, " ")
         change_lines = [piece for c in changes for piece in _wrap(c, wc, "    ")]
         mark = MARK if violating_index is not None and i == violating_index else ""
         if stacked:
@@ -132,13 +148,19 @@ def _text(v: object) -> str:
     return v if isinstance(v, str) else repr(v) if isinstance(v, float) else str(v)
 
 
-def _jsonable(v: Any) -> Any:
+def change_text(field: str, before: object, after: object) -> str:
+    """One change as the step table shows it: ``field: before -> after``."""
+    return f"{field}: {_text(before)} -> {_text(after)}"
+
+
+def jsonable(v: Any) -> Any:
+    """``v`` with tuples as lists and anything else not JSON as its text."""
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     return str(v)
 
 
@@ -153,14 +175,14 @@ def trace_steps(model: Any, path: Path, violating_index: int | None = None) -> l
     states = _states(model, path)
     views = [view_of(model, s) for s in states]
     steps = [{"step": 0, "actor": None, "action": "init", "args": None, "changes": [],
-              "state": _jsonable(views[0]), "violating": violating_index == 0}]
+              "state": jsonable(views[0]), "violating": violating_index == 0}]
     for i, a in enumerate(path.actions, 1):
         steps.append({
             "step": i,
             "actor": actor_of(model, a),
             "action": format_action(model, a),
-            "args": _jsonable(a),
-            "changes": [{"field": k, "before": _jsonable(old), "after": _jsonable(new)}
+            "args": jsonable(a),
+            "changes": [{"field": k, "before": jsonable(old), "after": jsonable(new)}
                         for k, old, new in diff_views(views[i - 1], views[i])],
             "violating": violating_index == i,
         })

@@ -8,6 +8,7 @@ take their default), ``[layout]`` and ``[mapping]`` (the ABI, read by
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from pathlib import Path
@@ -76,6 +77,23 @@ def load_variant(name_or_path: str) -> Variant:
     """Load and validate a variant; every problem is a SpecError with file and line."""
     path = spec_path(name_or_path)
     text = path.read_text()
+    return load_variant_text(text, str(path))
+
+
+def is_shipped(name_or_path: str) -> bool:
+    """Whether the argument names a shipped variant (a file of specs/ by name)."""
+    return spec_path(name_or_path).resolve().parent == SPECS_DIR
+
+
+def variant_digest(text: str) -> str:
+    """The content hash a trace records for a variant file's text."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_variant_text(text: str, source: str) -> Variant:
+    """A variant from the TOML text of a variant file (a trace carries it);
+    ``source`` names it in errors and in ``Variant.source``."""
+    path = Path(source)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

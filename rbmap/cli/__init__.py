@@ -62,6 +62,7 @@ COMMANDS = [
     ("conform", "mutants"),
     ("fuzz", "fuzz"),
     ("litmus", "litmus"),
+    ("report", "report"),
 ]
 
 

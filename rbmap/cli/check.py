@@ -21,7 +21,6 @@ from rbmap.model import RULES, Config, SpecError, build, load_variant, shipped_n
 from rbmap.model.properties import SPECS
 
 DEFAULT_VARIANT = "upstream"
-TRACES_FORMAT = "rbmap-traces/1"
 
 
 def model_from(variant: str, rules: dict, config: dict):
@@ -32,8 +31,13 @@ def model_from(variant: str, rules: dict, config: dict):
         fail(str(exc))
 
 
-def model_info(variant: str, rules: dict, config: dict) -> dict:
-    return {"variant": variant, "rules": dict(rules), "config": dict(config)}
+def model_info(variant: str, rules: dict, config: dict, m=None) -> dict:
+    """What a saved path records of its model: everything needed to rebuild it
+    anywhere (:func:`rbmap.evidence.describe`: the variant's text, every rule,
+    the whole config, the assumptions, the rbmap version)."""
+    from rbmap.evidence import describe
+    return describe(variant, rules, m if m is not None else model_from(
+        variant, rules, config))
 
 
 def command_line(info: dict) -> str:
@@ -51,7 +55,7 @@ def command_line(info: dict) -> str:
             parts.append(flag if val else "--no-" + key.replace("_", "-"))
         else:
             parts.append(f"{flag} {val}")
-    for k, v in sorted(info.get("rules", {}).items()):
+    for k, v in sorted(info.get("rule_overrides", info.get("rules", {})).items()):
         parts.append(f"--rule {k}={v}")
     return " ".join(parts)
 
@@ -68,8 +72,13 @@ def command_line(info: dict) -> str:
               help="Steps per --simulate walk.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--trace-out", type=click.Path(dir_okay=False), default=None,
-              help="Save every counterexample and example path (replayable JSON).")
-def check(variant, sim_runs, seed, walk_depth, as_json, trace_out, **kw):
+              help="Save every counterexample and example path (replayable JSON, "
+                   "self-contained: rbmap replay / rbmap report FILE).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False),
+              default=None, metavar="DIR",
+              help="Write each counterexample to DIR as PROPERTY.json (its trace), "
+                   ".txt (for a mail), .svg (a sequence diagram) and .html.")
+def check(variant, sim_runs, seed, walk_depth, as_json, trace_out, report_dir, **kw):
     """Explore VARIANT and check its properties.
 
     VARIANT is a shipped design (v2, v2-data-index, v3-read, v3-read-param,
@@ -88,14 +97,14 @@ def check(variant, sim_runs, seed, walk_depth, as_json, trace_out, **kw):
     m = model_from(variant, rules, config)
     if sim_runs is not None and sim_runs <= 0:
         fail(f"--simulate must be positive, got {sim_runs}")
-    info = model_info(variant, rules, config)
+    info = model_info(variant, rules, config, m)
     if sim_runs:
         result = simulate(m, seed=seed, runs=sim_runs, depth=walk_depth,
                           time_limit=bound["time_limit"], progress=bound["progress"])
     else:
         result = check_bfs(m, **bound)
-    report(m, result, info, as_json, trace_out)
-    sys.exit(exit_code(result))
+    ok = report(m, result, info, as_json, trace_out, report_dir)
+    sys.exit(exit_code(result) if ok else 2)
 
 
 def exit_code(result) -> int:
@@ -108,16 +117,54 @@ def exit_code(result) -> int:
     return 0
 
 
-def save_traces(result, info: dict, file: str) -> None:
-    paths = [Path(p.path.init, list(p.path.actions), p.name, info).to_json()
+def save_traces(m, result, info: dict, file: str) -> None:
+    from rbmap.evidence import traces_text
+    paths = [Path(p.path.init, list(p.path.actions), p.name)
              for p in result.properties if p.path is not None]
-    FsPath(file).write_text(json.dumps({"format": TRACES_FORMAT, "model": info,
-                                        "paths": paths}, indent=1) + "\n")
+    FsPath(file).write_text(traces_text(m, paths, info))
 
 
-def report(m, result, info: dict, as_json: bool, trace_out: str | None) -> None:
+def report(m, result, info: dict, as_json: bool, trace_out: str | None,
+           report_dir: str | None = None) -> bool:
+    """Print the result, save the traces and the reports; False when a file could
+    not be written (said on stderr)."""
     if trace_out:
-        save_traces(result, info, trace_out)
+        save_traces(m, result, info, trace_out)
+    _print_result(m, result, info, as_json, trace_out, report_dir)
+    if report_dir:
+        return write_check_reports(m, result, info, report_dir, not as_json)
+    return True
+
+
+def write_check_reports(m, result, info: dict, report_dir: str, say: bool) -> bool:
+    """``--report DIR``: each counterexample as PROPERTY.{json,txt,svg,html}."""
+    from rbmap.cli.report import safe_name, write_reports
+    done = []
+    for p in result.properties:
+        if p.status != "violated" or p.path is None:
+            continue
+        path = Path(p.path.init, list(p.path.actions), p.name)
+        try:
+            files = write_reports(report_dir, safe_name(p.name), m, path, info)
+        except OSError as exc:
+            click.echo(f"rbmap: --report {report_dir}: cannot write: "
+                       f"{exc.strerror or exc}", err=True)
+            return False
+        done.append(files)
+    if say:
+        click.echo("")
+        if done:
+            click.echo(f"reports in {report_dir} (each: .json trace, .txt, .svg, "
+                       ".html):")
+            for f in done:
+                click.echo(f"  {f['html'][:-5]}")
+        else:
+            click.echo(f"no counterexample: nothing written to {report_dir}")
+    return True
+
+
+def _print_result(m, result, info: dict, as_json: bool, trace_out: str | None,
+                  report_dir: str | None) -> None:
     na = m.not_applicable()
     if as_json:
         out = result_to_json(result, m, info)
@@ -133,7 +180,7 @@ def report(m, result, info: dict, as_json: bool, trace_out: str | None) -> None:
     c = info["config"]
     for line in textwrap.wrap(", ".join(f"{k}={val}" for k, val in c.items()), 72):
         click.echo(("config: " if line.startswith("pages") else "        ") + line)
-    for k, val in sorted(info["rules"].items()):
+    for k, val in sorted(info.get("rule_overrides", info["rules"]).items()):
         click.echo(f"rule override: {k}={val}")
     click.echo(result.summary())
     wn = max(len(p.name) for p in result.properties)
@@ -150,9 +197,17 @@ def report(m, result, info: dict, as_json: bool, trace_out: str | None) -> None:
         click.echo("")
         click.echo(f"{p.name} VIOLATED in {info['variant']} ({len(p.path)} steps)"
                    + (f": {p.note}" if p.note else ""))
-        click.echo(step_table(m, p.path, len(p.path.actions)))
+        from rbmap.evidence import evidence
+        from rbmap.report import step_table as ev_table
+        ev = evidence(m, p.path, info)
+        if any(st.needs for st in ev.steps):
+            click.echo("[--option] under a step: it exists only because that "
+                       "option dropped an assumption")
+        click.echo(ev_table(ev))
         if trace_out:
             click.echo(shell_lines(f"replay: rbmap replay {trace_out} --property {p.name}"))
+        elif report_dir:
+            click.echo(f"replay: rbmap replay {report_dir}/{p.name}.json")
         else:
             click.echo(shell_lines(f"replay: {cmd} --trace-out trace.json && "
                                    f"rbmap replay trace.json --property {p.name}"))
@@ -195,72 +250,109 @@ def _kind(name: str) -> str:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--property", "prop", default=None,
               help="Which path of a multi-path file (default: every violated one).")
+@click.option("--current", is_flag=True,
+              help="Replay on the shipped variant file as it is now, not on the "
+                   "trace's own copy of it.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
-def replay_cmd(file, prop, as_json):
+def replay_cmd(file, prop, current, as_json):
     """Re-run a saved trace on the model and re-check the properties along it.
 
-    FILE is what `rbmap check --trace-out` wrote (several paths) or a single
-    rbmap-path/1 object. Exit 0 when every replayed path shows the property it was
-    saved for (a counterexample still violates, an example still reaches); 1 when
-    not; 2 when the file is malformed or no longer replays.
+    FILE is what `rbmap check --trace-out` or `rbmap compare --trace-dir` wrote.
+    It carries its variant (the file's whole text), every rule, the config and
+    the assumptions, so it replays from any directory; a shipped variant that has
+    changed since the trace was made is said so (the trace's copy is replayed;
+    --current replays on the file as it is now). Prints the config and the
+    assumptions, then each path as a step table: a step that exists only because
+    an assumption was dropped is marked with the option that dropped it.
+
+    \b
+    Exit 0 when every replayed path shows the property it was saved for (a
+    counterexample still violates, an example still reaches); 1 when not; 2 when
+    the file is malformed or no longer replays.
     """
+    from rbmap.evidence import TraceError, read_trace, replay_entry
     try:
-        data = json.loads(FsPath(file).read_text())
-    except ValueError as exc:
-        fail(f"{file}: not JSON: {exc}")
-    if isinstance(data, dict) and data.get("format") == TRACES_FORMAT:
-        entries = data.get("paths", [])
-    else:
-        entries = [data]
-    try:
-        paths = [Path.from_json(e) for e in entries]
-    except PathFormatError as exc:
+        entries, fmt = read_trace(file)
+    except TraceError as exc:
         fail(f"{file}: {exc}")
     if prop:
-        paths = [p for p in paths if p.property == prop]
-        if not paths:
+        entries = [e for e in entries if e.path.property == prop]
+        if not entries:
             fail(f"{file}: no path for property {prop!r}")
-    elif len(paths) > 1:
-        paths = [p for p in paths if _kind(p.property or "") in ("always", "eventually")]
+    elif len(entries) > 1:
+        entries = [e for e in entries
+                   if _kind(e.path.property or "") in ("always", "eventually")]
     ok = True
     outputs = []
-    for path in paths:
-        info = path.model
+    shown_header = False
+    for entry in entries:
         try:
-            m = model_from(info["variant"], info.get("rules", {}), info["config"])
-        except KeyError as exc:
-            fail(f"{file}: the path's model description lacks {exc}")
-        try:
-            states = replay_path(m, path)
-        except (ReplayError, NondeterminismError) as exc:
-            fail(f"{file}: does not replay on the current model: {exc}")
-        props = {p.name: p for p in m.properties()}
-        target = props.get(path.property)
-        final = states[-1]
-        if target is None:
-            shows = None
-        elif target.kind == "always":
-            shows = not target(final)
-        elif target.kind == "sometimes":
-            shows = target(final)
-        else:  # eventually: the final state is in a terminal component where it fails
-            shows = not target(final)
-        violated_along = sorted({p.name for p in props.values() if p.kind == "always"
-                                 for s in states if not p(s)})
+            ev = replay_entry(entry, file, current)
+        except TraceError as exc:
+            fail(f"{file}: {exc}")
+        m_desc = entry.desc
+        shows = ev.reproduced
+        violated_along = ev.violated_along
         ok &= bool(shows)
-        outputs.append({"property": path.property, "steps": len(path.actions),
+        outputs.append({"property": entry.path.property, "steps": ev.length,
                         "shows": shows, "violated_along": violated_along,
-                        "model": info})
-        if not as_json:
-            click.echo(f"{path.property}: {'reproduced' if shows else 'NOT reproduced'}"
-                       f" in {len(path.actions)} steps on {info['variant']}")
-            click.echo(step_table(m, path, len(path.actions) if shows else None))
-            if violated_along:
-                click.echo("always-properties violated along the path: "
-                           + ", ".join(violated_along))
+                        "notes": ev.notes,
+                        "needs": {st.index: list(st.needs) for st in ev.steps
+                                  if st.needs},
+                        "model": {k: v for k, v in m_desc.items()
+                                  if k != "variant_text"}})
+        if as_json:
+            continue
+        if not shown_header:
+            _replay_header(file, fmt, ev)
+            shown_header = True
+        click.echo("")
+        click.echo(f"{entry.path.property}: "
+                   f"{'reproduced' if shows else 'NOT reproduced'}"
+                   f" in {ev.length} steps on {m_desc['variant']}")
+        from rbmap.report import step_table as ev_table
+        if not shows:
+            ev.violating = None
+        click.echo(ev_table(ev))
+        if violated_along:
+            click.echo("\n".join(textwrap.wrap(
+                "always-properties violated along the path: "
+                + ", ".join(violated_along), 80)))
     if as_json:
         click.echo(json.dumps({"file": file, "paths": outputs, "reproduced": ok}))
     sys.exit(0 if ok else 1)
+
+
+def _replay_header(file: str, fmt: str, ev) -> None:
+    """What the trace is: its variant (and whether it changed), config,
+    assumptions, and the notes of the replay."""
+    from rbmap.report import assumption_lines, config_items, variant_label
+    made = ev.desc.get("rbmap")
+    click.echo(f"trace {file} ({fmt}" + (f", made by rbmap {made}" if made else "")
+               + ")")
+    for line in textwrap.wrap(f"variant {variant_label(ev.desc)}", 80,
+                              subsequent_indent="    "):
+        click.echo(line)
+    rules = ev.desc.get("rule_overrides", ev.desc.get("rules")) or {}
+    for k, val in sorted(rules.items()):
+        click.echo(f"rule override: {k}={val}")
+    for line in textwrap.wrap("config: " + ", ".join(config_items(ev)), 80,
+                              subsequent_indent="        "):
+        click.echo(line)
+    held, dropped = assumption_lines(ev)
+    for label, items in (("assumptions in force", held), ("assumptions dropped",
+                                                           dropped)):
+        for line in textwrap.wrap(f"{label}: " + ("; ".join(items) or "none"), 80,
+                                  subsequent_indent="    ", break_on_hyphens=False):
+            click.echo(line)
+    if any(st.needs for st in ev.steps):
+        click.echo("[--option] under a step: it exists only because that option "
+                   "dropped an")
+        click.echo("assumption")
+    for n in ev.notes:
+        for line in textwrap.wrap(f"note: {n}", 80, subsequent_indent="    ",
+                                  break_on_hyphens=False):
+            click.echo(line)
 
 
 replay = replay_cmd

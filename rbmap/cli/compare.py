@@ -25,7 +25,7 @@ import click
 
 from rbmap.checker import Path, check_bfs
 from rbmap.cli import fail
-from rbmap.cli.check import command_line, model_from
+from rbmap.cli.check import command_line, model_from, model_info
 from rbmap.cli.options import (bound_options, bounds, parse_rules, workload_config,
                                workload_options)
 from rbmap.model import SpecError, shipped_names
@@ -45,7 +45,7 @@ def _model_rows(m, variant: str, config: dict, rules: dict, traces: dict,
     t = time.perf_counter()
     r = check_bfs(m, **bound)
     dt = time.perf_counter() - t
-    info = {"variant": variant, "rules": dict(rules), "config": dict(config)}
+    info = model_info(variant, rules, config, m)
 
     def wanted(name):
         return rows == "all" or (name in NC_ROWS) == (rows == "nc")
@@ -59,14 +59,23 @@ def _model_rows(m, variant: str, config: dict, rules: dict, traces: dict,
             cell["steps"] = len(p.path)
             cell["trace"] = key
             traces[key] = {"command": command_line(info),
+                           "file": trace_file_name(variant, p.name),
                            "path": Path(p.path.init, list(p.path.actions), p.name,
-                                        info).to_json()}
+                                        info).to_json(),
+                           "model": m}
         cells[p.name] = cell
     for name in m.not_applicable():
         if wanted(name):
             cells[name] = {"status": "n/a"}
     return cells, {"states": r.states, "seconds": round(dt, 2),
                    "complete": r.complete, "stopped_by": r.stopped_by}
+
+
+def trace_file_name(variant: str, prop: str) -> str:
+    """The base name (no suffix) a cell's trace and reports are saved under:
+    VARIANT.PROPERTY, the variant's file stem when it is a path."""
+    from rbmap.cli.report import safe_name
+    return f"{safe_name(variant)}.{prop}"
 
 
 def _abi_rows(variant: str) -> dict:
@@ -212,7 +221,10 @@ def render_text(mx: dict, width: int = 80) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(mx: dict, trace_dir: str | None) -> str:
+def render_markdown(mx: dict, trace_dir: str | None,
+                    report_dir: str | None = None) -> str:
+    """The matrix as a Markdown table; with ``trace_dir`` (or ``report_dir``) each
+    violated cell links to its saved trace (and to its HTML report)."""
     vs = mx["variants"]
     out = ["| property | " + " | ".join(vs) + " |",
            "|---|" + "---|" * len(vs)]
@@ -222,8 +234,11 @@ def render_markdown(mx: dict, trace_dir: str | None) -> str:
             c = row["cells"][v]
             text = _cell_text(c).replace("VIOL ", "VIOLATED (") + (
                 " steps)" if c["status"] == "violated" and "steps" in c else "")
-            if trace_dir and "trace" in c:
-                text = f"[{text}]({trace_dir}/{c['trace'].replace(':', '.')}.json)"
+            if "trace" in c and (trace_dir or report_dir):
+                base = mx["traces"][c["trace"]]["file"]
+                text = f"[{text}]({trace_dir or report_dir}/{base}.json)"
+                if report_dir:
+                    text += f" ([report]({report_dir}/{base}.html))"
             cells.append(text)
         out.append(f"| `{row['name']}` | " + " | ".join(cells) + " |")
     out.append("")
@@ -263,9 +278,14 @@ def render_markdown(mx: dict, trace_dir: str | None) -> str:
 @click.option("--markdown", is_flag=True, help="A Markdown table.")
 @click.option("--trace-dir", type=click.Path(file_okay=False), default=None,
               help="Write each counterexample to DIR/VARIANT.PROPERTY.json "
-                   "(replay with rbmap replay).")
+                   "(self-contained: rbmap replay / rbmap report FILE).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False),
+              default=None, metavar="DIR",
+              help="Write each counterexample to DIR as VARIANT.PROPERTY.json (its "
+                   "trace), .txt (for a mail), .svg (a sequence diagram) and .html; "
+                   "--markdown links each violated cell to them.")
 def compare(variants, abi, weak_memory, nc, expect, as_json, markdown, trace_dir,
-            **kw):
+            report_dir, **kw):
     """Check VARIANTS side by side: properties and ABI checks as rows.
 
     VARIANTS are shipped names or paths to variant files (default: every shipped
@@ -291,36 +311,60 @@ def compare(variants, abi, weak_memory, nc, expect, as_json, markdown, trace_dir
            if progress or (progress is None and sys.stderr.isatty()) else None)
     mx = build_matrix(variants, config, rules, abi, nc, progress=say, bound=bound,
                       weak_memory=weak_memory)
-    if trace_dir:
-        d = FsPath(trace_dir)
-        d.mkdir(parents=True, exist_ok=True)
-        for key, t in mx["traces"].items():
-            (d / f"{key.replace(':', '.')}.json").write_text(
-                json.dumps(t["path"], indent=1) + "\n")
+    written = _write_traces(mx, trace_dir, report_dir)
+    for t in mx["traces"].values():
+        t.pop("model", None)    # the built model: not part of the output
     diffs = expect_differences(mx, expected) if expected is not None else None
     if diffs is not None:
         mx["expect"] = {"file": expect, "differences": diffs}
     if as_json:
         click.echo(json.dumps(mx))
     elif markdown:
-        click.echo(render_markdown(mx, trace_dir))
+        click.echo(render_markdown(mx, trace_dir, report_dir))
     else:
         click.echo(render_text(mx))
         if mx["traces"]:
-            click.echo("\ncounterexamples (" + ("in " + trace_dir if trace_dir else
-                       "add --trace-dir DIR to save them") + "):")
+            where = trace_dir or report_dir
+            click.echo("\ncounterexamples (" + ("in " + where if where else
+                       "add --trace-dir DIR or --report DIR to save them") + "):")
             for key, t in mx["traces"].items():
                 steps = len(t["path"]["actions"])
-                if trace_dir:
-                    v, p = key.split(":")
+                if where:
                     click.echo(f"  {key} ({steps} steps): rbmap replay "
-                               f"{trace_dir}/{v}.{p}.json")
+                               f"{where}/{t['file']}.json")
                 else:
                     click.echo(f"  {key} ({steps} steps)")
+            if report_dir:
+                click.echo(f"  (each also as .txt, .svg and .html in {report_dir})")
     if diffs is not None and not as_json:
         click.echo("")
         click.echo(_expect_text(expect, diffs))
-    sys.exit(matrix_exit_code(mx, diffs))
+    sys.exit(matrix_exit_code(mx, diffs) if written else 2)
+
+
+def _write_traces(mx: dict, trace_dir: str | None, report_dir: str | None) -> bool:
+    """Each violated cell's trace into ``trace_dir`` and its trace and reports
+    into ``report_dir``; False (said on stderr) when a file could not be written."""
+    from rbmap.cli.report import write_reports
+    from rbmap.evidence import traces_text
+    for key, t in mx["traces"].items():
+        m = t["model"]
+        path = Path.from_json(t["path"])
+        desc = path.model
+        path.model = {}
+        try:
+            if trace_dir:
+                d = FsPath(trace_dir)
+                d.mkdir(parents=True, exist_ok=True)
+                (d / f"{t['file']}.json").write_text(traces_text(m, [path], desc))
+            if report_dir:
+                write_reports(report_dir, t["file"], m, path, desc)
+        except OSError as exc:
+            opt = "--report" if report_dir and not trace_dir else "--trace-dir"
+            click.echo(f"rbmap: {opt}: cannot write: {exc.strerror or exc}",
+                       err=True)
+            return False
+    return True
 
 
 def _cells(mx: dict):
