@@ -66,6 +66,7 @@ PATH_FORMAT = "rbmap-path/1"
 
 __all__ = ["TRACES_FORMAT", "TraceError", "TraceEntry", "Evidence", "Step",
            "rbmap_version", "describe", "traces_text", "path_record", "read_trace",
+           "read_trace_data",
            "model_for", "evidence", "evidence_from_record", "dumps"]
 
 
@@ -174,6 +175,11 @@ def read_trace(file: str) -> tuple[list[TraceEntry], str]:
         data = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise TraceError(f"not JSON: {exc}") from None
+    return read_trace_data(data)
+
+
+def read_trace_data(data) -> tuple[list[TraceEntry], str]:
+    """:func:`read_trace` on the file's parsed JSON."""
     if not isinstance(data, dict):
         raise TraceError("not an rbmap trace (a JSON object is expected)")
     fmt = data.get("format")

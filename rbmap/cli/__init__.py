@@ -63,6 +63,7 @@ COMMANDS = [
     ("fuzz", "fuzz"),
     ("litmus", "litmus"),
     ("report", "report"),
+    ("explore", "explore"),
 ]
 
 
