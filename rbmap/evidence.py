@@ -105,7 +105,7 @@ def describe(variant: str, overrides: dict, model) -> dict:
 def _property_info(name: str) -> tuple[str, str]:
     for s in SPECS:
         if s.name == name:
-            return s.kind, " ".join(s.doc.split("\n\n")[0].split())
+            return s.kind, " ".join(s.doc.split("\n\n")[0].replace("``", "").split())
     if name == "deadlock":
         return "always", "Every state has a next step, unless every process has exited."
     return "", ""

@@ -135,6 +135,8 @@ def sequence_svg(ev: Evidence, title: str | None = None) -> str:
     out_body.append(_text(PAD, y, head, "title", weight="bold"))
     y += LH + 2
     sub = [f"variant {variant_label(ev.desc)}"]
+    if ev.doc:
+        sub += _wrap(f"{ev.property}: {ev.doc}", int((width - 2 * PAD) / CW))
     cfg = ", ".join(f"{k}={_t(v)}" for k, v in ev.desc.get("config", {}).items())
     sub += _wrap("config: " + cfg, int((width - 2 * PAD) / CW))
     dropped = [a["option"] for a in ev.assumptions if not a.get("in_force")]

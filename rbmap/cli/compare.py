@@ -330,8 +330,12 @@ def compare(variants, abi, weak_memory, nc, expect, as_json, markdown, trace_dir
             for key, t in mx["traces"].items():
                 steps = len(t["path"]["actions"])
                 if where:
-                    click.echo(f"  {key} ({steps} steps): rbmap replay "
-                               f"{where}/{t['file']}.json")
+                    line = (f"  {key} ({steps} steps): rbmap replay "
+                            f"{where}/{t['file']}.json")
+                    if len(line) > 80:
+                        line = (f"  {key} ({steps} steps):\n    rbmap replay "
+                                f"{where}/{t['file']}.json")
+                    click.echo(line)
                 else:
                     click.echo(f"  {key} ({steps} steps)")
             if report_dir:
