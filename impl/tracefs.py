@@ -50,6 +50,7 @@ FAULTED_SIZE = 9                            # strlen("<faulted>")
 TRACE_PRINT = 5
 PRINT_ENTRY_SIZE = 16                       # struct trace_entry (8) + ip (8)
 DEFAULT_BUFFER_PERCENT = 50
+TRACE_BUF_SIZE_DEFAULT = 1441792            # trace_buf_size: a new instance's size
 
 
 def _neg(name: str) -> int:
@@ -220,6 +221,7 @@ class Instance:
         self.overwrite = overwrite
         self.clock = clock
         self.array_buffer = self._new_buffer(nr_pages, order, "buffer")
+        self._as_created_by_mkdir(order)
         # tr->array_buffer.data[cpu]->entries: what buffer_size_kb reads back, the
         # ring size set at creation and by each successful resize (not by a
         # sub-buffer order change: update_buffer_entries() only runs on resize)
@@ -248,6 +250,27 @@ class Instance:
         if self.clock is None:
             self.clock = b.clock          # one clock for every buffer
         return b
+
+    def _as_created_by_mkdir(self, order: int) -> None:
+        """Leave ``cpu_buffer->pages`` where the kernel's way to this geometry does.
+
+        ``mkdir instances/NAME`` allocates trace_buf_size bytes
+        (TRACE_BUF_SIZE_DEFAULT) at order 0; the sub-buffer order is set next
+        (ring_buffer_subbuf_order_set: ``pages`` is the new head), then the
+        per-CPU size.  A smaller size is rb_remove_pages on the fresh ring (tail
+        == head): it unlinks the pages after the head and leaves ``pages`` on the
+        page that then follows it, where rb_reset_cpu puts the head again (a
+        reset moves the head one page on).  A larger one is rb_insert_pages,
+        which leaves ``pages`` alone.  The ring itself is built directly at its
+        final size (the same pages in the same order, without allocating 1.4 MB
+        per instance)."""
+        cap0 = self.page_size - ev.BUF_PAGE_HDR_SIZE
+        nr = max(2, -(-TRACE_BUF_SIZE_DEFAULT // cap0))
+        if order:
+            nr = max(2, -(-(cap0 * nr) // self.array_buffer.subbuf_size))
+        cb = self.cpu_buffer
+        if cb.nr_pages < nr:
+            cb.pages = cb.head_page.list_next.value[0]
 
     def _ring_size(self) -> int:
         """ring_buffer_size(): bytes of data the CPU 0 ring holds."""

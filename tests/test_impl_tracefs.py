@@ -466,3 +466,29 @@ def test_backing_file_is_readable_from_another_process(tmp_path):
     markers(inst, 1)                   # unmapped: the file no longer follows
     _, page = other()
     assert len(ev.decode_page(page).data_events) == 9
+
+
+# ---------------------------------------------------------------------------
+# found by rbmap fuzz against 6.12.117 (specs/scenarios/reset_head.scn,
+# subbuf_max_event.scn, fork_closes_reader.scn)
+# ---------------------------------------------------------------------------
+
+def _reader_id_after_reset(inst):
+    fd, vma = mapped(inst)
+    assert inst.write_file("trace", "") == 0
+    markers(inst, 1)
+    assert inst.ioctl(fd, inst.GET_READER) == 0
+    return meta(vma)["reader.id"]
+
+
+@pytest.mark.parametrize("kw,head_id", [
+    ({}, 2),                                   # 1.4 MB at mkdir, shrunk to 16 KiB
+    ({"subbuf_size_kb": 8}, 2),                # order set first: still a shrink
+    ({"buffer_size_kb": 2048}, 1),             # grown: rb_insert_pages
+])
+def test_reset_puts_the_head_where_cpu_buffer_pages_points(kw, head_id):
+    """rb_reset_cpu makes ``cpu_buffer->pages`` the head page; the shrink from
+    the instance's creation size left it on the page after the first head, so
+    the first event after a reset lands on sub-buffer 2, not 1 (the IDs count
+    from the head at map time)."""
+    assert _reader_id_after_reset(Instance(**kw)) == head_id
