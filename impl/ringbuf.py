@@ -1176,7 +1176,8 @@ def _subbuf_order_locked(buffer, order):
     old_size = buffer.subbuf_size
     buffer.subbuf_order = order
     buffer.subbuf_size = (buffer.page_size << order) - ev.BUF_PAGE_HDR_SIZE
-    buffer.max_data_size = buffer.subbuf_size - 8
+    # buffer->max_data_size stays what __ring_buffer_alloc set: 6.12.117 does
+    # not update it here, so a larger sub-buffer takes no larger event
     for cb in buffer.buffers.values():
         nr = max(2, -(-(old_size * cb.nr_pages) // buffer.subbuf_size))
         yield from cb.reader_lock.acquire()

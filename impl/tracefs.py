@@ -245,6 +245,9 @@ class Instance:
                         overwrite=self.overwrite, clock=self.clock, name=name,
                         kmsg=self._kmsg, kernel=self.kernel,
                         zero_pages=self.abi != "v2")
+        # tracefs allocates every buffer at order 0 (ring_buffer_alloc) and sets
+        # the order afterwards, which leaves buffer->max_data_size alone
+        b.max_data_size = self.page_size - ev.BUF_PAGE_HDR_SIZE - 8
         for cb in b.buffers.values():
             cb.mapping = self.mapping
         if self.clock is None:

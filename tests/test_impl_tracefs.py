@@ -492,3 +492,19 @@ def test_reset_puts_the_head_where_cpu_buffer_pages_points(kw, head_id):
     the first event after a reset lands on sub-buffer 2, not 1 (the IDs count
     from the head at map time)."""
     assert _reader_id_after_reset(Instance(**kw)) == head_id
+
+
+@pytest.mark.parametrize("subbuf_kb", [4, 8, 16])
+def test_a_larger_sub_buffer_takes_no_larger_event(subbuf_kb):
+    """ring_buffer_subbuf_order_set keeps buffer->max_data_size (4072 bytes, set
+    at allocation with order 0): a 4096-character marker is cut to 4054
+    characters, one 4080-byte event, whatever the sub-buffer size."""
+    inst = Instance()
+    assert inst.write_file("buffer_subbuf_size_kb", str(subbuf_kb)) == 0
+    fd = inst.open(nonblock=True)
+    for _ in range(3):
+        assert inst.write_marker("x" * 4096) == 4054
+    rc, data = inst.read(fd, 1 << 20)
+    assert rc == subbuf_kb << 10
+    page = ev.decode_page(data)
+    assert [e.length for e in page.data_events] == [4080] * min(3, subbuf_kb // 4)
