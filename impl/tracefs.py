@@ -90,6 +90,10 @@ class _Fd:
         self.spare = None
         self.closed = False
         self.pipe = None                 # a TracePipe for a trace_pipe fd
+        # iter->closed: set by tracing_buffers_flush, which runs at every close
+        # of a descriptor of the file (a forked child's exit too), not only the
+        # last; a read of an empty buffer then returns 0 instead of waiting
+        self.iter_closed = False
 
 
 class Process:
@@ -99,6 +103,7 @@ class Process:
         self.inst = inst
         self.name = name
         self.vmas: list[Vma] = []
+        self.files: list[_Fd] = []      # open files a fork child holds copies of
         self.next_addr = 0x7F0000000000
 
     def alloc_addr(self, length: int) -> int:
@@ -113,9 +118,13 @@ class Process:
         return None
 
     def exit(self) -> None:
-        """Process exit: every VMA is closed."""
+        """Process exit: every VMA is closed, then every descriptor (exit_files:
+        each close runs the file's ``flush``)."""
         for v in list(self.vmas):
             self.inst.munmap(v)
+        for f in self.files:
+            self.inst.flush(f)
+        self.files = []
 
 
 class Vma:
@@ -483,10 +492,19 @@ class Instance:
         self._fds[fd] = _Fd(nonblock, rdwr)
         return fd
 
+    def flush(self, f: _Fd) -> None:
+        """A close of one descriptor of the file (``f_op->flush``).  trace_pipe_raw
+        has tracing_buffers_flush: ``iter->closed = true`` for the open file
+        itself, so every other descriptor of it (a fork's parent) sees it too;
+        trace_pipe has no flush."""
+        if f.pipe is None:
+            f.iter_closed = True
+
     def close(self, fd: int) -> int:
         f = self._fd(fd)
         if f is None:
             return EBADF
+        self.flush(f)
         f.closed = True
         f.spare = None
         if f.pipe is not None:
@@ -563,7 +581,7 @@ class Instance:
             # a short read copies only the events that fit in count - 16 bytes
             ret = run_plain(cb.ring_buffer_read_page(f.spare, nbytes))
             if ret < 0:
-                if run_plain(cb.ring_buffer_empty_cpu()):
+                if run_plain(cb.ring_buffer_empty_cpu()) and not f.iter_closed:
                     return (EAGAIN if f.nonblock else EINTR), b""
                 return 0, b""
             f.read = 0
@@ -765,7 +783,8 @@ class Instance:
         return 0
 
     def fork(self) -> Process:
-        """A child process: copies of the VMAs without VM_DONTCOPY.
+        """A child process: copies of the VMAs without VM_DONTCOPY, and of the open
+        descriptors (closed at its exit).
 
         Upstream 6.12 has no ``vm_ops->open``, so the child's copy is not counted
         (closing both copies then warns); v2's ``open`` counts it.
@@ -773,6 +792,7 @@ class Instance:
         self._nforks += 1
         child = Process(self, f"child{self._nforks}")
         child.next_addr = self.proc.next_addr
+        child.files = [f for f in self._fds.values() if not f.closed]
         for v in self.proc.vmas:
             if v.vm_flags & VM_DONTCOPY:
                 continue

@@ -508,3 +508,24 @@ def test_a_larger_sub_buffer_takes_no_larger_event(subbuf_kb):
     assert rc == subbuf_kb << 10
     page = ev.decode_page(data)
     assert [e.length for e in page.data_events] == [4080] * min(3, subbuf_kb // 4)
+
+
+def test_a_fork_childs_exit_ends_the_parents_raw_reads():
+    """The child's exit closes its copies of the descriptors: flush() of
+    trace_pipe_raw sets iter->closed on the shared open file, so the parent's
+    read() of an empty buffer returns 0 from then on instead of -EAGAIN (or
+    blocking); GET_READER and a fresh open are not affected."""
+    inst = Instance()
+    nb = inst.open(nonblock=True)
+    blk = inst.open()
+    assert inst.read(nb, 4096) == (EAGAIN, b"")
+    assert inst.read(blk, 4096) == (EINTR, b"")
+    inst.fork().exit()
+    assert inst.read(nb, 4096) == (0, b"")
+    assert inst.read(blk, 4096) == (0, b"")
+    markers(inst, 2)
+    rc, data = inst.read(nb, 4096)
+    assert rc == 4096 and len(ev.decode_page(data).data_events) == 2
+    assert inst.read(inst.open(nonblock=True), 4096) == (EAGAIN, b"")
+    rc, vma = inst.mmap(nb, 4096, 0)
+    assert rc == 0 and inst.ioctl(nb, TRACE_MMAP_IOCTL_GET_READER) == 0
