@@ -17,12 +17,16 @@ asked for, on the real kernel in *one* boot (every program is a scenario of its
 own tracefs instance).  Outputs are compared after the documented normalisation
 (:func:`rbmap.cli.scenario.normalise`).  A program that differs is run once more
 on the kernel (a difference that does not come back is *unstable*, e.g. a time
-extend that moved an event to the next page on a slow host) and is then shrunk:
-:func:`shrink` is a batched delta debugging, each round one boot holding every
-candidate (chunks of operations removed, numbers made smaller), keeping the
-smallest candidate that still shows the same *signature* (the operation and the
-fields of the first differing step).  Everything is deterministic for a seed: the
-programs of batch *b* depend only on (seed, b), and shrinking only on the outputs.
+extend that moved an event to the next page on a slow host) and is then shrunk.
+A program is first cut after the step that differs (each scenario starts from a
+fresh instance, so what follows cannot matter); :func:`shrink_many` then runs a
+batched delta debugging of all the differences at once, each round one boot
+holding the candidates of every difference still shrinking (chunks of
+operations removed, numbers made smaller, never the differing last step),
+keeping for each the smallest candidate that still shows the same *signature*
+(the operation and the fields of the first differing step), cut again where it
+differs.  Everything is deterministic for a seed: the programs of batch *b*
+depend only on (seed, b), and shrinking only on the outputs.
 
 Not generated, on purpose: ``dofork_fork`` (a known 6.12.117 accounting bug,
 specs/scenarios/dofork_fork.scn, whose WARN breaks the instance's counts for
@@ -53,6 +57,7 @@ PAGE = 4096
 BUF_PAGE_HDR = 16
 MAX_MAPS = 8            # live `map`s the guest runner holds at once
 MAX_OPS = 30
+_MACHINE_BYTES = 512 << 20  # the guest's memory (rbmap.kernel.qemu_command: -m 512)
 
 
 # --------------------------------------------------------------------------
@@ -182,6 +187,10 @@ def _trymap(draw, sim: _Sim) -> str:
     offset = draw(st.sampled_from(offsets))
     prot = draw(st.sampled_from(("r", "r", "r", "rw", "rx")))
     share = draw(st.sampled_from(("shared", "shared", "shared", "private")))
+    if prot == "rw" and share == "private" and length > _MACHINE_BYTES // 4:
+        # VM accounting charges a private writable mapping before the file sees
+        # it (-ENOMEM beyond the machine's memory): not ring-buffer behaviour
+        length = total + sub
     return f"trymap {length} {offset} {prot} {share}"
 
 
@@ -343,6 +352,7 @@ class ImplRun:
 
     objs: list[dict]
     problems: list[tuple[str, str]] = field(default_factory=list)
+    first_step: int | None = None     # step of the first problem (None: clean-up, crash)
 
 
 def run_impl(name: str, ops: list[str], check: bool = True) -> ImplRun:
@@ -359,8 +369,15 @@ def run_impl(name: str, ops: list[str], check: bool = True) -> ImplRun:
 
     bad: list[tuple[str, str]] = []
     seen_atomicity = [0]
+    first = [None]
 
     def observe(inst, op, obj):
+        before = len(bad)
+        _observe(inst, op, obj)
+        if len(bad) > before and not before and op is not None and obj is not None:
+            first[0] = obj["step"]
+
+    def _observe(inst, op, obj):
         where = f"step {obj['step']} {op.name}" if op is not None else "after clean-up"
         opname = op.name if op is not None else "clean-up"
         if obj is not None:
@@ -391,7 +408,7 @@ def run_impl(name: str, ops: list[str], check: bool = True) -> ImplRun:
             tb = tb.tb_next
         return ImplRun([], [(f"crash: {type(exc).__name__} in {where}",
                              f"impl raised {type(exc).__name__} in {where}: {exc}")])
-    return ImplRun(objs, bad)
+    return ImplRun(objs, bad, first[0] if bad else None)
 
 
 @dataclass
@@ -483,7 +500,7 @@ def _smaller_numbers(line: str) -> list[str]:
         if not _NUM_WORD.match(w):
             continue
         v = int(w, 0)
-        for nv in sorted({0, 1, v // 2, 8, 16}):
+        for nv in sorted({0, 1, v // 2, 8, 16, v}):
             if 0 <= nv < v or (w.startswith("0x") and nv == v):
                 out.append(" ".join(words[:i] + [str(nv)] + words[i + 1:]))
     if words[0] == "open" and len(words) > 1:
@@ -491,28 +508,65 @@ def _smaller_numbers(line: str) -> list[str]:
     return [x for x in dict.fromkeys(out) if x != line]
 
 
-def candidates(ops: list[str]) -> list[list[str]]:
-    """Smaller programs: every proper prefix, contiguous chunks removed (halves
-    down to single operations), one number made smaller; no duplicates."""
+def _edits(ops: list[str], keep_last: bool = False) -> list[tuple[tuple, list[str]]]:
+    """The candidates of :func:`candidates`, each with its edit: ``(dropped
+    indices, {index: new line})``."""
     n = len(ops)
-    out: list[list[str]] = [ops[:k] for k in range(1, n)]
-    size = n // 2
+    out: list[tuple[tuple, list[str]]] = []
+
+    def drop(idx: range) -> None:
+        cand = [x for i, x in enumerate(ops) if i not in idx]
+        if cand:
+            out.append(((frozenset(idx), ()), cand))
+
+    if keep_last:
+        drop(range(0, n - 1))
+    else:
+        for k in range(1, n):
+            drop(range(k, n))
+    body = n - 1 if keep_last else n
+    size = max(body // 2, 1 if keep_last else 0)
     while size >= 1:
-        for start in range(0, n, size):
-            cand = ops[:start] + ops[start + size:]
-            if cand:
-                out.append(cand)
+        for start in range(0, body, size):
+            drop(range(start, min(start + size, body)))
         size //= 2
     for i, line in enumerate(ops):
         for repl in _smaller_numbers(line):
-            out.append(ops[:i] + [repl] + ops[i + 1:])
+            out.append(((frozenset(), ((i, repl),)), ops[:i] + [repl] + ops[i + 1:]))
     seen: set[tuple[str, ...]] = set()
     uniq = []
-    for c in out:
+    for e, c in out:
         if tuple(c) not in seen and c != ops:
             seen.add(tuple(c))
-            uniq.append(c)
+            uniq.append((e, c))
     return uniq
+
+
+def candidates(ops: list[str], keep_last: bool = False) -> list[list[str]]:
+    """Smaller programs: every proper prefix, contiguous chunks removed (halves
+    down to single operations), one number made smaller; no duplicates.
+
+    With ``keep_last`` (the difference shows in the program's last operation,
+    so a program without that operation cannot show it) no candidate drops the
+    last operation: no prefixes, no chunk that covers it, but that operation
+    alone."""
+    return [c for _e, c in _edits(ops, keep_last)]
+
+
+def _merged(ops: list[str], edits: list[tuple]) -> list[str] | None:
+    """Every edit at once (all the drops, the smallest new line per index): the
+    next round tries it first, so that independent reductions found in one
+    round need not take one round each."""
+    if len(edits) < 2:
+        return None
+    dropped = frozenset().union(*(d for d, _r in edits))
+    repl: dict[int, str] = {}
+    for _d, rs in edits:
+        for i, line in rs:
+            if i not in repl or _cost([line]) < _cost([repl[i]]):
+                repl[i] = line
+    out = [repl.get(i, x) for i, x in enumerate(ops) if i not in dropped]
+    return out or None
 
 
 def _cost(ops: list[str]) -> tuple:
@@ -520,39 +574,106 @@ def _cost(ops: list[str]) -> tuple:
     return (len(ops), numbers, sum(len(x) for x in ops), ops)
 
 
-def shrink(ops: list[str], test: Callable[[list[list[str]]], list[bool]],
-           max_rounds: int = 40, per_round: int = 120,
-           progress: Callable[[str], None] | None = None) -> tuple[list[str], int]:
-    """Batched delta debugging.
+def _kept(cand: list[str], verdict) -> list[str] | None:
+    """A test verdict as the program to go on with: ``None``/``False`` the
+    candidate does not show the difference, ``True`` it does, an int ``k`` it
+    does already in its first ``k`` operations (the rest can go)."""
+    if verdict is None or verdict is False:
+        return None
+    if verdict is True:
+        return cand
+    return cand[:max(1, int(verdict))]
 
-    ``test(cands)`` says for each candidate whether it still shows the difference
-    (one call is one kernel boot).  The candidates of the current program
-    (:func:`candidates`) are tried smallest first, ``per_round`` at a time; the
-    smallest that still differs becomes the current program.  It stops when no
-    candidate differs or after ``max_rounds`` calls.  Returns (the minimal
-    program, calls made)."""
-    cur = list(ops)
-    rounds = 0
-    while rounds < max_rounds:
-        cands = sorted(candidates(cur), key=_cost)
-        hit = None
-        for start in range(0, len(cands), per_round):
-            if rounds >= max_rounds:
-                break
-            chunk = cands[start:start + per_round]
-            rounds += 1
-            verdicts = test(chunk)
-            hits = [c for c, ok in zip(chunk, verdicts) if ok]
-            if progress:
-                progress(f"shrink round {rounds}: {len(cur)} ops, {len(chunk)} of "
-                         f"{len(cands)} candidates, {len(hits)} still differ")
-            if hits:
-                hit = hits[0]
-                break
-        if hit is None:
+
+@dataclass
+class _Shrinking:
+    cur: list[str]
+    keep_last: bool
+    cands: list[tuple[tuple | None, list[str]]] = field(default_factory=list)
+    pos: int = 0
+    rounds: int = 0
+    done: bool = False
+
+    def refill(self, first: list[str] | None = None) -> None:
+        self.cands = sorted(_edits(self.cur, self.keep_last), key=lambda ec: _cost(ec[1]))
+        if first is not None and _cost(first) < _cost(self.cur) and \
+                all(c != first for _e, c in self.cands):
+            self.cands.insert(0, (None, first))
+        self.pos = 0
+        self.done = not self.cands
+
+
+def shrink_many(programs: list[tuple[list[str], bool]],
+                test: Callable[[list[tuple[int, list[str]]]], list],
+                max_rounds: int = 40, per_round: int = 120,
+                progress: Callable[[str], None] | None = None
+                ) -> list[tuple[list[str], int]]:
+    """Batched delta debugging of several programs at once.
+
+    ``programs`` are ``(ops, keep_last)`` (see :func:`candidates`).  Each round
+    makes *one* call ``test([(index, candidate), ...])`` (one kernel boot) with
+    up to ``per_round`` candidates of every program still shrinking, smallest
+    first; the verdicts are as :func:`_kept` reads them.  The smallest
+    candidate that still differs (cut to where it differs) becomes that
+    program's current one; a program stops when none of its candidates differs
+    or after ``max_rounds`` rounds.  Returns, per program, (the minimal
+    program, rounds it took part in)."""
+    states = [_Shrinking(list(ops), keep) for ops, keep in programs]
+    for stt in states:
+        stt.refill()
+    rnd = 0
+    while True:
+        active = [i for i, stt in enumerate(states)
+                  if not stt.done and stt.rounds < max_rounds]
+        if not active:
             break
-        cur = hit
-    return cur, rounds
+        rnd += 1
+        chunk: list[tuple[int, list[str]]] = []
+        edits: list[tuple | None] = []
+        for i in active:
+            stt = states[i]
+            part = stt.cands[stt.pos:stt.pos + per_round]
+            chunk += [(i, c) for _e, c in part]
+            edits += [e for e, _c in part]
+            stt.rounds += 1
+        verdicts = test(chunk)
+        hits: dict[int, list[str]] = {}
+        whole: dict[int, list[tuple]] = {}    # edits whose candidate differs as it is
+        for (i, c), e, v in zip(chunk, edits, verdicts):
+            kept = _kept(c, v)
+            if kept is None:
+                continue
+            if i not in hits or _cost(kept) < _cost(hits[i]):
+                hits[i] = kept
+            if kept == c and e is not None:
+                whole.setdefault(i, []).append(e)
+        for i in active:
+            stt = states[i]
+            if i in hits:
+                before = stt.cur
+                stt.cur = hits[i]
+                stt.refill(_merged(before, whole.get(i, [])))
+            else:
+                stt.pos += per_round
+                stt.done = stt.pos >= len(stt.cands)
+        if progress:
+            progress(f"shrink round {rnd}: {len(chunk)} candidates of {len(active)} "
+                     f"program(s) in one run; now " +
+                     ", ".join(f"{len(states[i].cur)}" + ("" if i in hits else "=")
+                               for i in active) + " ops")
+    return [(stt.cur, stt.rounds) for stt in states]
+
+
+def shrink(ops: list[str], test: Callable[[list[list[str]]], list],
+           max_rounds: int = 40, per_round: int = 120,
+           progress: Callable[[str], None] | None = None,
+           keep_last: bool = False) -> tuple[list[str], int]:
+    """:func:`shrink_many` of one program; ``test(cands)`` gets the candidates
+    only.  Returns (the minimal program, calls made)."""
+    [(small, rounds)] = shrink_many(
+        [(ops, keep_last)], lambda chunk: test([c for _i, c in chunk]),
+        max_rounds, per_round, progress)
+    return small, rounds
 
 
 # --------------------------------------------------------------------------
@@ -569,6 +690,7 @@ class Difference:
     minimal: list[str] | None = None
     details: list[str] = field(default_factory=list)
     shrink_rounds: int = 0
+    keep: int | None = None    # operations up to the step that shows it (None: the end)
 
     def scenario_text(self, name: str) -> str:
         head = [f"found by rbmap fuzz ({self.kind}): {self.signature}"]
@@ -587,6 +709,7 @@ class FuzzReport:
     unstable: int = 0
     skipped: int = 0           # programs the guest did not get to (re-queued or lost)
     seconds: float = 0.0
+    shrink_seconds: float = 0.0
     uname_r: str = ""
     differences: list[Difference] = field(default_factory=list)
     guest_warnings: list[str] = field(default_factory=list)
@@ -596,7 +719,8 @@ class FuzzReport:
             "seed": self.seed, "on": self.on, "programs": self.programs, "ops": self.ops,
             "kernel_programs": self.kernel_programs, "boots": self.boots,
             "unstable": self.unstable, "skipped": self.skipped,
-            "seconds": round(self.seconds, 1), "uname_r": self.uname_r,
+            "seconds": round(self.seconds, 1),
+            "shrink_seconds": round(self.shrink_seconds, 1), "uname_r": self.uname_r,
             "guest_warnings": self.guest_warnings,
             "differences": [{
                 "kind": d.kind, "signature": d.signature, "programs": d.programs,
@@ -657,16 +781,22 @@ class Fuzzer:
             todo = rest
         return out
 
-    def _diff(self, name: str, ops: list[str], kobjs, irun: ImplRun) -> tuple[str, str, list[str]] | None:
-        """(kind, signature, details) of a program's problem, or None."""
+    def _diff(self, name: str, ops: list[str], kobjs, irun: ImplRun
+              ) -> tuple[str, str, list[str], int | None] | None:
+        """(kind, signature, details, ops) of a program's problem, or None;
+        ``ops`` is how many of its operations run up to the first step that shows
+        it (None: it shows only at the end, in the clean-up's kmsg or a crash)."""
         if irun.problems:
-            return "impl", irun.problems[0][0], [d for _k, d in irun.problems[:6]]
+            keep = irun.first_step - 1 if irun.first_step else None
+            return "impl", irun.problems[0][0], [d for _k, d in irun.problems[:6]], keep
         if kobjs is None:
             return None
         recs = compare_outputs(kobjs, irun.objs)
         if not recs:
             return None
-        return "kernel", signature(recs), describe(recs)
+        step = recs[0].get("step")
+        keep = step - 1 if isinstance(step, int) and step > 1 else None
+        return "kernel", signature(recs), describe(recs), keep
 
     def _evaluate(self, named: list[tuple[str, list[str]]], kernel: bool):
         impl_runs = [run_impl(n, ops) for n, ops in named]
@@ -697,20 +827,20 @@ class Fuzzer:
             differing = [(nm, f, k) for nm, f, k in zip(named, found, kouts) if f]
             if differing and self.kernel:
                 differing = self._confirm(differing)
-            for (n, ops), (kind, sig, details), _k in differing:
+            for (n, ops), (kind, sig, details, keep), _k in differing:
                 key = (kind, sig)
                 if key in self._by_sig:
                     self._by_sig[key].programs += 1
                 else:
-                    d = Difference(kind, sig, 1, n, ops, details=details)
+                    d = Difference(kind, sig, 1, n, ops, details=details, keep=keep)
                     self._by_sig[key] = d
                     rep.differences.append(d)
             self.log(f"batch {b}: {len(named)} programs ({rep.programs} in all), "
                      f"{len(differing)} differing, {len(rep.differences)} kinds, "
                      f"{time.monotonic() - t0:.0f}/{self.budget:.0f} s")
             b += 1
-        for i, d in enumerate(rep.differences):
-            self._shrink(d, i)
+        if rep.differences:
+            self._shrink_all(rep.differences)
         rep.seconds = time.monotonic() - t0
         return rep
 
@@ -731,23 +861,44 @@ class Fuzzer:
                          f"(unstable, not counted)")
         return keep
 
-    def _shrink(self, d: Difference, index: int) -> None:
-        self.log(f"shrinking difference {index + 1} ({d.kind}): {d.signature}")
-        kernel = d.kind == "kernel"
+    def _shrink_all(self, diffs: list[Difference]) -> None:
+        """Shrink every difference at once: each round is one boot holding the
+        candidates of all the kernel differences (the impl ones need no boot).
+
+        A program is first cut after the step that shows its difference (what
+        follows cannot matter: each scenario starts from a fresh instance and the
+        steps before it agreed); from then on no candidate drops that last step."""
+        for i, d in enumerate(diffs):
+            self.log(f"shrinking difference {i + 1} ({d.kind}): {d.signature}")
+        t0 = time.monotonic()
         counter = [0]
+        found_by: dict[tuple[str, ...], tuple] = {}
 
-        def test(cands: list[list[str]]) -> list[bool]:
-            named = []
-            for c in cands:
-                counter[0] += 1
-                named.append((f"s{self.seed}_{index}_{counter[0]}", c))
-            found, _ = self._evaluate(named, kernel)
-            return [f is not None and (f[0], f[1]) == (d.kind, d.signature) for f in found]
+        def test(chunk: list[tuple[int, list[str]]]) -> list:
+            verdicts: list = [None] * len(chunk)
+            for kind in ("kernel", "impl"):
+                idx = [j for j, (i, _c) in enumerate(chunk) if diffs[i].kind == kind]
+                if not idx:
+                    continue
+                named = []
+                for j in idx:
+                    counter[0] += 1
+                    named.append((f"s{self.seed}_{chunk[j][0]}_{counter[0]}", chunk[j][1]))
+                found, _ = self._evaluate(named, kind == "kernel")
+                for j, f in zip(idx, found):
+                    d = diffs[chunk[j][0]]
+                    if f is not None and (f[0], f[1]) == (d.kind, d.signature):
+                        keep = f[3] if f[3] is not None else len(chunk[j][1])
+                        verdicts[j] = keep
+                        found_by[tuple(chunk[j][1][:keep])] = f
+            return verdicts
 
-        d.minimal, d.shrink_rounds = shrink(d.original, test, self.shrink_rounds,
-                                             progress=self.log)
-        name = f"m{self.seed}_{index}"
-        found, kouts = self._evaluate([(name, d.minimal)], kernel)
-        if found[0] is not None:
-            d.details = found[0][2]
-
+        start = [(d.original[:d.keep] if d.keep else list(d.original), d.keep is not None)
+                 for d in diffs]
+        results = shrink_many(start, test, self.shrink_rounds, progress=self.log)
+        for d, (small, rounds) in zip(diffs, results):
+            d.minimal, d.shrink_rounds = small, rounds
+            f = found_by.get(tuple(small))
+            if f is not None:       # else: only cut, the original's details hold
+                d.details = f[2]
+        self.report.shrink_seconds = time.monotonic() - t0

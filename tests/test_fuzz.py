@@ -167,6 +167,70 @@ def test_candidates_are_smaller_and_unique():
     assert ops not in cands
     assert ["open nonblock"] in cands and ["markers 16 8", "map"] in cands
     assert ["open nonblock", "markers 8 8", "map"] in cands
+    assert ["subbuf_size_kb 5"] in fz.candidates(["subbuf_size_kb 0x5"])   # hex: decimal
+
+
+def test_candidates_keeping_the_last_operation_never_drop_it():
+    ops = ["open nonblock", "map", "markers 16 8", "reset", "ioctl"]
+    cands = fz.candidates(ops, keep_last=True)
+    assert cands and all(c[-1].split()[0] == "ioctl" for c in cands)
+    assert ["ioctl"] in cands and ["markers 16 8", "reset", "ioctl"] in cands
+    assert all(len(c) < len(ops) or c[2] != ops[2] for c in cands)
+    assert fz.candidates(["ioctl"], keep_last=True) == []     # nothing smaller
+    assert fz.candidates(["map", "ioctl"], keep_last=True) == [["ioctl"]]
+
+
+def test_shrink_many_makes_one_call_per_round_for_all_programs():
+    """Two programs shrink side by side: every call holds candidates of each
+    program still shrinking; a verdict k cuts the candidate to its first k ops."""
+    progs = [(["open nonblock", "markers 300", "map", "snapshot", "ioctl", "page"], False),
+             (["map", "reset", "markers 5", "unmap", "meta"], True)]
+    calls = []
+
+    def test(chunk):
+        calls.append(sorted({i for i, _c in chunk}))
+        out = []
+        for i, c in chunk:
+            if i == 0:      # shows at its "snapshot": what follows can go
+                out.append(c.index("snapshot") + 1 if "snapshot" in c else None)
+            else:
+                out.append("reset" in c and c[-1] == "meta")
+        return out
+
+    res = fz.shrink_many(progs, test, per_round=200)
+    assert [r[0] for r in res] == [["snapshot"], ["reset", "meta"]]
+    assert len(calls) == max(r[1] for r in res) < sum(r[1] for r in res)
+    assert calls[0] == [0, 1]
+
+
+def test_shrink_merges_the_reductions_one_round_found():
+    """Removals that each keep the difference are tried all at once in the next
+    round: four needless operations between needed ones go in two rounds, not
+    four."""
+    need = ["map", "reset", "snapshot", "ioctl", "meta"]
+    ops = ["map", "unmap", "reset", "close", "snapshot", "fork", "ioctl", "page", "meta"]
+    calls = []
+
+    def test(cands):
+        calls.append(len(cands))
+        return [all(x in c for x in need) and c[-1] == "meta" for c in cands]
+
+    small, rounds = fz.shrink(ops, test, per_round=500, keep_last=True)
+    assert small == need
+    assert rounds == 3                  # singles found, merged, nothing smaller
+    assert fz._merged(ops, [(frozenset({1}), ()), (frozenset({3}), ()),
+                            (frozenset(), ((7, "page 0"),))]) == \
+        ["map", "reset", "snapshot", "fork", "ioctl", "page 0", "meta"]
+
+
+def test_generator_keeps_private_writable_mappings_within_the_machine():
+    """A rw private mapping larger than the guest's memory fails in VM accounting
+    (-ENOMEM) before the file sees it: the generator does not draw one."""
+    lines = [line.split() for b in range(3) for p in fz.generate(1, b, 150) for line in p
+             if line.startswith("trymap")]
+    assert any(w[1] == str(1 << 30) for w in lines)
+    assert any(w[3:] == ["rw", "private"] for w in lines)
+    assert not any(w[3:] == ["rw", "private"] and int(w[1]) >= 1 << 28 for w in lines)
 
 
 # ---------------------------------------------------------------- the pipeline
@@ -202,6 +266,37 @@ def test_fuzzer_finds_shrinks_and_prints_a_difference():
     assert scn.parse(text)[0].ops[0].name == "snapshot"
     assert "rc: kernel=-16 impl=0" in text
     assert any("shrink round" in m for m in logs)
+
+
+def _reset_and_snapshot_refused(o):
+    if o.get("op") in ("snapshot", "reset"):
+        o["rc"] = -16
+    return o
+
+
+def test_fuzzer_cuts_at_the_difference_and_shrinks_all_in_the_same_boots():
+    """Every differing program is first cut after the step that differs; the
+    differences then shrink together, one boot per round."""
+    boots = []
+    fake = _fake_kernel(_reset_and_snapshot_refused)
+
+    def runner(named, timeout=None):
+        boots.append(len(named))
+        return fake(named, timeout)
+
+    logs = []
+    rep = fz.Fuzzer(5, ["impl", "kernel"], budget=60, batch=30, max_programs=30,
+                    kernel_runner=runner, log=logs.append).run()
+    kinds = {d.signature: d for d in rep.differences if d.kind == "kernel"}
+    assert set(kinds) == {"snapshot: rc", "reset: rc"}
+    for sig, d in kinds.items():
+        assert d.minimal == [sig.split(":")[0]]
+        assert d.keep is not None and d.keep <= len(d.original)
+        assert d.original[d.keep - 1].split()[0] == d.minimal[0]
+    rounds = [m for m in logs if m.startswith("shrink round")]
+    assert len(rounds) == max(d.shrink_rounds for d in kinds.values())
+    assert len(rounds) < sum(d.shrink_rounds for d in kinds.values())
+    assert rep.shrink_seconds > 0
 
 
 def test_fuzzer_agrees_with_itself():

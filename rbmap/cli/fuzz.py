@@ -41,7 +41,7 @@ def _parse_on(on: str) -> list[str]:
               help="at most this many operations per program")
 @click.option("--shrink-rounds", type=click.IntRange(0, 1000), default=40,
               show_default=True, help="at most this many shrink rounds (boots) per "
-                                      "difference")
+                                      "difference; one boot serves all of them")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object on stdout")
 def fuzz(on, budget, seed, batch, max_programs, max_ops, shrink_rounds, as_json):
     """Generate scenario programs; run them on impl (and the kernel); compare.
@@ -54,8 +54,9 @@ def fuzz(on, budget, seed, batch, max_programs, max_ops, shrink_rounds, as_json)
     operation and every refused system call checked to change nothing; with
     kernel, each batch also runs in one boot and the outputs are compared after
     the normalisation of `rbmap scenario --on impl,kernel`.  A difference the
-    kernel shows twice is shrunk (delta debugging, one boot per round) and
-    printed as a scenario ready for specs/scenarios/.  Progress goes to stderr.
+    kernel shows twice is cut after its differing step, shrunk (delta debugging;
+    each round is one boot for all the differences) and printed as a scenario
+    ready for specs/scenarios/.  Progress goes to stderr.
 
     Exit status: 0 no difference, 1 differences found, 2 bad input (or the
     kernel is not set up), 130 interrupted.
