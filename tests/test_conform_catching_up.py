@@ -74,16 +74,18 @@ def test_text_reads_see_every_line():
 def test_finding_a_pipe_read_discards_committed_events():
     """The shortest schedule: the read loads the reader page's commit (all of it
     read), the writer fills the page and moves on, the read swaps the page out."""
-    res, watch = explore(discarded_ok=False, ops=("read_page",), nested=False)
+    res, watch = explore(discarded_ok=False, ops=("read_page",), nested=False,
+                         writes=2)
     assert res.failure is not None
     assert "events lost by a reader swap: [1000]" in res.failure
+    assert len(res.failing_schedule) == 136 and res.schedules <= 60
     labels = [f"{t} {lab}" for t, lab in res.failing_schedule.steps]
     first_commit = labels.index("reader buffer.bp1.commit load")
     swap = labels.index("reader reader_page store")
     between = labels[first_commit + 1:swap]
     assert "writer buffer.bp1.commit store" in between
     assert "writer commit_page store" in between
-    ex = sched.replay(catching_up(ops=("read_page",), nested=False),
+    ex = sched.replay(catching_up(ops=("read_page",), nested=False, writes=2),
                       res.failing_schedule)
     cb = ex.system["cb"]
     assert cb.entries.value - cb.overrun.value - cb.read == 1

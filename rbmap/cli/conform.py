@@ -185,7 +185,9 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
 @click.command("mutants")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--quick", is_flag=True,
-              help="Only replays up to depth 10 of the default config (faster, weaker).")
+              help="A representative subset: replays up to depth 10 of the default "
+                   "config, the catching-up reader, the documented reader library "
+                   "(faster, weaker).")
 @click.option("--impl-tests", is_flag=True,
               help="Also run impl's scenario tests on mutants the suite misses.")
 @click.option("--only", multiple=True, help="Run only the named mutant(s).")
