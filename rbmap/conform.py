@@ -12,7 +12,7 @@ model -> impl (:func:`replay_path`, :func:`replay_tree`)
     number a process decoded from its mapping).  The first mismatch is reported with
     the step, both views side by side and the command that replays it.
 
-impl -> model (:func:`explore_interleavings`)
+impl -> model (:func:`explore_interleavings`, :func:`explore_library`)
     impl's tasks (a writer, an interrupt writer nested on it, a user process that
     maps, reads, calls the get-reader ioctl and unmaps) run under
     :mod:`rbmap.impl.sched`'s DFS at impl's yield points (optionally with a
@@ -1074,6 +1074,13 @@ def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 
             save_schedule(sched_file, variant, cfg, out.mismatch)
             out.mismatch.replay_command = f"rbmap conform --schedule {sched_file}"
         mismatches.append(out.mismatch)
+    # 3. the reader library as the process (upstream: the ABI it reads)
+    lib = None
+    if impl_abi_of(m) == "upstream" and m.config.client in (
+            "documented", "greedy") and m.P:
+        lib = explore_library(m, m.config.client, 1, True, preemptions, schedules)
+        if lib.mismatch:
+            mismatches.append(lib.mismatch)
     return {
         "variant": variant,
         "config": cfg,
@@ -1085,6 +1092,9 @@ def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 
         "quiescent_checks": out.checks,
         "steps_checked": steps + out.steps,
         "impl_property_violations": sorted(out.violations),
+        "library_interleavings": lib.schedules if lib else 0,
+        "library_returns_checked": lib.coverage.get("returns checked", 0) if lib
+        else 0,
         "seconds": round(time.perf_counter() - t0, 3),
         "mismatches": [mm.to_json() for mm in mismatches],
         "_mismatch_objects": mismatches,

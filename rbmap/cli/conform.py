@@ -81,7 +81,8 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
     --depth on impl, comparing the abstracted impl state and the observations
     after every step; then explores impl's interleavings (writer, nested writer,
     a user process mapping, reading, calling GET_READER, unmapping) and checks
-    that they linearize to model paths.
+    that they linearize to model paths; upstream: the same with impl/userlib.py
+    as the process (its promises checked at every return).
 
     \b
     Exit status: 0 conforms, 1 a mismatch (reported), 2 bad input.
@@ -168,6 +169,10 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
             comp = "" if out.get("interleavings_complete") else " (bound hit)"
             click.echo(f"  impl interleavings explored   {out['interleavings']}{comp}")
             click.echo(f"  quiescent refinement checks   {out.get('quiescent_checks', 0)}")
+            if out.get("library_interleavings"):
+                click.echo(f"  reader library interleavings  "
+                           f"{out['library_interleavings']} (returns checked "
+                           f"{out['library_returns_checked']})")
             viol = out.get("impl_property_violations") or []
             click.echo("  model properties violated by abstracted impl states: "
                        + (", ".join(viol) or "none"))
