@@ -20,6 +20,8 @@ def test_conform_json_keys_and_exit_0():
         assert k in out
     assert out["variant"] == "upstream" and out["mismatches"] == []
     assert out["traces_replayed"] > 10 and out["interleavings"] == 3
+    # the reader library as the process: every order of the three tasks
+    assert out["library_interleavings"] == 3 and out["library_returns_checked"] > 10
 
 
 def test_conform_text():
