@@ -392,7 +392,17 @@ def suite(quick: bool = False) -> list[Check]:
     if quick:
         return [replay("upstream", 10), replay("v2", 10), catching_up(1),
                 library("documented", 40)]
+    # the targeted checks first (seconds each), then the replays and the
+    # interleavings (minutes): a mutant is run until the first check kills it
     checks = [
+        catching_up(1),
+        catching_up(1, False, ops=("read_pipe", "get_reader", "read_pipe"),
+                    size=1200, unread=1),
+        library("documented", 80),
+        library("greedy", 60, takeover=False, last_reader=False),
+        own_process(),
+        Check("failure atomicity (tests/test_impl_atomicity.py)",
+              lambda known, collect: _impl_tests(ATOMICITY_TESTS)),
         replay("upstream", None),
         replay("upstream", 22, page_events=1),
         # no interrupts: the whole tree is small and wraps the ring (an old
@@ -405,18 +415,8 @@ def suite(quick: bool = False) -> list[Check]:
         replay("v2", 16, page_events=1, events=3),
         replay("v2", 10, page_events=1, processes=2, nesting=1, events=2,
                consumers="concurrent"),
-    ]
-    checks.append(interleave("upstream", 1, 400))
-    checks.append(interleave("v2", 1, 400))
-    checks += [
-        Check("failure atomicity (tests/test_impl_atomicity.py)",
-              lambda known, collect: _impl_tests(ATOMICITY_TESTS)),
-        catching_up(1),
-        catching_up(1, False, ops=("read_pipe", "get_reader", "read_pipe"),
-                    size=1200, unread=1),
-        library("documented", 80),
-        library("greedy", 60, takeover=False, last_reader=False),
-        own_process(),
+        interleave("upstream", 1, 400),
+        interleave("v2", 1, 400),
     ]
     return checks
 
