@@ -81,6 +81,25 @@ def rbmap_version() -> str:
         return "unknown"
 
 
+_SOURCE: list = []
+
+
+def rbmap_source() -> str | None:
+    """The git commit of the rbmap checkout in use (``git describe --always
+    --dirty``), when it runs from one: which model exactly made a trace."""
+    if not _SOURCE:
+        import subprocess
+        here = FsPath(__file__).resolve().parent
+        try:
+            r = subprocess.run(["git", "-C", str(here), "describe", "--always",
+                                "--dirty", "--abbrev=12"], capture_output=True,
+                               text=True, timeout=5)
+            _SOURCE.append(r.stdout.strip() if r.returncode == 0 else None)
+        except (OSError, subprocess.SubprocessError):
+            _SOURCE.append(None)
+    return _SOURCE[0]
+
+
 # ----------------------------------------------------------------- writing
 def describe(variant: str, overrides: dict, model) -> dict:
     """The full description of ``model``, built from the variant argument
@@ -98,6 +117,7 @@ def describe(variant: str, overrides: dict, model) -> dict:
         "config": model.config.to_dict(),
         "assumptions": model.assumptions(),
         "rbmap": rbmap_version(),
+        **({"rbmap_git": rbmap_source()} if rbmap_source() else {}),
         "variant_text": text,
     }
 

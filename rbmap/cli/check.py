@@ -328,8 +328,12 @@ def _replay_header(file: str, fmt: str, ev) -> None:
     assumptions, and the notes of the replay."""
     from rbmap.report import assumption_lines, config_items, variant_label
     made = ev.desc.get("rbmap")
-    click.echo(f"trace {file} ({fmt}" + (f", made by rbmap {made}" if made else "")
-               + ")")
+    if made and ev.desc.get("rbmap_git"):
+        made += f", git {ev.desc['rbmap_git']}"
+    for line in textwrap.wrap(f"trace {file} ({fmt}" + (
+            f", made by rbmap {made}" if made else "") + ")", 80,
+            subsequent_indent="    "):
+        click.echo(line)
     for line in textwrap.wrap(f"variant {variant_label(ev.desc)}", 80,
                               subsequent_indent="    "):
         click.echo(line)
