@@ -135,6 +135,8 @@ def test_the_recorded_rules_are_what_replays(v2_trace, tmp_path):
     (lambda d: d["model"]["rules"].__setitem__("no_such_rule", "x"), "no_such_rule"),
     (lambda d: d.__setitem__("format", "rbmap-traces/9"), "not an rbmap trace"),
     (lambda d: d.__setitem__("paths", []), "no path to replay"),
+    (lambda d: [p.__setitem__("property", "nope") for p in d["paths"]],
+     "which rbmap does not have"),
 ])
 def test_a_broken_trace_is_refused_in_one_line(v2_trace, tmp_path, edit, message):
     t = _edited(v2_trace, tmp_path, edit)

@@ -282,6 +282,11 @@ def replay_cmd(file, prop, current, as_json):
     elif len(entries) > 1:
         entries = [e for e in entries
                    if _kind(e.path.property or "") in ("always", "eventually")]
+    known = {s.name for s in SPECS} | {"deadlock"}
+    for e in entries:
+        if e.path.property not in known:
+            fail(f"{file}: the path is for property {e.path.property!r}, which rbmap "
+                 "does not have (see rbmap list)")
     ok = True
     outputs = []
     shown_header = False
@@ -292,6 +297,9 @@ def replay_cmd(file, prop, current, as_json):
             fail(f"{file}: {exc}")
         m_desc = entry.desc
         shows = ev.reproduced
+        if shows is None:
+            fail(f"{file}: property {entry.path.property!r} does not apply to "
+                 f"{m_desc.get('variant')}")
         violated_along = ev.violated_along
         ok &= bool(shows)
         outputs.append({"property": entry.path.property, "steps": ev.length,
