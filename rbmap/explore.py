@@ -252,7 +252,18 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, obj, code: int = 200) -> None:
         self._send(code, json.dumps(obj))
 
+    def _local(self) -> bool:
+        """Only requests addressed to this server by its local name (a page of
+        another site that points its name at 127.0.0.1 gets nothing)."""
+        port = self.server.server_address[1]
+        if self.headers.get("Host", "") in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            return True
+        self._json({"error": f"only http://127.0.0.1:{port}/ serves this"}, 403)
+        return False
+
     def do_GET(self):  # noqa: N802 - http.server's name
+        if not self._local():
+            return
         url = urlparse(self.path)
         q = parse_qs(url.query)
         ex = self.explorer
@@ -275,6 +286,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json({"error": str(exc)}, 400)
 
     def do_POST(self):  # noqa: N802
+        if not self._local():
+            return
         url = urlparse(self.path)
         if url.path != "/api/path":
             self._json({"error": f"no such page: {url.path}"}, 404)

@@ -121,8 +121,8 @@ def test_the_recorded_rules_are_what_replays(v2_trace, tmp_path):
     def edit(d):
         d["model"]["rules"]["reader_start"] = "reader_read"
     t = _edited(v2_trace, tmp_path, edit)
-    r = rbmap("replay", str(t), "--property", "no_duplicate_delivery")
-    assert r.returncode == 2
+    r = invoke("replay", t, "--property", "no_duplicate_delivery")
+    assert r.exit_code == 2
     assert "does not replay on the current model: step 9" in r.stderr
 
 
@@ -140,8 +140,8 @@ def test_the_recorded_rules_are_what_replays(v2_trace, tmp_path):
 ])
 def test_a_broken_trace_is_refused_in_one_line(v2_trace, tmp_path, edit, message):
     t = _edited(v2_trace, tmp_path, edit)
-    r = rbmap("replay", str(t))
-    assert r.returncode == 2
+    r = invoke("replay", t)
+    assert r.exit_code == 2
     assert r.stderr.startswith("rbmap: ") and r.stderr.count("\n") == 1, r.stderr
     assert message in r.stderr
     assert "Traceback" not in r.stderr

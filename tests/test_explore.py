@@ -94,6 +94,11 @@ def test_the_api_walks_the_model_and_shares_paths(v2_model, dup_path):
         assert [(a["actor"], a["action"]) for a in d["enabled"]] == [
             (m.actor(a), m.format_action(a)) for a, _ in m.successors(states[-1])]
         assert d["svg"].startswith("<?xml")
+        # a request addressed to another name (DNS rebinding) gets nothing
+        req = urllib.request.Request(url + "/api/model", headers={"Host": "x.example"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=30)
+        assert err.value.code == 403
         # bad paths: one line of error, 400
         for bad in ("0.99", "x", "-1"):
             code, body = get(url + "/api/walk?path=" + bad)
