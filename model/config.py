@@ -127,13 +127,18 @@ class Config:
 
 @dataclass(frozen=True)
 class Assumption:
-    """A config key that is an assumption: under ``holds`` it is in force; any other
-    value drops it. Steps that exist only because it is dropped say so
-    (``RingBufferModel.step_assumptions``), so a trace can mark them."""
+    """A config key that is an assumption: under ``holds`` it is in force; the
+    values in ``drops`` drop it. Steps that exist only because it is dropped say
+    so (``RingBufferModel.step_assumptions``), so a trace can mark them."""
 
     key: str
     holds: object
     text: str
+    drops: tuple = ()
+
+    @property
+    def dropped_values(self) -> tuple:
+        return self.drops or ((not self.holds,) if isinstance(self.holds, bool) else ())
 
 
 #: the assumptions, in the order reports list them (a new assumption is a Config
@@ -142,16 +147,19 @@ class Assumption:
 ASSUMPTIONS = (
     Assumption("consumers", "sequential",
                "one consumer at a time (a process maps only while no other holds a "
-               "mapping; trace_pipe_raw is read only while nothing is mapped)"),
+               "mapping; trace_pipe_raw is read only while nothing is mapped)",
+               tuple(c for c in CONSUMERS if c != "sequential")),
     Assumption("client", "documented",
-               "the client reads only up to the meta page's reader.read"),
+               "the client reads only up to the meta page's reader.read",
+               tuple(c for c in CLIENTS if c != "documented")),
     Assumption("crash", False,
                "no process exits or unmaps in the middle of the protocol"),
     Assumption("reader_stays", True, "the last live process never exits"),
     Assumption("fork", False, "no process forks a copy of its mapping (MADV_DOFORK)"),
     Assumption("granularity", "coarse",
                "the writer's publish, GET_READER's meta refresh and the seed's loads "
-               "of mapped are one step each"),
+               "of mapped are one step each",
+               tuple(g for g in GRANULARITIES if g != "coarse")),
 )
 ASSUMPTION_KEYS = tuple(a.key for a in ASSUMPTIONS)
 #: the other Config keys: sizes, and what the workload does (every field of

@@ -42,7 +42,10 @@ def test_every_config_key_is_a_size_a_workload_or_an_assumption():
     noted for reports) or a size / workload (then nothing is)."""
     groups = [set(SIZE_KEYS), set(WORKLOAD_KEYS), set(ASSUMPTION_KEYS)]
     for f in fields(Config):
-        assert sum(f.name in g for g in groups) == 1, f.name
+        assert sum(f.name in g for g in groups) == 1, (
+            f"Config.{f.name}: put it in exactly one of SIZE_KEYS, WORKLOAD_KEYS or "
+            "ASSUMPTIONS (model/config.py); an assumption's steps are noted where "
+            "protocol.py lists them (RingBufferModel.step_assumptions)")
     assert set().union(*groups) == {f.name for f in fields(Config)}
     for a in ASSUMPTIONS:
         assert getattr(Config(), a.key) == a.holds, f"{a.key}: in force by default"
@@ -58,22 +61,28 @@ def test_assumptions_say_which_are_dropped_and_how():
     assert option_words("reader_stays", False) == "--no-reader-stays"
 
 
-CASES = [
-    ("upstream", "crash", True, {}),
-    ("upstream", "consumers", "concurrent", {"pipe_reads": 1}),
-    ("upstream", "reader_stays", False, {}),
-    ("upstream", "fork", True, {}),
-    ("upstream", "client", "greedy", {}),
-    ("v2", "crash", True, {}),
-    ("v2", "consumers", "concurrent", {"pipe_reads": 1}),
-]
+#: dropped values whose steps are not the in-force model's plus some: checked
+#: on their own below
+NOT_COUNTERFACTUAL = {
+    ("client", "libtracefs"): "another algorithm: its reads past reader.read",
+    ("granularity", "fine"): "splits steps: FINE_STEPS",
+}
+CASES = [(v, a.key, value) for v in ("upstream", "v2") for a in ASSUMPTIONS
+         for value in a.dropped_values if (a.key, value) not in NOT_COUNTERFACTUAL]
 
 
-@pytest.mark.parametrize("variant,key,value,extra", CASES,
-                         ids=[f"{v}-{k}" for v, k, _, _ in CASES])
+def test_every_assumption_can_be_dropped():
+    for a in ASSUMPTIONS:
+        assert a.dropped_values, a.key
+        for value in a.dropped_values:
+            build("upstream", **SMALL, **{a.key: value})
+
+
+@pytest.mark.parametrize("variant,key,value", CASES,
+                         ids=[f"{v}-{k}-{x}" for v, k, x in CASES])
 def test_a_step_is_noted_exactly_when_the_assumption_would_forbid_it(
-        variant, key, value, extra):
-    cfg = {**SMALL, **extra}
+        variant, key, value):
+    cfg = {**SMALL, "pipe_reads": 1}
     dropped = build(variant, **cfg, **{key: value})
     held = build(variant, **cfg, **{key: HOLDS[key]})
     noted = unnoted = 0
@@ -85,7 +94,10 @@ def test_a_step_is_noted_exactly_when_the_assumption_would_forbid_it(
             assert (key in needs) == ((a, t) not in allowed), (variant, key, a, s)
             noted += key in needs
             unnoted += key not in needs
-    assert noted and unnoted, "the case must exercise both kinds of step"
+    assert unnoted
+    # on upstream every assumption matters at this config (on v2 the client's
+    # does not: the seed's reader reads to the live commit anyway)
+    assert noted or variant != "upstream", "the case must exercise noted steps"
 
 
 def test_nothing_is_noted_while_every_assumption_is_in_force():
