@@ -195,14 +195,15 @@ def _print_result(m, result, info: dict, as_json: bool, trace_out: str | None,
         if p.status != "violated" or p.path is None:
             continue
         click.echo("")
-        click.echo(f"{p.name} VIOLATED in {info['variant']} ({len(p.path)} steps)"
-                   + (f": {p.note}" if p.note else ""))
+        click.echo("\n".join(textwrap.wrap(
+            f"{p.name} VIOLATED in {info['variant']} ({len(p.path)} steps)"
+            + (f": {p.note}" if p.note else ""), 80, subsequent_indent="    ")))
         from rbmap.evidence import evidence
         from rbmap.report import step_table as ev_table
         ev = evidence(m, p.path, info)
         if any(st.needs for st in ev.steps):
-            click.echo("[--option] under a step: it exists only because that "
-                       "option dropped an assumption")
+            click.echo("[--option]: a step that exists only because that option "
+                       "dropped an assumption")
         click.echo(ev_table(ev))
         if trace_out:
             click.echo(shell_lines(f"replay: rbmap replay {trace_out} --property {p.name}"))
@@ -358,9 +359,8 @@ def _replay_header(file: str, fmt: str, ev) -> None:
                                   subsequent_indent="    ", break_on_hyphens=False):
             click.echo(line)
     if any(st.needs for st in ev.steps):
-        click.echo("[--option] under a step: it exists only because that option "
-                   "dropped an")
-        click.echo("assumption")
+        click.echo("[--option]: a step that exists only because that option "
+                   "dropped an assumption")
     for n in ev.notes:
         for line in textwrap.wrap(f"note: {n}", 80, subsequent_indent="    ",
                                   break_on_hyphens=False):
