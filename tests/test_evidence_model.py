@@ -138,7 +138,12 @@ def test_libtracefs_reads_past_reader_read_are_noted_on_its_duplicate():
 
 
 def test_actors_cover_every_step():
-    m = build("v2", **SMALL, pipe_reads=1, resets=1, nc_readers=1)
+    """With every workload switched on (each extra actor: trace_pipe_raw reads,
+    resets, the non-consuming reader, ...), every step's actor is a lane."""
+    defaults = Config().to_dict()
+    extra = {k: (True if isinstance(defaults[k], bool) else 1)
+             for k in WORKLOAD_KEYS if not defaults[k]}
+    m = build("v2", **SMALL, **extra)
     names = [n for n, _ in m.actors()]
     assert names[0] == "writer" and len(names) == len(set(names))
     for s in reachable(m, 1500):
