@@ -63,7 +63,8 @@ function rbmapPanel(data, opts) {
     h += '<table id="state-fields">';
     for (const [k, v] of Object.entries(st.view)) {
       h += '<tr' + (changed.has(k) ? ' class="changed"' : '') + '><td>' + esc(k) +
-           '</td><td>' + esc(typeof v === 'string' ? v : JSON.stringify(v)) +
+           '</td><td>' + esc(typeof v === 'string' ? v : Array.isArray(v) ?
+           '[' + v.join(', ') + ']' : JSON.stringify(v)) +
            '</td></tr>';
     }
     h += '</table>';

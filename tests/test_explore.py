@@ -326,3 +326,29 @@ def test_clicking_through_a_counterexample_in_chromium(browser, served, v2_model
     browser.click('#seq g.step[data-step="10"]')
     title = browser.js("return document.getElementById('state-title').textContent")
     assert title.startswith("After step 10: p0 ioctl")
+
+
+@pytest.mark.browser
+def test_the_html_report_shows_the_state_after_a_clicked_step(browser, tmp_path,
+                                                              v2_model, dup_path):
+    """rbmap report --format html, opened from the file: a click on a row of the
+    diagram shows the state after that step; the arrow keys move on."""
+    from rbmap.cli.report import write_reports
+    m, info = v2_model
+    files = write_reports(str(tmp_path), "dup", m, dup_path, info)
+    states = replay(m, dup_path)
+    browser.go((tmp_path / files["html"]).as_uri())
+    title = "return document.getElementById('state-title') && " \
+            "document.getElementById('state-title').textContent"
+    assert browser.wait(title).startswith("After step 17: p0 read_event")
+    browser.click('g.step[data-step="10"]')
+    assert browser.wait(title).startswith("After step 10: p0 ioctl")
+    rows = browser.js("return Array.from(document.querySelectorAll("
+                      "'#state-fields tr')).map(r => [r.cells[0].textContent, "
+                      "r.cells[1].textContent])")
+    view = m.view(states[10])
+    assert dict(rows)["head_page"] == str(view["head_page"])
+    assert dict(rows)["meta.data_pages"] == json.dumps(view["meta.data_pages"])
+    browser.js("document.dispatchEvent(new KeyboardEvent('keydown', "
+               "{key: 'ArrowDown'}))")
+    assert browser.wait(title).startswith("After step 11: p0 read_meta")
