@@ -7,6 +7,11 @@ by seeded random walks with :func:`simulate`; print or save what was found
 with :mod:`rbmap.checker.report` and :class:`Path`; time it with
 :mod:`rbmap.checker.bench` (``python -m rbmap.checker.bench``).
 
+A model written as steps (:class:`StepMachine`, :mod:`rbmap.checker.steps`)
+also compiles to native code (:mod:`rbmap.checker.native`, whose ``check``
+explores it with the compiled engine where a C compiler is present) and to
+Promela for SPIN (:mod:`rbmap.checker.promela`, :mod:`rbmap.checker.spin`).
+
 Examples
 --------
 >>> from rbmap.checker import check_bfs
@@ -27,6 +32,7 @@ from .report import (diff_views, format_property, format_result, result_to_json,
                      trace_steps)
 from .result import STATUSES, CheckResult, PropertyResult
 from .simulation import simulate
+from .steps import StepError, StepMachine, require, step
 
 __all__ = [
     # model protocol
@@ -34,6 +40,8 @@ __all__ = [
     # properties
     "Property", "always", "sometimes", "eventually",
     "ALWAYS", "SOMETIMES", "EVENTUALLY", "DEADLOCK",
+    # models written as steps (compiled: rbmap.checker.native)
+    "StepMachine", "step", "require", "StepError",
     # exploration
     "check_bfs", "simulate", "Exploration", "StateGraph", "terminal_components",
     # results

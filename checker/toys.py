@@ -14,13 +14,19 @@ Each has a known, exact state space:
   states with 3 resource managers, as TLC reports).
 - :class:`Retry` — a process that retries until done; the ``livelock``
   variant can end up looping without ever finishing.
+
+The same two written as steps (:mod:`rbmap.checker.steps`), so that the
+interpreted and the compiled engine can be held to the hand-written models:
+:class:`StepPeterson` (state for state, action for action :class:`Peterson`)
+and :class:`StepRetry`.
 """
 
 from __future__ import annotations
 
 from .properties import always, eventually, sometimes
 
-__all__ = ["Counters", "Clock", "Peterson", "LostUpdate", "TwoPhaseCommit", "Retry"]
+__all__ = ["Counters", "Clock", "Peterson", "LostUpdate", "TwoPhaseCommit", "Retry",
+           "StepPeterson", "StepRetry"]
 
 
 class Counters:
@@ -382,3 +388,152 @@ class Retry:
             return s[0] == 2
 
         return [finishes]
+
+
+# ---------------------------------------------------------------- as steps
+from .steps import StepMachine, require, step  # noqa: E402
+
+
+@step("p", name="set_flag")
+def _set_flag(m, s, i):
+    """Process i raises its flag (after turn in turn_first, first otherwise)."""
+    require(s.pc[i] == (FLAG_SET if m.turn_first else IDLE))
+    s.flag[i] = 1
+    s.pc[i] = TURN_SET if m.turn_first or m.no_turn else FLAG_SET
+
+
+@step("p", name="set_turn")
+def _set_turn(m, s, i):
+    """Process i gives the turn to the other one."""
+    require(not m.no_turn)
+    require(s.pc[i] == (IDLE if m.turn_first else FLAG_SET))
+    s.turn = 1 - i
+    s.pc[i] = FLAG_SET if m.turn_first else TURN_SET
+
+
+@step("p", name="enter")
+def _enter(m, s, i):
+    """Process i enters once the other's flag is down (or the turn is its own)."""
+    require(s.pc[i] == TURN_SET)
+    require(s.flag[1 - i] == 0 or (not m.no_turn and s.turn == i))
+    s.pc[i] = CRITICAL
+
+
+@step("p", name="leave")
+def _leave(m, s, i):
+    """Process i leaves and lowers its flag."""
+    require(s.pc[i] == CRITICAL)
+    s.flag[i] = 0
+    s.pc[i] = IDLE
+
+
+@always("mutual_exclusion")
+def _mutual_exclusion(m, s):
+    """At most one process is in its critical section."""
+    return not (s.pc[0] == CRITICAL and s.pc[1] == CRITICAL)
+
+
+@sometimes("p0_critical")
+def _p0_critical(m, s):
+    """Process 0 enters its critical section."""
+    return s.pc[0] == CRITICAL
+
+
+class StepPeterson(StepMachine):
+    """:class:`Peterson` written as steps (the same states, ids and actions)."""
+
+    name = "peterson"
+    VARIANTS = Peterson.VARIANTS
+
+    def __init__(self, variant: str = "ok") -> None:
+        if variant not in self.VARIANTS:
+            raise ValueError(f"unknown Peterson variant {variant!r}")
+        self.variant = variant
+        self.turn_first = variant == "turn_first"
+        self.no_turn = variant == "no_turn"
+        super().__init__()
+
+    def declare(self, st) -> None:
+        st.array("pc", 2, 4, doc="idle, flag set, turn set, critical")
+        st.array("flag", 2, 2)
+        st.slot("turn", 2)
+
+    def steps(self):
+        out = []
+        for i in (0, 1):
+            for st in (_set_flag, _set_turn, _enter, _leave):
+                out.append(self.bind(st, i, actor=f"p{i}", action=(st.name, i)))
+        return out
+
+    def actor(self, a):
+        return f"p{a[1]}"
+
+    def format_action(self, a):
+        return f"{a[0]}({a[1]})"
+
+    def property_list(self):
+        return [_mutual_exclusion, _p0_critical]
+
+
+@step("task", name="try")
+def _try(m, s):
+    """Start an attempt."""
+    require(s.where == 0)
+    s.where = 1
+
+
+@step("task")
+def stall(m, s):
+    """The livelock variant's way into the loop it never leaves."""
+    require(m.livelock and s.where == 0)
+    s.where = 3
+
+
+@step("task")
+def fail(m, s):
+    """The attempt fails: idle again."""
+    require(s.where == 1)
+    s.where = 0
+
+
+@step("task")
+def succeed(m, s):
+    """The attempt succeeds: done."""
+    require(s.where == 1)
+    s.where = 2
+
+
+@step("task")
+def bounce(m, s):
+    """Between the two states of the livelock."""
+    require(s.where >= 3)
+    s.where = 7 - s.where
+
+
+@eventually("finishes")
+def _finishes(m, s):
+    """The task ends done."""
+    return s.where == 2
+
+
+class StepRetry(StepMachine):
+    """:class:`Retry` written as steps."""
+
+    name = "retry"
+
+    def __init__(self, livelock: bool = False) -> None:
+        self.livelock = livelock
+        super().__init__()
+
+    def declare(self, st) -> None:
+        st.slot("where", 5, doc="0 idle, 1 trying, 2 done, 3/4 the livelock")
+
+    def steps(self):
+        return [_try, stall, fail, succeed, bounce]
+
+    def finished(self, s):
+        """Done is a proper end."""
+        return s.where == 2
+
+    def property_list(self):
+        return [_finishes]

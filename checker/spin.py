@@ -1,0 +1,141 @@
+"""Run SPIN on a Promela text: generate, compile and run its verifier, read its figures.
+
+Needs the ``spin`` program (Debian's package ``spin``) and a C compiler.
+:func:`run` does ``spin -a``, ``cc -O2`` with the chosen flags and ``./pan``
+in a work directory, and returns what pan printed: states stored,
+transitions, errors, depth, memory, its own elapsed time, and the CPU time of
+pan's process (steadier than wall time on a busy machine).
+
+Flag sets (:data:`MODES`) name the usual ways to run it: ``dfs`` and ``bfs``
+store every state exactly, without partial-order reduction (so the count is
+the state space's); ``collapse`` compresses the stored states; ``bitstate``
+keeps one bit per hashed state (lossy: it may miss states; pan's hash factor
+says how well it covered).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from time import perf_counter
+
+__all__ = ["MODES", "SpinResult", "available", "run", "SpinError"]
+
+#: name -> (cc -D flags, pan flags): exact modes store every state
+MODES = {
+    "dfs": (["-DSAFETY", "-DNOREDUCE"], []),
+    "bfs": (["-DSAFETY", "-DNOREDUCE", "-DBFS"], []),
+    "collapse": (["-DSAFETY", "-DNOREDUCE", "-DCOLLAPSE"], []),
+    "bitstate": (["-DSAFETY", "-DNOREDUCE", "-DBITSTATE"], ["-w28"]),
+}
+LOSSY = ("bitstate",)
+
+
+class SpinError(RuntimeError):
+    """spin or the compiler failed (the message says which and why)."""
+
+
+@dataclass
+class SpinResult:
+    mode: str
+    stored: int | None = None
+    transitions: int | None = None
+    errors: int | None = None
+    depth: int | None = None
+    vector_bytes: int | None = None
+    memory_mb: float | None = None
+    elapsed: float | None = None      # pan's own search time (wall clock)
+    cpu: float = 0.0                  # pan's CPU time (user + system)
+    build: float = 0.0                # spin -a and the compile
+    hash_factor: float | None = None
+    notes: list = field(default_factory=list)
+    output: str = ""
+
+    @property
+    def rate(self) -> float:
+        """States stored per second of pan's CPU time."""
+        return self.stored / self.cpu if self.stored and self.cpu > 0 else 0.0
+
+
+def available() -> str | None:
+    """Why SPIN cannot run here, or None when it can."""
+    if not shutil.which("spin"):
+        return "spin is not installed (Debian: apt-get install spin)"
+    if not (shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")):
+        return "no C compiler for pan"
+    return None
+
+
+def _grab(pat: str, text: str, cast=float):
+    m = re.search(pat, text)
+    return cast(m.group(1)) if m else None
+
+
+def run(promela: str, mode: str = "dfs", workdir: str | None = None,
+        expected_states: int | None = None, extra_cflags=(), extra_flags=(),
+        timeout: float = 1200) -> SpinResult:
+    """Verify ``promela`` with SPIN in ``mode`` (see :data:`MODES`).
+
+    ``expected_states`` sizes pan's hash table and depth limit (so pan's
+    up-front allocation does not dominate small runs).
+    """
+    why = available()
+    if why:
+        raise SpinError(why)
+    cflags, flags = MODES[mode]
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    own = workdir is None
+    d = FsPath(tempfile.mkdtemp(prefix="rbmap-spin-") if own else workdir)
+    d.mkdir(parents=True, exist_ok=True)
+    try:
+        (d / "model.pml").write_text(promela)
+        t0 = perf_counter()
+        r = subprocess.run(["spin", "-a", "model.pml"], cwd=d, capture_output=True,
+                           text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise SpinError("spin -a: " + " | ".join((r.stdout + r.stderr).strip()
+                                                     .splitlines()[:3]))
+        r = subprocess.run([cc, "-O2", "-DMEMLIM=16000", *cflags, *extra_cflags, "-o", "pan",
+                            "pan.c"], cwd=d, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise SpinError("compiling pan: " + " | ".join(r.stderr.strip().splitlines()[:3]))
+        build = perf_counter() - t0
+        est = expected_states or (1 << 22)
+        pan = list(flags) + list(extra_flags)
+        if not any(f.startswith("-w") for f in pan):
+            pan.append(f"-w{max(18, est.bit_length() + 1)}")
+        if "-DBFS" not in cflags and not any(f.startswith("-m") for f in pan):
+            pan.append(f"-m{max(100_000, 2 * est)}")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        r = subprocess.run(["./pan", *pan], cwd=d, capture_output=True, text=True,
+                           timeout=timeout)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = r.stdout
+        res = SpinResult(
+            mode=mode,
+            stored=_grab(r"(\d+) states, stored", out, int),
+            transitions=_grab(r"(\d+) transitions", out, int),
+            errors=_grab(r"errors: (\d+)", out, int),
+            depth=_grab(r"depth reached (\d+)", out, int),
+            vector_bytes=_grab(r"State-vector (\d+) byte", out, int),
+            memory_mb=_grab(r"([\d.]+)\s+total actual memory usage", out),
+            elapsed=_grab(r"elapsed time ([\d.e+-]+) seconds", out),
+            cpu=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            build=build,
+            hash_factor=_grab(r"hash factor ([\d.e+-]+)", out),
+            output=out)
+        if "max search depth too small" in out:
+            res.notes.append("depth limit hit")
+        if res.stored is None:
+            raise SpinError("pan printed no state count: " + " | ".join(
+                (out + r.stderr).strip().splitlines()[-3:]))
+        return res
+    finally:
+        if own:
+            shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,254 @@
+"""The compiled engine (rbmap.checker.native) against the interpreted one.
+
+Both must give the same state ids (so the same depths and shortest paths), the
+same transitions and the same verdicts; the parallel search the same ids as
+the serial one. Every machine here is compiled once per configuration (cached
+across runs)."""
+
+import pytest
+
+from rbmap.checker import check_bfs
+from rbmap.checker import native
+from rbmap.checker.properties import always, eventually, sometimes
+from rbmap.checker.ring import Ring
+from rbmap.checker.steps import StepError, StepMachine, require, step
+from rbmap.checker.toys import Peterson, Retry, StepPeterson, StepRetry
+
+pytestmark = pytest.mark.skipif(native.engine_choice() != "native",
+                                reason="no C compiler: the compiled engine is not available")
+
+# small chunks make small models take the parallel path
+PARALLEL = [(2, (5, 1)), (3, (64, 2))]
+
+
+def signature(r):
+    """Everything a check says, paths included."""
+    return (r.states, r.transitions, r.max_depth, r.complete, r.stopped_by,
+            [(p.name, p.status, p.note, None if p.path is None else
+              (p.path.init, list(p.path.actions))) for p in r.properties])
+
+
+def ids(r):
+    return [r.exploration.state(i) for i in range(r.states)]
+
+
+def same(m, **kw):
+    """The interpreted result, after checking the compiled engine agrees with it,
+    serially and in parallel, state id by state id."""
+    a = check_bfs(m, **kw)
+    b = native.check_native(m, **kw)
+    assert signature(b) == signature(a)
+    assert ids(b) == ids(a)
+    for threads, chunk in PARALLEL:
+        c = native.check_native(m, threads=threads, chunk=chunk, **kw)
+        assert signature(c) == signature(a)
+        assert ids(c) == ids(a)
+    return a
+
+
+@pytest.mark.parametrize("bug", [False, True])
+def test_ring_engines_agree(bug):
+    r = same(Ring(2, 2, 2, bug=bug))
+    assert r.states == (1500 if not bug else r.states)
+    if bug:
+        assert r["fifo"].status == "violated" and len(r["fifo"].path) == 13
+
+
+def test_ring_large_config_counts():
+    r = native.check_native(Ring(3, 4, 2))
+    assert r.states == 14748 and r.complete
+    assert r.exploration.bytes / r.states <= 100
+
+
+@pytest.mark.parametrize("variant", Peterson.VARIANTS)
+def test_peterson_as_steps_is_the_hand_written_model(variant):
+    a = same(StepPeterson(variant))
+    b = check_bfs(Peterson(variant))
+    assert signature(a) == signature(b)
+    assert ids(a) == ids(b)
+    # teeth: turn_first breaks mutual exclusion, no_turn deadlocks
+    assert (a["mutual_exclusion"].status == "violated") == (variant == "turn_first")
+    assert (a["deadlock"].status == "violated") == (variant == "no_turn")
+
+
+@pytest.mark.parametrize("livelock", [False, True])
+def test_eventually_on_the_native_graph(livelock):
+    a = same(StepRetry(livelock))
+    b = check_bfs(Retry(livelock))
+    assert [(p.name, p.status, p.note) for p in a.properties] == \
+        [(p.name, p.status, p.note) for p in b.properties]
+    assert a["finishes"].status == ("violated" if livelock else "holds")
+
+
+@pytest.mark.parametrize("kw", [{"max_states": 100}, {"max_depth": 5}, {"max_depth": 0},
+                                {"stop_on_violation": True}])
+def test_bounds_mean_the_same(kw):
+    a = check_bfs(Ring(2, 2, 2, bug=True), **kw)
+    b = native.check_native(Ring(2, 2, 2, bug=True), **kw)
+    assert (a.complete, a.stopped_by) == (b.complete, b.stopped_by)
+    if "stop_on_violation" in kw:
+        # the compiled engine checks states when it finds them, so it may stop
+        # sooner; the counterexample is the same shortest one
+        assert b.states <= a.states
+        assert b["fifo"].path.actions == a["fifo"].path.actions
+        assert len(b["fifo"].path) == 13
+    else:
+        assert signature(a) == signature(b)
+
+
+# ---- every construct of the subset means the same in C ---------------------------
+TABLE = (3, -1, 4, 1, -5)
+
+
+def wrap(x, n):
+    """A helper: Python's modulo (negative x wraps up)."""
+    return x % n
+
+
+def bump(m, s, k):
+    """A helper that changes the state."""
+    s.acc = max(-8, min(7, s.acc + k))
+
+
+@step("w")
+def arith(m, s, d):
+    """Arithmetic with Python's meaning on negative numbers."""
+    require(s.phase == 0)
+    x = s.acc - d * 3
+    s.q = max(-8, min(7, x // 2))
+    s.r = wrap(x, 3)
+    s.big = (1 << 39) + 5 if s.big < (1 << 39) else s.big - (1 << 39)
+    s.phase = 1
+
+
+@step("w")
+def loops(m, s):
+    """for, while, break, continue, tuples, tables, membership."""
+    require(s.phase == 1)
+    total = 0
+    for i in range(len(s.cells)):
+        if s.cells[i] in (0, 2):
+            continue
+        total += TABLE[i]
+    k = 0
+    while True:
+        k += 1
+        if k >= 2 or total < 0:
+            break
+    a, b = s.cells[0], s.cells[1]
+    s.cells[0], s.cells[1] = b, a
+    s.acc = max(-8, min(7, total + k if not (total > 3 and k == 2) else -total))
+    s.phase = 2
+
+
+@step("w")
+def helpers(m, s, k):
+    """A state-changing helper, a conditional expression, abs, bool, shifts."""
+    require(s.phase == 2)
+    bump(m, s, k)
+    s.cells[abs(s.q) % 3] = 3 if bool(s.r) and s.big >> 39 == 0 else 1
+    s.r = (1 << s.r) - 1 if s.r < 2 else ~s.r + 5
+    s.phase = 0
+    if s.acc == 7:
+        return
+    s.q = -s.q if -8 < -s.q < 7 else 0
+
+
+@always("acc_small")
+def acc_small(m, s):
+    """acc stays below 7 (it does not)."""
+    return s.acc < 7
+
+
+@sometimes("all_ones")
+def all_ones(m, s):
+    """Every cell is 1."""
+    for i in range(len(s.cells)):
+        if s.cells[i] != 1:
+            return False
+    return True
+
+
+@eventually("phase_zero")
+def phase_zero(m, s):
+    """At phase 0 from some point on (not so: the steps cycle through phases)."""
+    return s.phase == 0
+
+
+class Features(StepMachine):
+    name = "features"
+
+    def declare(self, st):
+        st.slot("phase", 3)
+        st.slot("acc", lo=-8, hi=7)
+        st.slot("q", lo=-8, hi=7)
+        st.slot("r", lo=-2, hi=5)
+        st.slot("big", hi=(1 << 40) - 1)
+        st.array("cells", 3, 4)
+
+    def initial(self, s):
+        s.acc = -3
+        s.cells[2] = 1
+
+    def steps(self):
+        return ([self.bind(arith, d) for d in (-1, 2)] + [loops]
+                + [self.bind(helpers, k) for k in (-2, 3)])
+
+    def property_list(self):
+        return [acc_small, all_ones, phase_zero]
+
+
+def test_every_construct_means_the_same_in_c():
+    m = Features()
+    r = same(m)
+    assert r.complete and r.states == 606
+    assert [p.status for p in r.properties] == ["violated", "reached", "violated", "holds"]
+    nm = native.compile_machine(m)
+    # successor by successor on every state the search met
+    ctx = native.check_native(m, max_states=10).exploration._ctx
+    for s in r.exploration:
+        assert nm.successors_of(s, ctx) == m.successor_states(s)
+
+
+@step("p")
+def runaway(m, s):
+    """Counts past its range."""
+    require(s.x >= 0)
+    s.x = s.x + 1
+
+
+class Runaway(StepMachine):
+    name = "runaway"
+
+    def declare(self, st):
+        st.slot("x", 5)
+
+    def steps(self):
+        return [runaway]
+
+
+def test_range_errors_are_reported_like_the_interpreted_engine():
+    with pytest.raises(StepError, match="step runaway: x = 5 is outside 0..4"):
+        check_bfs(Runaway())
+    with pytest.raises(StepError, match="step runaway: x = 5 is outside 0..4"):
+        native.check_native(Runaway())
+
+
+def test_without_a_compiler_the_interpreted_engine_runs(monkeypatch, capsys):
+    monkeypatch.setattr(native, "_compiler_cache", {"cc": native.NoCompiler("no C compiler")})
+    monkeypatch.setattr(native, "_notice_shown", False)
+    assert native.engine_choice() == "interpreted"
+    r = native.check(Ring(2, 2, 2))
+    assert r.states == 1500 and getattr(r, "engine", "interpreted") == "interpreted"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interpreted engine" in err
+    with pytest.raises(native.NoCompiler):
+        native.check_native(Ring(2, 2, 2))
+
+
+def test_engine_can_be_asked_for(monkeypatch):
+    monkeypatch.setenv("RBMAP_ENGINE", "interpreted")
+    assert native.engine_choice() == "interpreted"
+    assert native.engine_choice("native") == "native"
+    with pytest.raises(ValueError):
+        native.engine_choice("fast")

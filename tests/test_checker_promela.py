@@ -1,0 +1,69 @@
+"""Promela from the step source (rbmap.checker.promela), held to SPIN's state counts."""
+
+import pytest
+
+from rbmap.checker import check_bfs, spin
+from rbmap.checker.promela import PromelaError, extra_states, to_promela
+from rbmap.checker.ring import Ring
+from rbmap.checker.steps import StepMachine, require, step
+from rbmap.checker.toys import StepPeterson, StepRetry
+
+needs_spin = pytest.mark.skipif(spin.available() is not None,
+                                reason=f"SPIN cannot run here: {spin.available()}")
+
+
+def test_text_has_one_option_per_step_and_the_invariant():
+    text = to_promela(Ring(2, 2, 2, bug=True))
+    assert text.count(":: d_step {") == len(Ring(2, 2, 2, bug=True).instances) + 1
+    assert "byte buf[2];" in text and "assert(" in text and "end:" in text
+    # Python's modulo on a difference that may be negative
+    assert "% 4 + 4) % 4" in text
+    assert text == to_promela(Ring(2, 2, 2, bug=True))   # deterministic
+
+
+@step("p")
+def modulo_by_slot(m, s):
+    """Divides by a slot: Promela's / would round toward zero."""
+    require(s.x > 0)
+    s.x = (s.x - 3) // s.x
+
+
+class Unexportable(StepMachine):
+    name = "unexportable"
+
+    def declare(self, st):
+        st.slot("x", lo=-3, hi=3)
+
+    def initial(self, s):
+        s.x = 1
+
+    def steps(self):
+        return [modulo_by_slot]
+
+
+def test_what_promela_cannot_say_is_refused():
+    with pytest.raises(PromelaError, match="non-constant"):
+        to_promela(Unexportable())
+
+
+@needs_spin
+@pytest.mark.parametrize("machine", [Ring(2, 2, 2), Ring(3, 4, 2), Ring(2, 3, 3),
+                                     StepPeterson("ok"), StepPeterson("turn_first"),
+                                     StepPeterson("no_turn"), StepRetry(True)],
+                         ids=lambda m: getattr(m, "label", m.name))
+def test_spin_counts_the_same_states(machine):
+    r = check_bfs(machine)
+    # -c0: go on after an error, so that every state is counted
+    s = spin.run(to_promela(machine), "dfs", expected_states=r.states, extra_flags=["-c0"])
+    assert s.stored == r.states + extra_states(machine)
+    always_broken = any(p.kind == "always" and p.status == "violated"
+                        for p in r.properties if p.name != "deadlock")
+    if not always_broken:
+        assert s.errors == 0
+
+
+@needs_spin
+def test_spin_finds_the_ring_bug():
+    m = Ring(2, 2, 2, bug=True)
+    s = spin.run(to_promela(m), "bfs", expected_states=2000)
+    assert s.errors == 1 and "assertion violated" in s.output
