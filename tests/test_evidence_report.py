@@ -19,7 +19,7 @@ from rbmap.report import page_list, text_report
 from rbmap.report_html import html_report
 from rbmap.svg import sequence_svg
 
-V2_SMALL = ["--pages", "2", "--page-events", "1", "--events", "4", "--nesting", "1"]
+V2_SMALL = ["--pages", "2", "--page-events", "1", "--events", "3", "--nesting", "1"]
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -56,7 +56,7 @@ def test_text_report_is_ascii_80_columns_and_says_everything(reports):
     flat = " ".join(text.split())
     assert flat.startswith("no_duplicate_delivery VIOLATED in v2 (17 steps)")
     assert "in v2 (shipped, sha256:" in flat
-    assert "Config: pages=2, page_events=1, events=4, processes=2, nesting=1" in flat
+    assert "Config: pages=2, page_events=1, events=3, processes=2, nesting=1" in flat
     assert "Assumptions in force: one consumer at a time" in flat
     assert "Dropped: none." in flat
     assert ">> 17  p0      read_event" in text
@@ -149,7 +149,7 @@ def test_html_is_self_contained_and_holds_every_state(reports):
     assert re.findall(r"https?://[^\s\"']+", html) == ["http://www.w3.org/2000/svg"]
     data = json.loads(re.search(r'<script type="application/json" id="rbmap-data">'
                                 r"(.*?)</script>", html, re.S).group(1))
-    m = build("v2", pages=2, page_events=1, events=4, nesting=1)
+    m = build("v2", pages=2, page_events=1, events=3, nesting=1)
     trace = json.loads((reports / "v2" / "no_duplicate_delivery.json").read_text())
     path = Path.from_json(trace["paths"][0])
     states = replay(m, path)
