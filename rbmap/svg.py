@@ -188,13 +188,18 @@ def sequence_svg(ev: Evidence, title: str | None = None) -> str:
         if note:
             a_lines.append(note)
         cells[akey] = a_lines
+        for ln in [ln for ln in per_lane if ln not in lane_x]:
+            # an actor with no step in this path: its field goes with the counters
+            per_lane.setdefault("cpu", []).extend(per_lane.pop(ln))
         for ln, items in per_lane.items():
             chars = int(lane_x[ln][1] / CW) - 1
-            if ln == "cpu" or ln == "hist" or ln == "meta":
+            if isinstance(ln, tuple) and ln[0] == "page":
+                texts = [f"{_PAGE_KEY.match(k).group(2)} {_t(a)}" for k, b, a in items]
+            elif isinstance(ln, tuple):    # another actor's state, changed by this step
+                texts = [f"{_t(b)} → {_t(a)}" for k, b, a in items]
+            else:
                 texts = [f"{k[5:] if k.startswith('meta.') else k} "
                          f"{_t(b)} → {_t(a)}" for k, b, a in items]
-            else:
-                texts = [f"{_PAGE_KEY.match(k).group(2)} {_t(a)}" for k, b, a in items]
             cells[ln] = [w for t in texts for w in _wrap(t, chars)]
         n_lines = max(len(v) for v in cells.values())
         page_lines = 1 + max((len(cells.get(("page", p), [])) for p in pages), default=0)

@@ -219,3 +219,41 @@ def test_compare_markdown_links_each_violated_cell(tmp_path):
             assert (tmp_path.parent / link).exists() or (
                 tmp_path / "r" / link.split("/")[-1]).exists(), link
     assert "([report](" in violated[0]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+WALK_CONFIGS = [
+    ("upstream", dict(client="libtracefs")),
+    ("upstream", dict(granularity="fine", nesting=3)),
+    ("upstream", dict(pipe_reads=1, resets=1, crash=True, fork=True, pages=4)),
+    ("v2", dict(nc_readers=1, consumers="concurrent", pipe_reads=1)),
+    ("v2-data-index", dict(nc_readers=1, granularity="fine")),
+    ("v3-read-param", dict(crash=True, reader_stays=False)),
+]
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(WALK_CONFIGS), st.integers(0, 2**32 - 1),
+       st.integers(1, 45))
+def test_any_path_renders_as_text_and_svg(config, seed, steps):
+    """Random walks of every kind of actor and step: the text report stays ASCII in
+    80 columns and the diagram is well-formed with a row per step."""
+    variant, kw = config
+    m = build(variant, **kw)
+    rng = random.Random(seed)
+    s, acts = m.init_states()[0], []
+    for _ in range(steps):
+        succ = m.successors(s)
+        if not succ:
+            break
+        a, s = rng.choice(succ)
+        acts.append(a)
+    ev = evidence(m, Path(0, acts, "no_duplicate_delivery"),
+                  describe(variant, {}, m))
+    text = text_report(ev)
+    assert text.isascii() and max(map(len, text.splitlines())) <= 80
+    root = ET.fromstring(sequence_svg(ev).encode())
+    assert len(_steps(root)) == len(acts) + 1
+    assert html_report(ev).count('<g class="step') == len(acts) + 1
