@@ -80,11 +80,6 @@ def load_variant(name_or_path: str) -> Variant:
     return load_variant_text(text, str(path))
 
 
-def is_shipped(name_or_path: str) -> bool:
-    """Whether the argument names a shipped variant (a file of specs/ by name)."""
-    return spec_path(name_or_path).resolve().parent == SPECS_DIR
-
-
 def variant_digest(text: str) -> str:
     """The content hash a trace records for a variant file's text."""
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -55,7 +55,6 @@ from rbmap.checker import NondeterminismError, Path, PathFormatError, ReplayErro
 from rbmap.checker import replay as replay_path
 from rbmap.checker.report import ABSENT, diff_views, jsonable
 from rbmap.model import Config, SpecError, build
-from rbmap.model.config import ASSUMPTIONS
 from rbmap.model.properties import SPECS
 from rbmap.model.variants import (SPECS_DIR, load_variant, load_variant_text,
                                   spec_path, variant_digest)
@@ -495,11 +494,6 @@ def _lane_order(actors: list) -> list:
             return (3, int(a[1:]), a)
         return (4, 0, a)
     return sorted(actors, key=key)
-
-
-def assumption_texts() -> dict:
-    """key -> what the assumption says (for traces whose model lacks the list)."""
-    return {a.key: a.text for a in ASSUMPTIONS}
 
 
 def replay_entry(entry: TraceEntry, trace_file: str, current: bool = False,

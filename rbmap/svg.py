@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 from rbmap.evidence import Evidence
 from rbmap.report import POINTERS, needs_note, variant_label

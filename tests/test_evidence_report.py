@@ -154,8 +154,8 @@ def test_html_is_self_contained_and_holds_every_state(reports):
     path = Path.from_json(trace["paths"][0])
     states = replay(m, path)
     assert len(data["steps"]) == len(states) == 18
-    for st, s in zip(data["steps"], states):
-        assert st["view"] == json.loads(json.dumps(m.view(s)))
+    for step, s in zip(data["steps"], states):
+        assert step["view"] == json.loads(json.dumps(m.view(s)))
     assert data["steps"][17]["violating"] and data["start"] == 17
     assert "<svg" in html and "The text report" in html
 
