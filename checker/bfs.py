@@ -38,7 +38,7 @@ from bisect import bisect_right
 from time import perf_counter
 from typing import Any
 
-from .graph import StateGraph, terminal_components, violating_component
+from .graph import StateGraph, terminal_components, violating_component, violation_extent
 from .model import ModelError, successor_function, successor_state_function
 from .path import NondeterminismError, Path
 from . import progress as progress_module
@@ -489,19 +489,30 @@ def _verdict(p: Property, found: dict, complete: bool, explo: Exploration,
 def _eventually(p: Property, explo: Exploration, graph: StateGraph, n: int) -> PropertyResult:
     comps, skipped = _components(explo, graph, n)
     state, cond = explo.state, p.condition
-    bad = violating_component(comps, lambda u: cond(state(u)))
+    verdicts: dict[int, bool] = {}
+
+    def holds(u):
+        v = verdicts.get(u)
+        if v is None:
+            v = verdicts[u] = bool(cond(state(u)))
+        return v
+
+    bad = violating_component(comps, holds)
+    extent = violation_extent(comps, holds)
+    if skipped:
+        extent["skipped_components"] = skipped
     skip_note = (f"; {skipped} terminal component(s) at the model boundary not judged"
                  if skipped else "")
     if bad is None:
         return PropertyResult(p.name, p.kind, "holds",
                               note=f"{len(comps)} terminal component(s) checked{skip_note}",
-                              doc=p.doc)
+                              doc=p.doc, extent=extent)
     target, size, count = bad
     note = f"stuck in a terminal component of {size} states where {p.name} is false"
     if count > 1:
         note += f" ({count} such components)"
     return PropertyResult(p.name, p.kind, "violated", explo.path_to_id(target, p.name),
-                          note + skip_note, p.doc)
+                          note + skip_note, p.doc, extent)
 
 
 def _components(explo: Exploration, graph: StateGraph, n: int):

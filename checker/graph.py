@@ -15,7 +15,8 @@ from typing import Iterable
 
 import networkx as nx
 
-__all__ = ["StateGraph", "scc_ids", "terminal_components", "violating_component"]
+__all__ = ["StateGraph", "scc_ids", "terminal_components", "violating_component",
+           "violation_extent"]
 
 
 class StateGraph:
@@ -196,3 +197,29 @@ def violating_component(comps: Iterable[list[int]], holds) -> tuple[int, int, in
             if best is None or bad[0] < best[0]:
                 best = (bad[0], len(comp))
     return None if best is None else (best[0], best[1], count)
+
+
+def violation_extent(comps: Iterable[list[int]], holds) -> dict:
+    """How much of the terminal graph violates an ``eventually`` condition.
+
+    Every figure is a count over sets (not over an exploration order), so two
+    explorations of the same graph give the same extent.
+
+    Returns
+    -------
+    dict
+        ``terminal_components`` (all judged), ``violating_components`` (those
+        with a state where ``holds(id)`` is False), ``violating_component_states``
+        (the states of those components) and ``violating_states`` (the states
+        where ``holds`` is False).
+    """
+    total = bad_comps = comp_states = bad_states = 0
+    for comp in comps:
+        total += 1
+        bad = sum(1 for u in comp if not holds(u))
+        if bad:
+            bad_comps += 1
+            comp_states += len(comp)
+            bad_states += bad
+    return {"terminal_components": total, "violating_components": bad_comps,
+            "violating_component_states": comp_states, "violating_states": bad_states}

@@ -229,7 +229,7 @@ def result_to_json(result: CheckResult, model: Any, model_info: dict | None = No
     Keys: ``strategy``, ``complete``, ``stopped_by``, ``states``,
     ``transitions``, ``depth``, ``seconds``, ``states_per_second`` and
     ``properties``: a list of ``{name, kind, status, note, doc, trace,
-    path}``, ``trace`` being :func:`trace_steps` (or null) and ``path`` the
+    path}`` (``eventually`` ones also ``extent``), ``trace`` being :func:`trace_steps` (or null) and ``path`` the
     replayable ``rbmap-path/1`` object (or null) carrying ``model_info``.
     """
     props = []
@@ -248,6 +248,8 @@ def result_to_json(result: CheckResult, model: Any, model_info: dict | None = No
             "trace": None if p.path is None else trace_steps(model, p.path, _marked_index(p)),
             "path": path,
         })
+        if p.extent is not None:
+            props[-1]["extent"] = dict(p.extent)
     return {
         "strategy": result.strategy,
         "complete": result.complete,

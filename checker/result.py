@@ -30,6 +30,11 @@ class PropertyResult:
         Why the status is what it is, when that needs saying.
     doc : str
         The property's description.
+    extent : dict or None
+        ``eventually`` on a complete exploration: how much of the terminal graph
+        violates it (:func:`rbmap.checker.graph.violation_extent`: terminal and
+        violating components, their states), so a change in the extent shows
+        even when the verdict stays the same.
     """
 
     name: str
@@ -38,6 +43,7 @@ class PropertyResult:
     path: Path | None = None
     note: str = ""
     doc: str = ""
+    extent: dict | None = None
 
 
 @dataclass

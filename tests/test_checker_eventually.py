@@ -23,6 +23,8 @@ def test_livelock_violates_eventually_with_shortest_path_and_note():
     assert f.status == "violated"
     assert f.path.actions == [("stall",)]
     assert f.note == "stuck in a terminal component of 2 states where finishes is false"
+    assert f.extent == {"terminal_components": 2, "violating_components": 1,
+                        "violating_component_states": 2, "violating_states": 2}
     assert r["deadlock"].status == "holds"  # a livelock, not a deadlock
 
 
@@ -121,6 +123,13 @@ def test_terminal_components_and_eventually_against_networkx(g):
         # The path ends in a bad state of a terminal component, as close as any.
         assert e.path.states[-1] == min(bad, key=r.exploration.id_of)
         assert len(e.path) == min(r.exploration.depth(u) for u in bad)
+    # the extent, from networkx's attracting components
+    comps = [c for c in nx.attracting_components(ref.subgraph(reach))]
+    bad_comps = [c for c in comps if not c <= good]
+    assert e.extent == {"terminal_components": len(comps),
+                        "violating_components": len(bad_comps),
+                        "violating_component_states": sum(map(len, bad_comps)),
+                        "violating_states": len(bad)}
 
 
 class Fenced(Graph):

@@ -3,7 +3,7 @@ checks) give the same verdicts; "fine" really has the extra steps."""
 
 import pytest
 
-from rbmap.checker import check_bfs
+from rbmap.manifest import summary
 from rbmap.model import build, shipped_names
 from rbmap.model import protocol as P
 
@@ -11,24 +11,41 @@ TINY = dict(pages=2, page_events=1, events=3, processes=1, nesting=2)
 
 
 def _verdicts(variant, granularity):
-    r = check_bfs(build(variant, granularity=granularity, **TINY))
-    assert r.complete
-    return ({p.name for p in r.properties if p.status == "violated"},
-            {p.name for p in r.properties if p.status == "unreached"}, r.states)
+    # the manifest's <variant>-tiny and <variant>-tiny-fine entries (one
+    # exploration serves both in a test run)
+    got = summary(variant, granularity=granularity, **TINY)
+    assert got["complete"]
+    return set(got["violated"]), set(got["unreached"]), got["states"]
 
 
-# the v2 family and v3-read-param take longest; they run with -m slow
-_SLOW = {"v2-data-index", "v3-read-param"}
-
-
-@pytest.mark.parametrize("variant", [
-    pytest.param(v, marks=pytest.mark.slow) if v in _SLOW else v
-    for v in shipped_names()])
+@pytest.mark.parametrize("variant", shipped_names())
 def test_coarse_and_fine_agree(variant):
     vc, uc, nc = _verdicts(variant, "coarse")
     vf, uf, nf = _verdicts(variant, "fine")
     assert (vc, uc) == (vf, uf)
     assert nf > nc          # the fine model has states the coarse one merges
+
+
+def test_manifest_has_fast_fine_entries_for_every_variant():
+    """Each shipped variant has a fine-granularity entry in the default run of
+    ``rbmap manifest`` with a coarse twin (the same config otherwise) that
+    records the same verdicts."""
+    from rbmap.manifest import load_entries
+    fast = [e for e in load_entries() if not e.get("slow")]
+
+    def coarse(e):
+        return (e["variant"], e.get("rules"),
+                sorted(dict(e["config"], granularity="coarse").items()))
+    for v in shipped_names():
+        fine = [e for e in fast if e["variant"] == v
+                and e["config"].get("granularity") == "fine"]
+        assert fine, v
+        for e in fine:
+            twins = [c for c in fast if c.get("config", {}).get(
+                "granularity", "coarse") == "coarse" and coarse(c) == coarse(e)]
+            assert twins, e["name"]
+            assert (twins[0]["violated"], twins[0]["unreached"]) == (
+                e["violated"], e["unreached"]), e["name"]
 
 
 def _actions(m, limit=200000):

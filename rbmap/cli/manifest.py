@@ -1,73 +1,55 @@
-"""``rbmap manifest``: the recorded verdicts, state counts and depths per shipped config.
+"""``rbmap manifest``: the recorded results of every shipped config.
 
-specs/manifest.json lists configurations with what checking them must give (the
-violated properties, the unreached goals, distinct states and BFS depth), as TLA+'s
-Examples repository does: a regression test for the model itself. Some configs are
-*expected to fail* (the seed's races); ``slow`` ones run only with ``--slow``.
+specs/manifest.json lists configurations with what checking them must give: per
+config the verdict and the shortest counterexample length of every property, the
+extent of each liveness violation, distinct states, transitions, BFS depth and a
+digest of the reachable graph (:mod:`rbmap.manifest`). A difference is printed as
+what moved. Some configs are *expected to fail* (the seed's races); ``slow`` ones
+run only with ``--slow``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
-from pathlib import Path
+import textwrap
 
 import click
 
-from rbmap.checker import check_bfs
 from rbmap.cli import fail
-from rbmap.model import SpecError, build
-from rbmap.model.variants import SPECS_DIR
+from rbmap.manifest import MANIFEST, RECORDED, compare, load_entries, run_entry, \
+    write_entries
+from rbmap.model import SpecError
 
-MANIFEST = SPECS_DIR / "manifest.json"
+__all__ = ["manifest", "load_manifest", "run_entry", "compare"]
 
 
-def load_manifest(path: Path = MANIFEST) -> list[dict]:
+def load_manifest(path=MANIFEST) -> list[dict]:
+    """The manifest's entries; a bad file is bad input (exit 2)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        return load_entries(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         fail(f"{path}: {exc}")
-    return data["configs"]
-
-
-def run_entry(entry: dict) -> dict:
-    """Check one manifest entry; return what it gave."""
-    m = build(entry["variant"], rules=entry.get("rules") or None, **entry["config"])
-    t = time.perf_counter()
-    r = check_bfs(m)
-    dt = time.perf_counter() - t
-    return {
-        "violated": sorted(p.name for p in r.properties if p.status == "violated"),
-        "unreached": sorted(p.name for p in r.properties if p.status == "unreached"),
-        "states": r.states,
-        "depth": r.max_depth,
-        "complete": r.complete,
-        "seconds": round(dt, 2),
-    }
-
-
-def compare(entry: dict, got: dict) -> list[str]:
-    diffs = []
-    for key in ("violated", "unreached", "states", "depth"):
-        if entry.get(key) != got[key]:
-            diffs.append(f"{key}: expected {entry.get(key)}, got {got[key]}")
-    if not got["complete"]:
-        diffs.append("exploration incomplete")
-    return diffs
 
 
 @click.command("manifest")
 @click.option("--slow", is_flag=True, help="Also run the configs marked slow.")
 @click.option("--update", is_flag=True,
-              help="Rewrite specs/manifest.json with what the runs give.")
+              help="Rewrite specs/manifest.json with what the runs give (the "
+                   "entries run; with --slow, all).")
 @click.option("--only", multiple=True, help="Run only the named entries.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def manifest(slow, update, only, as_json):
     """Check the model against its recorded results (specs/manifest.json).
 
-    Exit 0 when every run config gives its recorded verdicts, states and depth; 1
-    when one differs (it is listed)."""
+    Per config: every property's verdict and shortest counterexample length, the
+    extent of each liveness violation (terminal components), states, transitions,
+    depth and a digest of the reachable graph. A difference names what moved.
+
+    \b
+    Exit status: 0 every config run gives what is recorded, 1 one differs (listed),
+    2 bad input or a failed write.
+    """
     entries = load_manifest()
     names = {e["name"] for e in entries}
     for n in only:
@@ -89,10 +71,12 @@ def manifest(slow, update, only, as_json):
         bad += bool(diffs)
         rows.append({"name": e["name"], **got, "diffs": diffs})
         if update:
-            e.update({k: got[k] for k in ("violated", "unreached", "states", "depth")})
+            e.update({k: got[k] for k in RECORDED})
     if update:
-        MANIFEST.write_text(json.dumps({"format": "rbmap-manifest/1", "configs": entries},
-                                       indent=1) + "\n")
+        try:
+            write_entries(entries)
+        except OSError as exc:
+            fail(f"{MANIFEST}: {exc.strerror or exc}")
     if as_json:
         click.echo(json.dumps(rows))
     else:
@@ -100,10 +84,13 @@ def manifest(slow, update, only, as_json):
             if "skipped" in r:
                 click.echo(f"  skipped  {r['name']}: {r['skipped']}")
                 continue
-            status = "ok" if not r["diffs"] else "DIFFERS"
+            status = "ok" if not r["diffs"] else ("updated" if update else "DIFFERS")
             click.echo(f"  {status:<8} {r['name']}: {r['states']} states, depth "
-                       f"{r['depth']}, {r['seconds']} s; violated: "
-                       f"{', '.join(r['violated']) or '-'}")
+                       f"{r['depth']}, {r['seconds']} s")
+            click.echo(textwrap.fill(
+                f"violated: {', '.join(r['violated']) or '-'}", 80,
+                initial_indent=" " * 11, subsequent_indent=" " * 13))
             for d in r["diffs"]:
-                click.echo(f"           {d}")
+                click.echo(textwrap.fill(d, 80, initial_indent=" " * 11,
+                                         subsequent_indent=" " * 13))
     sys.exit(1 if bad and not update else 0)
