@@ -1,7 +1,11 @@
 """Time the explorer: states per second on a model, and on the toy models.
 
 ``python -m rbmap.checker.bench`` prints the figures for the toy models.
-Figures depend on the machine and its load; they are printed, never asserted.
+:func:`compiled` times the compiled engine on a step machine and :func:`spin`
+SPIN on its Promela text, in the same process, so that :func:`ring` (what
+``rbmap bench --vs-spin`` prints) compares them on the same work in the same
+run. Figures depend on the machine and its load; they are printed, never
+asserted.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 from .bfs import check_bfs
 
 __all__ = ["bench", "explorer_only", "bytes_per_state", "states_per_second", "toy_benchmarks",
-           "main"]
+           "compiled", "spin", "ring", "main"]
 
 
 def bench(model: Any, repeat: int = 1, **check_options: Any) -> dict[str, Any]:
@@ -114,6 +118,106 @@ def bytes_per_state(result: Any) -> float:
 def states_per_second(model: Any, repeat: int = 1, **check_options: Any) -> float:
     """Distinct states per second of a full :func:`check_bfs` of ``model``."""
     return bench(model, repeat, **check_options)["states_per_second"]
+
+
+def compiled(machine: Any, threads: int = 1, repeat: int = 1,
+             **check_options: Any) -> dict[str, Any]:
+    """Figures of the compiled engine on ``machine`` (the run with the least CPU
+    time of the exploration counts; the C build is timed apart).
+
+    Returns
+    -------
+    dict
+        ``engine``, ``threads``, ``states``, ``transitions``, ``depth``,
+        ``complete``, ``build_seconds`` (0 when the library was cached),
+        ``cpu_seconds`` and ``seconds`` (the exploration's CPU time, all threads,
+        and wall time), ``states_per_second`` (per CPU second),
+        ``bytes_per_state`` (the visited set: table, packed states, parents),
+        ``result``: the CheckResult.
+    """
+    from .native import check_native
+
+    check_options.setdefault("progress", False)
+    best = None
+    for _ in range(max(1, repeat)):
+        r = check_native(machine, threads=threads, **check_options)
+        if best is None or r.explore_cpu < best.explore_cpu:
+            best = r
+    r = best
+    cpu = max(r.explore_cpu, 1e-9)
+    return {"engine": "rbmap" if threads == 1 else f"rbmap {threads} threads",
+            "threads": threads, "states": r.states, "transitions": r.transitions,
+            "depth": r.max_depth, "complete": r.complete,
+            "build_seconds": r.build_seconds, "cpu_seconds": cpu,
+            "seconds": r.explore_seconds, "states_per_second": r.states / cpu,
+            "bytes_per_state": r.exploration.bytes / max(1, r.states), "result": r}
+
+
+def spin(machine: Any, mode: str = "dfs", expected_states: int | None = None) -> dict[str, Any]:
+    """Figures of SPIN (:mod:`rbmap.checker.spin`) on ``machine``'s Promela.
+
+    ``states`` is SPIN's count less the states the export adds
+    (:func:`rbmap.checker.promela.extra_states`), so it compares with the
+    explorers' counts; ``states_per_second`` is per CPU second of pan.
+    """
+    from . import spin as spin_module
+    from .promela import extra_states, to_promela
+
+    r = spin_module.run(to_promela(machine), mode, expected_states=expected_states)
+    stored = (r.stored or 0) - extra_states(machine)
+    cpu = max(r.cpu, 1e-9)
+    return {"engine": f"SPIN {mode}", "threads": 1, "states": stored,
+            "transitions": r.transitions, "depth": r.depth, "complete": not r.notes,
+            "errors": r.errors, "build_seconds": r.build, "cpu_seconds": cpu,
+            "seconds": r.elapsed or 0.0, "states_per_second": stored / cpu,
+            "bytes_per_state": (r.memory_mb or 0) * 1048576 / max(1, stored),
+            "result": r}
+
+
+def ring(N: int = 4, V: int = 5, D: int = 3, threads: int = 1, vs_spin: bool = False,
+         repeat: int = 1) -> dict[str, Any]:
+    """The benchmark ring (:mod:`rbmap.checker.ring`) on the compiled engine
+    (1 and ``threads`` threads) and, with ``vs_spin``, on SPIN (dfs, bfs), in
+    this run; and the CPU time to the bug variant's shortest counterexample
+    (the compiled engine stops at it; SPIN's breadth-first search at its
+    first error).
+
+    Returns
+    -------
+    dict
+        ``rows`` (the figures of :func:`compiled` / :func:`spin`, ``result``
+        left out), ``bug`` (``steps`` and ``seconds`` per engine), ``ratio``
+        (rbmap's states per CPU second over the best exact SPIN run's), and
+        ``speedup`` (wall time of 1 thread over ``threads`` threads).
+    """
+    from .ring import Ring
+
+    m = Ring(N, V, D)
+    rows = [compiled(m, 1, repeat)]
+    if threads > 1:
+        rows.append(compiled(m, threads, repeat))
+    expected = rows[0]["states"]
+    bug = Ring(N, V, D, bug=True)
+    b = compiled(bug, 1, repeat, stop_on_violation=True)
+    fifo = b["result"]["fifo"]
+    bugs = {"rbmap": {"steps": len(fifo.path) if fifo.path else None,
+                      "seconds": b["cpu_seconds"]}}
+    if vs_spin:
+        for mode in ("dfs", "bfs"):
+            rows.append(spin(m, mode, expected))
+        sb = spin(bug, "bfs", expected)
+        bugs["SPIN bfs"] = {"steps": sb["result"].depth, "seconds": sb["cpu_seconds"],
+                            "errors": sb["errors"]}
+    for r in rows:
+        r.pop("result", None)
+    out: dict[str, Any] = {"model": f"ring N={N} V={V} D={D}", "rows": rows, "bug": bugs}
+    spins = [r for r in rows if r["engine"].startswith("SPIN")]
+    if spins:
+        best = max(r["states_per_second"] for r in spins)
+        out["ratio"] = rows[0]["states_per_second"] / best if best else None
+    if threads > 1:
+        out["speedup"] = rows[0]["seconds"] / max(rows[1]["seconds"], 1e-9)
+    return out
 
 
 def toy_benchmarks(scale: int = 1) -> list[tuple[str, Any]]:

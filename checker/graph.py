@@ -11,9 +11,10 @@ A ``networkx.DiGraph`` with integer nodes is built only when asked for
 from __future__ import annotations
 
 from array import array
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-import networkx as nx
+if TYPE_CHECKING:  # networkx is imported where it is used (it costs 70 ms)
+    import networkx as nx
 
 __all__ = ["StateGraph", "scc_ids", "terminal_components", "violating_component",
            "violation_extent"]
@@ -47,6 +48,8 @@ class StateGraph:
 
     def to_networkx(self, n: int) -> nx.DiGraph:
         """The graph over states ``0 .. n-1`` as a networkx DiGraph."""
+        import networkx as nx
+
         g = nx.DiGraph()
         g.add_nodes_from(range(n))
         offsets, targets = self.offsets, self.targets
@@ -148,6 +151,8 @@ def terminal_components(graph: StateGraph, n: int,
         How many terminal components were left out for that reason.
     """
     if engine == "networkx":
+        import networkx as nx
+
         found = [sorted(c) for c in nx.attracting_components(graph.to_networkx(n))]
     elif engine == "csr":
         comp, ncomp = scc_ids(graph, n)

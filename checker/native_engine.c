@@ -376,6 +376,8 @@ static int rb_post(rb_ctx *own, const uint64_t *w, int64_t from, int j) {
     rb_worker *wk = own->worker;
     uint64_t h = rb_hash(w);
     int o = rb_owner(wk->c, h);
+    if (!wk->c->record_edges)   /* the route is needed only to write edges */
+        return rb_box_push(&wk->out[o], w, h, ((uint64_t)from << 20) | (uint64_t)j);
     if (wk->nroute == wk->route_cap) {
         int64_t cap = wk->route_cap ? wk->route_cap * 2 : 4096;
         uint8_t *r = realloc(wk->route, (size_t)cap);

@@ -44,8 +44,9 @@ def _type(lo: int, hi: int) -> str:
 
 
 class _Printer:
-    def __init__(self, machine):
+    def __init__(self, machine, assertions: bool = True):
         self.m = machine
+        self.assertions = assertions
         self.code = machine.code
         self.hidden: list[str] = []
         self.ntemp = 0
@@ -258,7 +259,7 @@ class _Printer:
             body += lines or ["      skip;"]
             body.append("     }")
         for p, fc in self.code.properties:
-            if p.kind == ALWAYS:
+            if p.kind == ALWAYS and self.assertions:
                 a = self.expression_of(fc, {})
                 body.append(f"  /* always {p.name} */")
                 body.append(f"  :: d_step {{ !{a} -> assert({a}) }}")
@@ -284,9 +285,14 @@ def _nonneg(x) -> bool:
     return isinstance(x, (Compare, BoolOp)) or (isinstance(x, Unary) and x.op == "not")
 
 
-def to_promela(machine) -> str:
-    """The Promela text of ``machine`` (see the module docstring)."""
-    return _Printer(machine).program()
+def to_promela(machine, assertions: bool = True) -> str:
+    """The Promela text of ``machine`` (see the module docstring).
+
+    ``assertions=False`` leaves the ``always`` properties out: SPIN stops
+    exploring at a failed assertion (even with ``-c0`` it goes no deeper), so a
+    count of the whole state space of a model that violates one needs them out.
+    """
+    return _Printer(machine, assertions).program()
 
 
 def extra_states(machine) -> int:

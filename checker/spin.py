@@ -6,15 +6,18 @@ in a work directory, and returns what pan printed: states stored,
 transitions, errors, depth, memory, its own elapsed time, and the CPU time of
 pan's process (steadier than wall time on a busy machine).
 
-Flag sets (:data:`MODES`) name the usual ways to run it: ``dfs`` and ``bfs``
-store every state exactly, without partial-order reduction (so the count is
-the state space's); ``collapse`` compresses the stored states; ``bitstate``
+``spin -a -o2`` turns off SPIN's dead-variable elimination, which may merge
+states that differ in a variable it judges dead: SPIN then stores exactly the
+states rbmap counts. Flag sets (:data:`MODES`) name the usual ways to run it:
+``dfs`` and ``bfs`` store every state exactly, without partial-order
+reduction (so the count is the state space's); ``collapse`` compresses the stored states; ``bitstate``
 keeps one bit per hashed state (lossy: it may miss states; pan's hash factor
 says how well it covered).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import resource
@@ -77,6 +80,41 @@ def _grab(pat: str, text: str, cast=float):
     return cast(m.group(1)) if m else None
 
 
+def _pan(promela: str, cflags: list, timeout: float) -> tuple[FsPath, float]:
+    """SPIN's verifier for ``promela`` with ``cflags``, built once and kept in
+    the cache (``$RBMAP_CACHE/spin``, else ``~/.cache/rbmap/spin``), and the
+    seconds its build took (0 when cached)."""
+    from .native import cache_dir
+
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    version = subprocess.run(["spin", "-V"], capture_output=True, text=True).stdout
+    key = hashlib.sha256("\0".join([promela, " ".join(cflags), version, cc or ""])
+                         .encode()).hexdigest()[:24]
+    root = cache_dir().parent / "spin"
+    pan = root / key / "pan"
+    if pan.exists():
+        return pan, 0.0
+    t0 = perf_counter()
+    root.mkdir(parents=True, exist_ok=True)
+    build = FsPath(tempfile.mkdtemp(prefix="build-", dir=root))
+    try:
+        (build / "model.pml").write_text(promela)
+        r = subprocess.run(["spin", "-a", "-o2", "model.pml"], cwd=build,
+                           capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise SpinError("spin -a: " + " | ".join((r.stdout + r.stderr).strip()
+                                                     .splitlines()[:3]))
+        r = subprocess.run([cc, "-O2", "-DMEMLIM=16000", *cflags, "-o", "pan", "pan.c"],
+                           cwd=build, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise SpinError("compiling pan: " + " | ".join(r.stderr.strip().splitlines()[:3]))
+        (root / key).mkdir(exist_ok=True)
+        os.replace(build / "pan", pan)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return pan, perf_counter() - t0
+
+
 def run(promela: str, mode: str = "dfs", workdir: str | None = None,
         expected_states: int | None = None, extra_cflags=(), extra_flags=(),
         timeout: float = 1200) -> SpinResult:
@@ -89,31 +127,19 @@ def run(promela: str, mode: str = "dfs", workdir: str | None = None,
     if why:
         raise SpinError(why)
     cflags, flags = MODES[mode]
-    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     own = workdir is None
     d = FsPath(tempfile.mkdtemp(prefix="rbmap-spin-") if own else workdir)
     d.mkdir(parents=True, exist_ok=True)
     try:
-        (d / "model.pml").write_text(promela)
-        t0 = perf_counter()
-        r = subprocess.run(["spin", "-a", "model.pml"], cwd=d, capture_output=True,
-                           text=True, timeout=timeout)
-        if r.returncode != 0:
-            raise SpinError("spin -a: " + " | ".join((r.stdout + r.stderr).strip()
-                                                     .splitlines()[:3]))
-        r = subprocess.run([cc, "-O2", "-DMEMLIM=16000", *cflags, *extra_cflags, "-o", "pan",
-                            "pan.c"], cwd=d, capture_output=True, text=True, timeout=timeout)
-        if r.returncode != 0:
-            raise SpinError("compiling pan: " + " | ".join(r.stderr.strip().splitlines()[:3]))
-        build = perf_counter() - t0
+        pan_path, build = _pan(promela, list(cflags) + list(extra_cflags), timeout)
         est = expected_states or (1 << 22)
         pan = list(flags) + list(extra_flags)
         if not any(f.startswith("-w") for f in pan):
             pan.append(f"-w{max(18, est.bit_length() + 1)}")
         if "-DBFS" not in cflags and not any(f.startswith("-m") for f in pan):
-            pan.append(f"-m{max(100_000, 2 * est)}")
+            pan.append(f"-m{max(100_000, est + 1000)}")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        r = subprocess.run(["./pan", *pan], cwd=d, capture_output=True, text=True,
+        r = subprocess.run([str(pan_path), *pan], cwd=d, capture_output=True, text=True,
                            timeout=timeout)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = r.stdout

@@ -42,21 +42,14 @@ Properties are plain functions ``(m, s) -> bool`` made with the usual
 
 Examples
 --------
->>> from rbmap.checker.steps import StepMachine, require, step
->>> @step("p")
-... def inc(m, s, i):
-...     '''Counter i goes up by one.'''
-...     require(s.c[i] < m.limit)
-...     s.c[i] = s.c[i] + 1
->>> class Two(StepMachine):
-...     limit = 2
-...     def declare(self, st):
-...         st.array("c", 2, values=3)
-...     def steps(self):
-...         return [self.bind(inc, i) for i in range(2)]
->>> m = Two()
->>> [(a, t) for a, t in m.successors(m.init_states()[0])]
-[(('p', 'inc', 0), (1, 0)), (('p', 'inc', 1), (0, 1))]
+The benchmark ring (:mod:`rbmap.checker.ring`) is a step machine:
+
+>>> from rbmap.checker.ring import Ring
+>>> m = Ring(N=2, V=2, D=2)
+>>> [m.format_action(a) for a, _ in m.successors(m.init_states()[0])]
+['produce(0)', 'produce(1)', 'read_head']
+>>> m.view(m.init_states()[0])["buf[1]"]
+0
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ from rbmap.cli import main  # noqa: E402
 TINY = ["--pages", "2", "--page-events", "1", "--events", "3", "--processes", "1",
         "--nesting", "1", "--no-abi", "--no-nc", "--no-weak-memory"]
 CHECK_ONLY = {"variant", "sim_runs", "seed", "walk_depth", "as_json", "trace_out",
-              "report_dir"}  # output options: each names its own files
+              "report_dir",   # output options: each names its own files
+              "stop_on_violation"}  # a matrix of verdicts does not stop at the first
 
 
 def invoke(*args):

@@ -47,25 +47,48 @@ def interrupted(what: str = "") -> "NoReturn":  # type: ignore[name-defined]
     sys.exit(EXIT_INTERRUPTED)
 
 
-# module name -> attribute holding the click command
-COMMANDS = [
-    ("check", "check"),
-    ("check", "replay"),
-    ("check", "list_cmd"),
-    ("check", "bench"),
-    ("manifest", "manifest"),
-    ("compare", "compare"),
-    ("kernel", "kernel"),
-    ("scenario", "scenario"),
-    ("abi", "abi"),
-    ("conform", "conform"),
-    ("conform", "mutants"),
-    ("fuzz", "fuzz"),
-    ("litmus", "litmus"),
-    ("report", "report"),
-    ("explore", "explore"),
-]
+# command name -> (module of rbmap.cli, attribute holding the click command). A
+# module is imported only when its command runs (or for its own --help), so that
+# `rbmap check` does not load z3 or the scenario runner.
+COMMANDS = {
+    "check": ("check", "check"),
+    "replay": ("check", "replay"),
+    "list": ("check", "list_cmd"),
+    "bench": ("check", "bench"),
+    "manifest": ("manifest", "manifest"),
+    "compare": ("compare", "compare"),
+    "kernel": ("kernel", "kernel"),
+    "scenario": ("scenario", "scenario"),
+    "abi": ("abi", "abi"),
+    "conform": ("conform", "conform"),
+    "mutants": ("conform", "mutants"),
+    "fuzz": ("fuzz", "fuzz"),
+    "litmus": ("litmus", "litmus"),
+    "report": ("report", "report"),
+    "explore": ("explore", "explore"),
+    "export": ("export", "export"),
+}
 
+# what `rbmap --help` lists for each command without importing it: the first
+# sentence of the command's help (tests/test_cli_startup.py holds them equal)
+SUMMARIES = {
+    "abi": "Prove a variant's meta-page layout and index arithmetic for all sizes.",
+    "bench": "Print states/s of the exhaustive explorer on the default configs.",
+    "check": "Explore VARIANT and check its properties.",
+    "compare": "Check VARIANTS side by side: properties and ABI checks as rows.",
+    "conform": "Check that impl refines the model for VARIANT (upstream or v2).",
+    "explore": "Walk VARIANT's model by hand in a web browser, step by step.",
+    "export": "Write a model in another tool's language (Promela for SPIN).",
+    "fuzz": "Generate scenario programs; run them on impl (and the kernel); compare.",
+    "kernel": "Run scenario files on a real Linux 6.12 kernel under qemu.",
+    "list": "List the shipped variants, the properties, the protocol rules and defaults.",
+    "litmus": "Decide litmus programs under the Linux kernel memory model (LKMM), with z3.",
+    "manifest": "Check the model against its recorded results (specs/manifest.json).",
+    "mutants": "Run the catalogue of semantic impl mutants against the conformance suite.",
+    "replay": "Re-run a saved trace on the model and re-check the properties along it.",
+    "report": "Render a saved counterexample (TRACE.json) for a review.",
+    "scenario": "Run a scenario FILE (specs/scenarios/FORMAT.md) on one or more back ends.",
+}
 
 class _PipeSafe:
     """A text stream whose writes to a pipe with no reader left are dropped.
@@ -135,7 +158,48 @@ class Group(click.Group):
                 formatter.write_dl(rows)
 
 
+class _Commands(dict):
+    """``main.commands``: a command not loaded yet is loaded when asked for."""
+
+    def __missing__(self, name):
+        if name not in COMMANDS:
+            raise KeyError(name)
+        mod, attr = COMMANDS[name]
+        cmd = getattr(importlib.import_module(f"rbmap.cli.{mod}"), attr)
+        self[name] = cmd
+        return cmd
+
+
 class _Group(Group):
+    """The main group: commands are loaded from :data:`COMMANDS` when used."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commands = _Commands(self.commands)
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx, name):
+        try:
+            return self.commands[name]
+        except KeyError:
+            return None
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            summary = SUMMARIES.get(name)
+            if summary is None:
+                cmd = self.get_command(ctx, name)
+                if cmd is None or cmd.hidden:
+                    continue
+                summary = first_sentence(cmd)
+            rows.append((name, summary))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def main(self, args=None, prog_name=None, complete_var=None,
              standalone_mode=True, **extra):  # noqa: D401 - click hook
         """click's main with rbmap's exit codes (see the module docstring)."""
@@ -194,17 +258,3 @@ def main() -> None:
     every command: 0 holds / conforms, 1 violated / differs, 2 bad input or a
     failed write, 3 incomplete (a bound stopped it), 130 interrupted.
     """
-
-
-_seen = set()
-for _mod, _attr in COMMANDS:
-    try:
-        _m = importlib.import_module(f"rbmap.cli.{_mod}")
-    except ModuleNotFoundError as exc:  # a command module not written yet
-        if exc.name != f"rbmap.cli.{_mod}":
-            raise
-        continue
-    _cmd = getattr(_m, _attr, None)
-    if _cmd is not None and id(_cmd) not in _seen:
-        _seen.add(id(_cmd))
-        main.add_command(_cmd)

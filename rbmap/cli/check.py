@@ -15,6 +15,7 @@ from rbmap.checker import (NondeterminismError, Path, PathFormatError, ReplayErr
 from rbmap.checker import replay as replay_path
 from rbmap.checker.report import STATUS_WORDS, result_to_json, step_table
 from rbmap.cli import fail
+from rbmap.cli.ringbench import RING_NAME, ring_options, ring_section
 from rbmap.cli.options import (SECONDS, bound_options, bounds, default_events,
                                parse_rules, workload_config, workload_options)
 from rbmap.model import RULES, Config, SpecError, build, load_variant, shipped_names
@@ -78,7 +79,11 @@ def command_line(info: dict) -> str:
               default=None, metavar="DIR",
               help="Write each counterexample to DIR as PROPERTY.json (its trace), "
                    ".txt (for a mail), .svg (a sequence diagram) and .html.")
-def check(variant, sim_runs, seed, walk_depth, as_json, trace_out, report_dir, **kw):
+@click.option("--stop-on-violation", is_flag=True,
+              help="Stop at the first violated property: print its (shortest) "
+                   "counterexample and exit 1; the other properties stay unknown.")
+def check(variant, sim_runs, seed, walk_depth, as_json, trace_out, report_dir,
+          stop_on_violation, **kw):
     """Explore VARIANT and check its properties.
 
     VARIANT is a shipped design (v2, v2-data-index, v3-read, v3-read-param,
@@ -102,7 +107,7 @@ def check(variant, sim_runs, seed, walk_depth, as_json, trace_out, report_dir, *
         result = simulate(m, seed=seed, runs=sim_runs, depth=walk_depth,
                           time_limit=bound["time_limit"], progress=bound["progress"])
     else:
-        result = check_bfs(m, **bound)
+        result = check_bfs(m, stop_on_violation=stop_on_violation, **bound)
     ok = report(m, result, info, as_json, trace_out, report_dir)
     sys.exit(exit_code(result) if ok else 2)
 
@@ -415,14 +420,21 @@ def list_cmd(as_json):
 @click.option("--time-limit", type=float, default=20.0, show_default=True,
               help="Seconds per run; a run cut short still measures states/s "
                    "(marked 'partial').")
-def bench(variants, as_json, repeat, time_limit):
+@ring_options
+def bench(variants, as_json, repeat, time_limit, ring_size, vs_spin, threads):
     """Print states/s of the exhaustive explorer on the default configs.
 
-    Default VARIANTS: every shipped variant. Times are CPU seconds of this
-    process (steadier than wall time on a busy machine). Also prints bytes per
-    state of the visited set (states are packed: 2 bytes a slot)."""
+    Default VARIANTS: every shipped variant, and the benchmark ring (``ring``:
+    a small producer/consumer model written once for every engine, so that
+    rbmap's compiled engine and SPIN can be compared on the same work in the
+    same run, ``--vs-spin``). Times are CPU seconds of this process (steadier
+    than wall time on a busy machine). Also prints bytes per state of the
+    visited set (states are packed: 2 bytes a slot; the ring's compiled engine
+    packs them into bits)."""
+    with_ring = not variants or RING_NAME in variants
+    protocol = [v for v in variants if v != RING_NAME] if variants else shipped_names()
     rows = []
-    for name in variants or shipped_names():
+    for name in protocol:
         cfg = workload_config(_default_kw())
         m = model_from(name, {}, cfg)
         best = None
@@ -441,16 +453,25 @@ def bench(variants, as_json, repeat, time_limit):
                      "seconds": round(dt, 3), "states_per_second": round(r.states / dt),
                      "transitions_per_second": round(r.transitions / dt),
                      "bytes_per_state": per_state})
+    lines = []
+    if with_ring:
+        ring_rows, lines = ring_section(ring_size, vs_spin, threads, repeat)
+        rows += ring_rows
     if as_json:
         click.echo(json.dumps(rows))
         return
-    click.echo(f"{'variant':<14} {'states':>9} {'transitions':>11} {'cpu s':>6} "
-               f"{'states/s':>8} {'trans/s':>8} {'B/state':>7}")
+    if protocol:
+        click.echo(f"{'variant':<14} {'states':>9} {'transitions':>11} {'cpu s':>6} "
+                   f"{'states/s':>8} {'trans/s':>8} {'B/state':>7}")
     for r in rows:
+        if "engine" in r:
+            continue
         part = "" if r["complete"] else " partial"
         click.echo(f"{r['variant']:<14} {r['states']:>9} {r['transitions']:>11} "
                    f"{r['seconds']:>6} {r['states_per_second']:>8} "
                    f"{r['transitions_per_second']:>8} {r['bytes_per_state']:>7}{part}")
+    for line in lines[0 if protocol else 1:]:
+        click.echo(line)
 
 
 def _default_kw() -> dict:

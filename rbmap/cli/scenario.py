@@ -8,9 +8,9 @@ registers its own at import time::
     from rbmap.cli.scenario import BACKENDS
     BACKENDS["kernel"] = run_on_kernel
 
-The module must be imported before the lookup: any module listed in
-``rbmap.cli.COMMANDS`` is (the CLI group imports them all), and for a name not found
-``rbmap.cli.<name>`` is imported as a last try.  A back end that cannot run raises
+The module must be imported before the lookup: for a name not registered yet
+``rbmap.cli.<name>`` is imported (the CLI loads a command's module only when it
+runs).  A back end that cannot run raises
 :class:`BackendError` (reported as bad input, exit 2); one that cannot observe some
 fields lists them in an attribute ``unobserved`` of its run function (a set of
 top-level keys such as ``{"page"}``, or ``"kmsg"`` for the warnings object), and the

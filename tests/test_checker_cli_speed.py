@@ -1,0 +1,72 @@
+"""rbmap bench's ring rows (--vs-spin, --threads) and rbmap export promela."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rbmap.checker import native, spin
+
+needs_native = pytest.mark.skipif(native.engine_choice() != "native",
+                                  reason="no C compiler: the compiled engine is not available")
+needs_spin = pytest.mark.skipif(spin.available() is not None,
+                                reason=f"SPIN cannot run here: {spin.available()}")
+
+
+def rbmap(*args):
+    return subprocess.run([sys.executable, "-m", "rbmap.cli.__main__", *args],
+                          capture_output=True, text=True)
+
+
+@needs_native
+def test_bench_ring_alone_json():
+    r = rbmap("bench", "ring", "--ring", "2,2,2", "--threads", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [x["engine"] for x in rows] == ["rbmap", "rbmap 2 threads"]
+    assert all(x["states"] == 1500 and x["complete"] for x in rows)
+    assert all(0 < x["bytes_per_state"] <= 100 for x in rows)
+
+
+@needs_native
+@needs_spin
+def test_bench_vs_spin_prints_the_ratio_and_the_bug():
+    r = rbmap("bench", "ring", "--ring", "2,2,2", "--vs-spin")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "rbmap / SPIN:" in out and "x states per CPU second" in out
+    rows = {line.split()[0] + " " + line.split()[1]: line.split()
+            for line in out.splitlines() if line.startswith(("rbmap ", "SPIN "))}
+    assert rows["SPIN dfs"][2] == rows["SPIN bfs"][2] == "1500"
+    assert "bug variant, rbmap: 13-step counterexample" in out
+    assert "bug variant, SPIN bfs: 13-step counterexample" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_bench_bad_ring_size_is_bad_input():
+    r = rbmap("bench", "ring", "--ring", "4,5")
+    assert r.returncode == 2 and r.stderr.startswith("rbmap: ") and "N,V,D" in r.stderr
+
+
+def test_export_promela_ring(tmp_path):
+    r = rbmap("export", "promela", "ring", "--ring", "2,2,2")
+    assert r.returncode == 0 and "active proctype machine()" in r.stdout
+    out = tmp_path / "ring.pml"
+    r = rbmap("export", "promela", "ring", "--ring", "2,2,2", "--bug", "-o", str(out))
+    assert r.returncode == 0 and r.stdout == ""
+    assert "assert(" in out.read_text()
+
+
+def test_export_unknown_model_is_bad_input():
+    r = rbmap("export", "promela", "nosuchmodel")
+    assert r.returncode == 2 and "unknown model 'nosuchmodel'" in r.stderr
+
+
+@needs_spin
+def test_export_spin_counts_match():
+    r = rbmap("export", "promela", "ring", "--ring", "2,2,2", "--bug", "--spin")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SPIN: " in r.stdout and ": the same" in r.stdout
+    assert "fifo violated, shortest counterexample 13 steps" in r.stdout
+    assert "assertion violated at depth 13" in r.stdout
