@@ -908,14 +908,19 @@ def _eventually(nm: NativeModel, explo: NativeExploration, p, k: int) -> Propert
     if nm.lib.rb_terminal(explo._ctx, k, out) < 0:
         raise _error(nm, explo._ctx, f"property {p.name}")
     terminal, bad, size, count, skipped = out[0], out[1], out[2], out[3], out[6]
+    # the same figures as rbmap.checker.graph.violation_extent
+    extent = {"terminal_components": terminal, "violating_components": count,
+              "violating_component_states": out[4], "violating_states": out[5]}
+    if skipped:
+        extent["skipped_components"] = skipped
     skip_note = (f"; {skipped} terminal component(s) at the model boundary not judged"
                  if skipped else "")
     if bad < 0:
         return PropertyResult(p.name, p.kind, "holds",
                               note=f"{terminal} terminal component(s) checked{skip_note}",
-                              doc=p.doc)
+                              doc=p.doc, extent=extent)
     note = f"stuck in a terminal component of {size} states where {p.name} is false"
     if count > 1:
         note += f" ({count} such components)"
     return PropertyResult(p.name, p.kind, "violated", explo.path_to_id(bad, p.name),
-                          note + skip_note, p.doc)
+                          note + skip_note, p.doc, extent)

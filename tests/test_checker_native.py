@@ -24,7 +24,7 @@ PARALLEL = [(2, (5, 1)), (3, (64, 2))]
 def signature(r):
     """Everything a check says, paths included."""
     return (r.states, r.transitions, r.max_depth, r.complete, r.stopped_by,
-            [(p.name, p.status, p.note, None if p.path is None else
+            [(p.name, p.status, p.note, p.extent, None if p.path is None else
               (p.path.init, list(p.path.actions))) for p in r.properties])
 
 
