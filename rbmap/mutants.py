@@ -10,13 +10,15 @@ is touched.  A mutant whose ``old`` text is no longer in impl is reported ``stal
 The suite (:func:`suite`) is the conformance checks of :mod:`rbmap.conform` on small
 configurations chosen so that every part of the protocol the harness drives runs:
 model paths replayed on impl (upstream and v2, page_events 1 and 2, so pages are
-overwritten; two processes that map concurrently), impl's interleavings (upstream,
-preemption bound 1), the catching-up reader (GET_READER and trace_pipe_raw reads
-from another CPU while the writer commits on the reader page: the swap invariant
-at every step, nothing read twice or lost uncounted), the reader library under a
-concurrent writer (documented and greedy, seeded schedules; its promises at every
-return) and in its own OS process (overwrite: losses reported).  Optionally impl's
-own scenario tests run too (pytest, in-process, with the mutant applied).
+overwritten; two processes that map concurrently), impl's interleavings (upstream
+and v2, preemption bound 1), the catching-up reader (GET_READER, trace_pipe_raw
+and text trace_pipe reads from another CPU while the writer commits on the reader
+page: the swap invariant at every step, nothing read twice or lost uncounted), the
+reader library under a concurrent writer (documented and greedy, seeded
+schedules; its promises at every return) and in its own OS process (overwrite:
+losses reported), and impl's refusal tests (failure atomicity, mapped at
+UINT_MAX).  The targeted checks run first.  Optionally impl's own scenario tests
+run too (pytest, in-process, with the mutant applied).
 """
 
 from __future__ import annotations
@@ -247,9 +249,9 @@ MUTANTS: list[Mutant] = [
        "if inc and cb.mapped.value == UINT_MAX:\n            return EBUSY",
        "if inc and cb.mapped.value == UINT_MAX:\n            cb.user_mapped += 1\n"
        "            return EBUSY",
-       "the mapped-overflow error path leaves user_mapped incremented",
-       "conformance cannot reach it (mapped never approaches UINT_MAX in a "
-       "bounded model); tests/test_impl_mapping_limits.py does (--impl-tests)"),
+       "the mapped-overflow error path leaves user_mapped incremented (conformance "
+       "cannot reach it: mapped never approaches UINT_MAX in a bounded model; "
+       "the refusal tests do)"),
 ]
 
 
@@ -401,7 +403,7 @@ def suite(quick: bool = False) -> list[Check]:
         library("documented", 80),
         library("greedy", 60, takeover=False, last_reader=False),
         own_process(),
-        Check("failure atomicity (tests/test_impl_atomicity.py)",
+        Check("failure atomicity (impl's refusal tests)",
               lambda known, collect: _impl_tests(ATOMICITY_TESTS)),
         replay("upstream", None),
         replay("upstream", 22, page_events=1),
@@ -421,7 +423,8 @@ def suite(quick: bool = False) -> list[Check]:
     return checks
 
 
-ATOMICITY_TESTS = ["tests/test_impl_atomicity.py"]
+#: failure atomicity: every refusal path, mapped at UINT_MAX too
+ATOMICITY_TESTS = ["tests/test_impl_atomicity.py", "tests/test_impl_mapping_limits.py"]
 IMPL_TESTS = ["tests/test_impl_mapping_limits.py", "tests/test_scenario_acceptance.py",
               "tests/test_scenario_runner.py"]
 
