@@ -17,7 +17,7 @@ from typing import Any
 from .bfs import check_bfs
 
 __all__ = ["bench", "explorer_only", "bytes_per_state", "states_per_second", "toy_benchmarks",
-           "compiled", "spin", "ring", "main"]
+           "compiled", "interpreted", "spin", "ring", "main"]
 
 
 def bench(model: Any, repeat: int = 1, **check_options: Any) -> dict[str, Any]:
@@ -153,6 +153,18 @@ def compiled(machine: Any, threads: int = 1, repeat: int = 1,
             "bytes_per_state": r.exploration.bytes / max(1, r.states), "result": r}
 
 
+def interpreted(machine: Any, repeat: int = 1, **check_options: Any) -> dict[str, Any]:
+    """:func:`compiled`'s figures from the interpreted explorer (``check_bfs``)."""
+    f = bench(machine, repeat, **check_options)
+    r = check_bfs(machine, progress=False, **check_options)
+    return {"engine": "rbmap interpreted", "threads": 1, "states": f["states"],
+            "transitions": f["transitions"], "depth": f["depth"],
+            "complete": f["complete"], "build_seconds": 0.0,
+            "cpu_seconds": f["cpu_seconds"], "seconds": f["seconds"],
+            "states_per_second": f["states_per_cpu_second"],
+            "bytes_per_state": bytes_per_state(r), "result": r}
+
+
 def spin(machine: Any, mode: str = "dfs", expected_states: int | None = None) -> dict[str, Any]:
     """Figures of SPIN (:mod:`rbmap.checker.spin`) on ``machine``'s Promela.
 
@@ -175,7 +187,8 @@ def spin(machine: Any, mode: str = "dfs", expected_states: int | None = None) ->
 
 
 def ring(N: int = 4, V: int = 5, D: int = 3, threads: int = 1, vs_spin: bool = False,
-         repeat: int = 1) -> dict[str, Any]:
+         repeat: int = 1, engine: str = "native",
+         time_limit: float | None = None) -> dict[str, Any]:
     """The benchmark ring (:mod:`rbmap.checker.ring`) on the compiled engine
     (1 and ``threads`` threads) and, with ``vs_spin``, on SPIN (dfs, bfs), in
     this run; and the CPU time to the bug variant's shortest counterexample
@@ -189,16 +202,25 @@ def ring(N: int = 4, V: int = 5, D: int = 3, threads: int = 1, vs_spin: bool = F
         left out), ``bug`` (``steps`` and ``seconds`` per engine), ``ratio``
         (rbmap's states per CPU second over the best exact SPIN run's), and
         ``speedup`` (wall time of 1 thread over ``threads`` threads).
+        ``engine="interpreted"`` (no C compiler) times the interpreted explorer
+        instead (one thread, ``time_limit`` seconds at most).
     """
     from .ring import Ring
 
     m = Ring(N, V, D)
-    rows = [compiled(m, 1, repeat)]
-    if threads > 1:
-        rows.append(compiled(m, threads, repeat))
+    if engine == "native":
+        rows = [compiled(m, 1, repeat)]
+        if threads > 1:
+            rows.append(compiled(m, threads, repeat))
+    else:
+        threads = 1
+        rows = [interpreted(m, repeat, time_limit=time_limit)]
     expected = rows[0]["states"]
     bug = Ring(N, V, D, bug=True)
-    b = compiled(bug, 1, repeat, stop_on_violation=True)
+    if engine == "native":
+        b = compiled(bug, 1, repeat, stop_on_violation=True)
+    else:
+        b = interpreted(bug, repeat, stop_on_violation=True, time_limit=time_limit)
     fifo = b["result"]["fifo"]
     bugs = {"rbmap": {"steps": len(fifo.path) if fifo.path else None,
                       "seconds": b["cpu_seconds"]}}

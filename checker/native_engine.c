@@ -856,6 +856,13 @@ int64_t rb_lookup(rb_ctx *c, const uint64_t *w) {
     return e ? (int64_t)(uint32_t)e - 1 : -1;
 }
 
+/* The recorded graph: noffsets + 1 offsets (the last is ntargets), ntargets ids. */
+void rb_graph(rb_ctx *c, int64_t *offsets, uint32_t *targets) {
+    memcpy(offsets, c->offsets, (size_t)c->noffsets * 8);
+    offsets[c->noffsets] = c->ntargets;
+    memcpy(targets, c->targets, (size_t)c->ntargets * 4);
+}
+
 /* Bytes of the visited set: tables, states, parents (and the graph). */
 int64_t rb_bytes(rb_ctx *c) {
     int64_t b = c->n * (RB_W * 8 + 4);

@@ -44,6 +44,18 @@ def test_bench_vs_spin_prints_the_ratio_and_the_bug():
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
+def test_bench_ring_without_the_compiled_engine():
+    import os
+    env = dict(os.environ, RBMAP_ENGINE="interpreted")
+    r = subprocess.run([sys.executable, "-m", "rbmap.cli.__main__", "bench", "ring",
+                        "--ring", "2,2,2", "--json"], capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "rbmap: RBMAP_ENGINE=interpreted: interpreted engine (slower)\n"
+    rows = json.loads(r.stdout)
+    assert [(x["engine"], x["states"]) for x in rows] == [("rbmap interpreted", 1500)]
+
+
 def test_bench_bad_ring_size_is_bad_input():
     r = rbmap("bench", "ring", "--ring", "4,5")
     assert r.returncode == 2 and r.stderr.startswith("rbmap: ") and "N,V,D" in r.stderr

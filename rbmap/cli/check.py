@@ -455,7 +455,7 @@ def bench(variants, as_json, repeat, time_limit, ring_size, vs_spin, threads):
                      "bytes_per_state": per_state})
     lines = []
     if with_ring:
-        ring_rows, lines = ring_section(ring_size, vs_spin, threads, repeat)
+        ring_rows, lines = ring_section(ring_size, vs_spin, threads, repeat, time_limit)
         rows += ring_rows
     if as_json:
         click.echo(json.dumps(rows))
