@@ -566,21 +566,18 @@ class NativeModel:
         return [self.packing.unpack(out[i * W:(i + 1) * W]) for i in range(k)]
 
 
-_models: dict = {}
-
-
 def compile_machine(machine) -> NativeModel:
-    """The compiled form of ``machine`` (built once per process and configuration).
+    """The compiled form of ``machine``, kept with it (the library itself is built
+    once per configuration and cached on disk).
 
     Raises
     ------
     NoCompiler
         No C compiler (see :func:`compiler`).
     """
-    key = id(machine)
-    nm = _models.get(key)
-    if nm is None or nm.machine is not machine:
-        nm = _models[key] = NativeModel(machine)
+    nm = machine.__dict__.get("_native")
+    if nm is None:
+        nm = machine.__dict__["_native"] = NativeModel(machine)
     return nm
 
 
@@ -820,7 +817,6 @@ def check_native(machine, max_states: int | None = None, max_depth: int | None =
     nm = compile_machine(machine)
     lib = nm.lib
     props = machine.properties()
-    by_name = {p.name: p for p in props}
     events = nm.props[EVENTUALLY]
     if threads < 1:
         raise ValueError(f"threads must be positive, got {threads}")
@@ -943,7 +939,6 @@ def check_native(machine, max_states: int | None = None, max_depth: int | None =
                 results.append(PropertyResult(DEADLOCK, ALWAYS,
                                               "holds" if complete else "unknown",
                                               doc=DEADLOCK_DOC))
-        del by_name
         res = CheckResult("bfs", n, transitions, len(level_starts) - 1, perf_counter() - t0,
                           complete, results, stopped_by, explo)
         res.engine = "native"
