@@ -541,7 +541,7 @@ rb_ctx *rb_new(int64_t max_states, int64_t max_depth, int stop_on_violation,
     c->open_some = rb_nsome;
     c->nthreads = nthreads;
     c->chunk = 1 << 16;
-    c->min_par = 256 * nthreads;
+    c->min_par = 2048 * nthreads;   /* smaller chunks: the threads' hand-offs cost more */
     c->tables = calloc((size_t)nthreads, sizeof *c->tables);
     int ok = c->tables != 0 && rb_push_level(c, 0) == 0;
     for (int t = 0; ok && t < nthreads; t++) {
