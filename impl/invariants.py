@@ -32,6 +32,7 @@ never imports it).  Three pieces:
 from __future__ import annotations
 
 import hashlib
+import weakref
 
 from . import decode
 from .ringbuf import RB_PAGE_HEAD, RB_PAGE_NORMAL, rb_page_size_of
@@ -158,8 +159,15 @@ class CheckedInstance(Instance):
         super().__init__(*args, **kw)
         self.atomicity_violations: list[tuple[str, list[str]]] = []
         self.refused_calls = 0
-        self.order_change_dropped = 0     # unread events an order change dropped
+        # unread events an order change dropped, per cpu_buffer (the counters
+        # belong to it, and a snapshot swaps whole buffers)
+        self._dropped: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._children: list = []
+
+    @property
+    def order_change_dropped(self) -> int:
+        """Unread events an order change dropped from the buffer now in use."""
+        return self._dropped.get(self.cpu_buffer, 0)
 
     def fork(self):
         child = super().fork()
@@ -168,16 +176,23 @@ class CheckedInstance(Instance):
 
     def write_file(self, name: str, value="") -> int:
         """As Instance.write_file; notes a sub-buffer order change that dropped
-        unread events (the counters keep them until the next reset)."""
-        cb = self.cpu_buffer
-        unread = cb.entries.value - cb.overrun.value - cb.read
+        unread events (the counters keep them until the next reset), in the
+        snapshot buffer too (the order change applies to both)."""
+        bufs = [b.buffers[0] for b in (self.array_buffer, self.max_buffer)
+                if b is not None]
+        unread = {cb: cb.entries.value - cb.overrun.value - cb.read for cb in bufs}
         order = self.array_buffer.subbuf_order
         rc = _checked_write_file(self, name, value)
         name = name.strip("/")
-        if name == "trace" and rc == 0:
-            self.order_change_dropped = 0
-        elif rc == 0 and self.array_buffer.subbuf_order != order and unread:
-            self.order_change_dropped += unread
+        if rc == 0 and name == "trace":
+            self._dropped.pop(self.cpu_buffer, None)
+        elif rc == 0 and name == "snapshot" and self.max_buffer is not None and \
+                str(value).strip() not in ("0", "1"):
+            self._dropped.pop(self.max_buffer.buffers[0], None)    # clears it
+        elif rc == 0 and self.array_buffer.subbuf_order != order:
+            for cb, n in unread.items():
+                if n:
+                    self._dropped[cb] = self._dropped.get(cb, 0) + n
         return rc
 
 
