@@ -36,6 +36,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -416,12 +417,53 @@ def parse_console(text: str, n_files: int, partial: bool = False
     return uname, files
 
 
+def _run_qemu(cmd: list[str], timeout: float, stall: float | None
+              ) -> tuple[str, bool, float]:
+    """Run qemu with its console on a pipe: (console, powered off, seconds).
+
+    qemu is killed after ``timeout`` seconds, or after ``stall`` seconds in
+    which the console printed nothing (a guest that hangs: the runner prints a
+    line per operation, and its own waits end after ALARM_SECONDS)."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    chunks: list[bytes] = []
+    last = [time.monotonic()]
+
+    def pump() -> None:
+        for chunk in iter(lambda: proc.stdout.read1(1 << 16), b""):
+            chunks.append(chunk)
+            last[0] = time.monotonic()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    t0 = time.monotonic()
+    done = True
+    while True:
+        try:
+            proc.wait(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            now = time.monotonic()
+            if now - t0 > timeout or (stall is not None and now - last[0] > stall):
+                proc.kill()
+                proc.wait()
+                done = False
+                break
+    seconds = time.monotonic() - t0
+    reader.join(5)              # the rest of the pipe (a killed qemu: at once)
+    if not reader.is_alive():
+        proc.stdout.close()
+    return b"".join(chunks).decode(errors="replace"), done, seconds
+
+
 def boot(scenario_texts: list[str], timeout: float = DEFAULT_TIMEOUT,
-         state: KernelState | None = None, partial: bool = False) -> BootResult:
+         state: KernelState | None = None, partial: bool = False,
+         stall: float | None = None) -> BootResult:
     """Boot once with all the given scenario texts; return what the guest printed.
 
-    With ``partial``, a guest that stops early (or qemu killed at the timeout)
-    gives what it printed so far, ``complete`` False, instead of an error."""
+    With ``partial``, a guest that stops early (or qemu killed at the timeout, or
+    after ``stall`` seconds without console output) gives what it printed so
+    far, ``complete`` False, instead of an error."""
     st = state or load_state()
     if st is None:
         raise KernelError("kernel not set up: run `rbmap kernel setup` first")
@@ -431,22 +473,19 @@ def boot(scenario_texts: list[str], timeout: float = DEFAULT_TIMEOUT,
         initrd = Path(tmp) / "initrd.cpio"
         initrd.write_bytes(build_initramfs(init, scenario_texts))
         cmd = qemu_command(st.vmlinux, str(initrd))
-        t0 = time.monotonic()
         try:
-            res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                                 timeout=timeout)
+            console, done, seconds = _run_qemu(cmd, timeout, stall)
         except FileNotFoundError:
             raise KernelError("qemu-system-x86_64 not found: run `rbmap kernel setup`") from None
-        except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"").decode(errors="replace")
-            if partial:
-                uname, files = parse_console(out, len(scenario_texts), partial=True)
-                return BootResult(uname_r=uname, files=files, seconds=timeout,
-                                  console=out, complete=False)
-            raise KernelError(f"qemu did not power off within {timeout:.0f} s; console tail:\n"
-                              + "\n".join(out.splitlines()[-15:])) from None
-        seconds = time.monotonic() - t0
-    console = res.stdout.decode(errors="replace") + res.stderr.decode(errors="replace")
+    if not done:
+        if partial:
+            uname, files = parse_console(console, len(scenario_texts), partial=True)
+            return BootResult(uname_r=uname, files=files, seconds=seconds,
+                              console=console, complete=False)
+        why = (f"printed nothing for {stall:.0f} s" if seconds < timeout
+               else f"did not power off within {timeout:.0f} s")
+        raise KernelError(f"qemu {why}; console tail:\n"
+                          + "\n".join(console.splitlines()[-15:]))
     uname, files = parse_console(console, len(scenario_texts), partial=partial)
     complete = CONTROL + "END" in console
     return BootResult(uname_r=uname, files=files, seconds=seconds, console=console,

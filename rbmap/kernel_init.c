@@ -38,6 +38,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -49,7 +50,12 @@
 #define PAGE 4096
 #define MAX_MAPS 8
 #define MAX_WORDS 16
-#define ALARM_SECONDS 1
+/* A blocking call the runner makes is interrupted (SIGALRM, EINTR) after this
+ * long: nothing else writes while it waits.  It stays well below the ring
+ * buffer's time-extend threshold (2^27 ns, about 134 ms), so a wait does not put
+ * a time extend before the next event, which would move that event to the next
+ * sub-buffer where impl (no wall time) keeps it on this one. */
+#define WAIT_MS 20
 
 /* ---------- output buffers ---------- */
 
@@ -176,6 +182,18 @@ static int pipe_fd = -1; /* per_cpu/cpu0/trace_pipe, opened by the first read_pi
 static void __attribute__((unused)) on_alarm(int sig)
 {
 	(void)sig;
+}
+
+/* arm (ms > 0) or disarm (0) the SIGALRM that ends a blocking call; it repeats
+ * every ms, so a call that starts only after the first one fired (a busy host)
+ * is still interrupted */
+static void wait_timer(int ms)
+{
+	struct itimerval t;
+	memset(&t, 0, sizeof(t));
+	t.it_value.tv_sec = t.it_interval.tv_sec = ms / 1000;
+	t.it_value.tv_usec = t.it_interval.tv_usec = (ms % 1000) * 1000;
+	setitimer(ITIMER_REAL, &t, NULL);
 }
 
 /*
@@ -495,12 +513,12 @@ static int do_unmap(void)
 
 static int guarded_ioctl(unsigned long cmd)
 {
-	alarm(ALARM_SECONDS);
+	wait_timer(WAIT_MS);
 	/* a NULL argument: a command the VFS answers itself (FIBMAP = 1, ...)
 	 * must not write into this process through a stray pointer */
 	int rc = ioctl(fd, cmd, NULL);
 	rc = rc < 0 ? neg() : rc;
-	alarm(0);
+	wait_timer(0);
 	return rc;
 }
 
@@ -811,10 +829,10 @@ static void run_op(char **w, int nw)
 			ok = 0;
 		if (ok) {
 			rawbuf = calloc(1, n + 16);
-			alarm(ALARM_SECONDS);
+			wait_timer(WAIT_MS);
 			ssize_t got = read(fd, rawbuf, n);
 			rc = got < 0 ? neg() : (int)got;
-			alarm(0);
+			wait_timer(0);
 			/* a read that starts a sub-buffer shows its header: decode it */
 			if (rc >= 16 && nfds && raw_pos[nfds - 1] == 0) {
 				page = rawbuf;
@@ -840,10 +858,10 @@ static void run_op(char **w, int nw)
 		}
 		if (ok && pipe_fd >= 0) {
 			pipebuf = calloc(1, n + 1);
-			alarm(ALARM_SECONDS);
+			wait_timer(WAIT_MS);
 			ssize_t got = read(pipe_fd, pipebuf, n);
 			rc = got < 0 ? neg() : (int)got;
-			alarm(0);
+			wait_timer(0);
 			with_pipe = rc >= 0;
 		}
 	} else if (!strcmp(op, "trymap")) {

@@ -334,3 +334,17 @@ def test_setup_of_another_version_sets_up_again(tmp_path, monkeypatch):
     with pytest.raises(k.KernelError, match="stop here"):
         k.setup(log=lambda m: None, cache=tmp_path, version="6.12.118-1~deb12u1")
     assert fetched == ["6.12.118-1~deb12u1"]
+
+
+def test_run_qemu_stops_a_guest_that_prints_nothing_for_stall_seconds():
+    """A guest that hangs costs ``stall`` seconds, not the whole boot timeout
+    (rbmap fuzz gives a boot of thousands of operations a long timeout)."""
+    out, done, secs = k._run_qemu(["sh", "-c", "echo RBMAPK-a; sleep 60; echo late"],
+                                  timeout=120, stall=1.0)
+    assert (out, done) == ("RBMAPK-a\n", False) and secs < 30
+    out, done, secs = k._run_qemu(["sh", "-c", "echo a; sleep 0.5; echo b >&2"],
+                                  timeout=60, stall=5.0)
+    assert (out, done) == ("a\nb\n", True)
+    out, done, secs = k._run_qemu(["sh", "-c", "while :; do echo x; sleep 0.2; done"],
+                                  timeout=1.0, stall=5.0)
+    assert not done and out.startswith("x\n") and secs < 30
