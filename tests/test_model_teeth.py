@@ -102,11 +102,109 @@ def test_deadlock_check_has_teeth():
     assert m.terminal_ok(tuple(done))
 
 
-def test_eventually_has_teeth():
-    # the seed's ioctl marks events appended after the user's last look as read
-    # and swaps the page away: they are never delivered
-    cfg = dict(pages=2, page_events=2, events=5, processes=1, nesting=1)
-    r = check_bfs(build("v2", **cfg))
-    assert r["every_event_delivered_or_counted"].status == "violated"
-    r = check_bfs(build("upstream", **cfg))
-    assert r["every_event_delivered_or_counted"].status == "holds"
+# ------------------------------------------------------------- sometimes goals
+# goal -> (a break under which it must be unreached, a setup where it is reached).
+# A break is a (variant, rules, config) or the name of a model mutant (a broken
+# step of rbmap.model_mutants) where no config or rule makes the goal impossible;
+# an unreached goal at the break shows the goal's condition can be false
+# everywhere, so a vacuous pass (a goal met by a condition that is always true)
+# would show.
+TINY = dict(pages=2, page_events=1, events=3, processes=1, nesting=2)
+NC_ONE = dict(SMALL, processes=1, nc_readers=1, events=1)
+GOAL_TEETH = {
+    "event_delivered": (("upstream", {"get_reader": "no_meta_refresh"}, SMALL),
+                        ("upstream", {}, SMALL)),
+    "reader_swap_by_ioctl": ("reader_buffer_always_empty", ("upstream", {}, SMALL)),
+    "overrun_while_mapped": (("upstream", {}, dict(SMALL, overwrite=False)),
+                             ("upstream", {}, SMALL)),
+    "second_process_maps_after_first": ("processes_never_exit",
+                                        ("upstream", {}, SMALL)),
+    "nested_write": (("upstream", {}, dict(TINY, events=1)), ("upstream", {}, TINY)),
+    "writer_on_reader_page": ("reader_buffer_always_empty", ("upstream", {}, SMALL)),
+    "non_consuming_reader_drops_page": (("v2-data-index", {}, NC_ONE),
+                                        ("v2-data-index", {}, dict(NC_ONE, events=3))),
+}
+
+
+def _goal_status(setup, name):
+    if isinstance(setup, str):       # a model mutant, at its own config
+        from rbmap.model_mutants import MUTANTS, applied
+        mt = next(x for x in MUTANTS if x.name == setup)
+        variant, rules, config = mt.configs[0]
+        with applied(mt):
+            r = check_bfs(build(variant, rules=rules or None, **config))
+        assert r.complete
+        return r[name].status
+    return _status(*setup, name)
+
+
+def test_every_goal_has_teeth_listed():
+    goals = {p.name for p in SPECS if p.kind == "sometimes"}
+    assert goals == set(GOAL_TEETH)
+
+
+@pytest.mark.parametrize("name", sorted(GOAL_TEETH))
+def test_goal_unreached_under_its_break(name):
+    assert _goal_status(GOAL_TEETH[name][0], name) == "unreached"
+
+
+@pytest.mark.parametrize("name", sorted(GOAL_TEETH))
+def test_goal_reached_without_the_break(name):
+    assert _goal_status(GOAL_TEETH[name][1], name) == "reached"
+
+
+# --------------------------------------------------------- eventually (liveness)
+# property -> manifest entries under which it must be violated (a broken rule or
+# an assumption dropped) and entries under which it must hold. The manifest
+# records each one's extent (terminal components, violating components and
+# states, counterexample length), so a change of the extent alone (a liveness
+# property that covers less, a step that strands fewer events) shows there.
+EVENTUALLY_TEETH = {
+    "every_event_delivered_or_counted": {
+        # the seed's ioctl marks events appended after the user's last look as
+        # read and swaps the page away; a process exits with consumed events
+        # unread; two consumers at once; libtracefs's "no data" GET_READER (L2)
+        "violated": ["v2-stranded", "upstream-crash", "upstream-concurrent-small",
+                     "upstream-libtracefs"],
+        "holds": ["upstream-stranded", "upstream-small", "upstream-tiny",
+                  "upstream-tiny-fine"],
+    },
+}
+
+
+def _entries():
+    from rbmap.manifest import load_entries
+    return {e["name"]: e for e in load_entries()}
+
+
+def test_every_liveness_property_has_teeth_listed():
+    live = {p.name for p in SPECS if p.kind == "eventually"}
+    assert live == set(EVENTUALLY_TEETH)
+
+
+@pytest.mark.parametrize("name", sorted(EVENTUALLY_TEETH))
+def test_liveness_violated_with_its_extent(name):
+    entries = _entries()
+    for e in EVENTUALLY_TEETH[name]["violated"]:
+        got = summary(entries[e]["variant"], entries[e].get("rules"),
+                      **entries[e]["config"])["properties"][name]
+        assert got["status"] == "violated", e
+        # the extent: a shortest path into a terminal component that never
+        # delivers or counts everything, and how much of the terminal graph
+        assert got["steps"] > 0 and got["violating_components"] >= 1, e
+        assert got["violating_states"] >= got["violating_components"], e
+        assert got["terminal_components"] >= got["violating_components"], e
+        # ... as the manifest records it (rbmap manifest names a change of it)
+        rec = entries[e]["properties"][name]
+        assert {"steps", "violating_components", "terminal_components"} <= set(rec)
+
+
+@pytest.mark.parametrize("name", sorted(EVENTUALLY_TEETH))
+def test_liveness_holds_without_the_break(name):
+    entries = _entries()
+    for e in EVENTUALLY_TEETH[name]["holds"]:
+        got = summary(entries[e]["variant"], entries[e].get("rules"),
+                      **entries[e]["config"])["properties"][name]
+        # judged on terminal components that exist (not a vacuous hold)
+        assert got["status"] == "holds" and got["terminal_components"] > 0, e
+        assert got["violating_components"] == 0 == got["violating_states"], e

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 
 import click
 
@@ -187,33 +188,89 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
     sys.exit(1 if objs else 0)
 
 
+def _mutant_line(row) -> str:
+    """A mutant's result: its status and name, then what killed it (or why it
+    is equivalent, or survived), each line within 80 columns."""
+    by = ", ".join(row["killed_by"][:1]) if row.get("killed_by") else ""
+    head = f"  {row['status']:<10} {row['name']}"
+    if by:
+        head = f"{head:<48} {by}" if len(head) < 48 else f"{head} {by}"
+    detail = " ".join(str(row.get("detail", "")).split())
+    lines = [head[:80]]
+    if detail:
+        lines += textwrap.wrap(detail, 80, initial_indent=" " * 13,
+                               subsequent_indent=" " * 13, max_lines=2,
+                               placeholder=" ...")
+    return "\n".join(lines)
+
+
+def _progress(as_json):
+    """Print each mutant's result as it comes (not with --json)."""
+    def progress(row):
+        if not as_json:
+            click.echo(_mutant_line(row))
+    return progress
+
+
 @click.command("mutants")
+@click.option("--model", is_flag=True,
+              help="Mutants of the model and its properties, judged by the "
+                   "default checks (manifest, model tests, conform); without it, "
+                   "mutants of impl judged by conformance.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--quick", is_flag=True,
-              help="A representative subset: replays up to depth 10 of the default "
-                   "config, the catching-up reader, the documented reader library "
+              help="impl: a representative subset: replays up to depth 10 of the "
+                   "default config, the catching-up reader, the documented reader "
+                   "library "
                    "(faster, weaker).")
 @click.option("--impl-tests", is_flag=True,
-              help="Also run impl's scenario tests on mutants the suite misses.")
+              help="impl: also run impl's scenario tests on mutants the suite "
+                   "misses.")
 @click.option("--only", multiple=True, help="Run only the named mutant(s).")
-def mutants(as_json, quick, impl_tests, only):
-    """Run the catalogue of semantic impl mutants against the conformance suite.
+@click.option("--list", "list_only", is_flag=True,
+              help="Print the catalogue (name, family, one line each) and stop.")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="--model: mutants judged at the same time (one process each).")
+@click.option("--all-checks", is_flag=True,
+              help="--model: run every check on every mutant (every killer, not "
+                   "only the first).")
+@click.option("--checks", default="manifest,tests,conform", show_default=True,
+              help="--model: which checks, in order.")
+def mutants(model, as_json, quick, impl_tests, only, list_only, jobs, all_checks,
+            checks):
+    """Run a catalogue of semantic mutants against the checks that should catch
+    them, and print the kill rate.
 
-    Prints per mutant killed/survived and by what, then the kill rate over the
-    mutants the suite exercises.  Exit 0 when every exercised mutant is killed,
-    1 otherwise, 2 bad input.
+    Without --model: small protocol bugs applied to impl, judged by the
+    conformance suite. With --model: bugs of the model's steps and of its
+    properties (described one line each by --list), judged by `rbmap manifest`'s
+    fast entries, the default suite's model tests and `rbmap conform` at its
+    default config; a mutant claimed equivalent is shown to be (the same
+    reachable graph, or the same property values, computed at small configs).
+
+    \b
+    Exit status: 0 every mutant is killed (or shown equivalent, or not exercised
+    by the impl suite), 1 a mutant survived, 2 bad input.
     """
+    if model:
+        _model_mutants(as_json, quick, impl_tests, only, list_only, jobs,
+                       all_checks, checks)
+        return
+    for flag, val in (("--jobs", jobs != 1), ("--all-checks", all_checks),
+                      ("--checks", checks != "manifest,tests,conform")):
+        if val:
+            fail(f"{flag} goes with --model")
     from rbmap.mutants import MUTANTS, run_mutants
     known = {m.name for m in MUTANTS}
     for n in only:
         if n not in known:
-            fail(f"--only {n!r}: no such mutant (see rbmap mutants --json)")
+            fail(f"--only {n!r}: no such mutant (see rbmap mutants --list)")
+    if list_only:
+        _list(as_json, [{"name": m.name, "family": m.module.rsplit(".", 1)[1],
+                         "doc": m.doc} for m in MUTANTS])
+        return
 
-    def progress(row):
-        if not as_json:
-            by = ", ".join(row["killed_by"]) if row["killed_by"] else row["detail"]
-            click.echo(f"  {row['status']:<9} {row['name']:<32} {by}")
-
+    progress = _progress(as_json)
     if not as_json:
         click.echo(f"{len(only) or len(MUTANTS)} mutants of impl; the suite runs on "
                    "impl first (paths that already mismatch are left out)")
@@ -228,3 +285,58 @@ def mutants(as_json, quick, impl_tests, only):
             click.echo(f"  note: on impl itself, {k} fails: {v[:120]}")
     exercised_alive = [r for r in res["rows"] if r["status"] == "survived"]
     sys.exit(1 if exercised_alive else 0)
+
+
+def _list(as_json, rows):
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        click.echo(f"{r['name']}  ({r['family']})")
+        click.echo(textwrap.fill(r["doc"], 80, initial_indent="    ",
+                                 subsequent_indent="    "))
+
+
+def _model_mutants(as_json, quick, impl_tests, only, list_only, jobs, all_checks,
+                   checks):
+    from rbmap.model_mutants import CHECKS, MUTANTS, run_model_mutants
+    if quick or impl_tests:
+        fail("--quick and --impl-tests are for impl's mutants (without --model)")
+    if jobs < 1:
+        fail(f"--jobs must be >= 1, got {jobs}")
+    chosen = tuple(c.strip() for c in checks.split(",") if c.strip())
+    bad = [c for c in chosen if c not in CHECKS]
+    if bad or not chosen:
+        fail(f"--checks {checks!r}: a comma-separated list of {', '.join(CHECKS)}")
+    known = {m.name for m in MUTANTS}
+    for n in only:
+        if n not in known:
+            fail(f"--only {n!r}: no such model mutant (see rbmap mutants --model "
+                 "--list)")
+    picked = [m for m in MUTANTS if not only or m.name in only]
+    if list_only:
+        _list(as_json, [{"name": m.name, "family": m.family, "doc": m.doc,
+                         "targets": m.targets(),
+                         "equivalent": m.equivalent or None} for m in picked])
+        return
+
+    progress = _progress(as_json)
+    if not as_json:
+        click.echo(f"{len(picked)} mutants of the model and its properties; checks: "
+                   f"{', '.join(chosen)}")
+    res = run_model_mutants(set(only) or None, chosen, all_checks, jobs, progress)
+    if as_json:
+        click.echo(json.dumps(res, indent=1))
+    else:
+        for name, b in res["baseline"].items():
+            state = "ok" if not b["failure"] else "FAILS (left out): " + b["failure"]
+            click.echo(f"  baseline {name}: {state} ({b['seconds']} s)"[:80])
+        n = res["mutants"] - res["equivalent"] - len(res["stale"])
+        rate = "-" if res["kill_rate"] is None else f"{res['kill_rate'] * 100:.1f} %"
+        click.echo(f"killed {res['killed']} of {n} non-equivalent mutants "
+                   f"({res['equivalent']} equivalent, {len(res['stale'])} stale); "
+                   f"kill rate {rate}; {res['seconds']} s")
+        if res["first_killer"]:
+            click.echo("first killed by: " + ", ".join(
+                f"{k} {v}" for k, v in sorted(res["first_killer"].items())))
+    sys.exit(1 if res["survived"] else 0)
