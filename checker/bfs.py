@@ -42,6 +42,7 @@ from .graph import StateGraph, terminal_components, violating_component, violati
 from .model import ModelError, successor_function, successor_state_function
 from .path import NondeterminismError, Path
 from . import progress as progress_module
+from .interrupt import requested as interrupt_requested
 from .progress import ProgressLine, progress_reporter
 from .properties import ALWAYS, DEADLOCK, DEADLOCK_DOC, EVENTUALLY, SOMETIMES, Property
 from .result import CheckResult, PropertyResult
@@ -370,6 +371,9 @@ def _check_bfs(model, max_states, max_depth, time_limit, progress, stop_on_viola
                 checked_at, checked_count = now, cursor
                 if time_limit is not None and now - t0 > time_limit:
                     stopped_by = "time_limit"
+                    break
+                if interrupt_requested():
+                    stopped_by = "interrupted"
                     break
                 if report is not None and now - last_report >= progress_module.INTERVAL:
                     last_report = now

@@ -18,6 +18,7 @@ from .bfs import model_properties
 from .model import successor_function
 from .path import Path
 from . import progress as progress_module
+from .interrupt import requested as interrupt_requested
 from .progress import ProgressLine, progress_reporter
 from .properties import ALWAYS, DEADLOCK, DEADLOCK_DOC, SOMETIMES
 from .result import CheckResult, PropertyResult
@@ -77,6 +78,9 @@ def simulate(model: Any, seed: int, runs: int, depth: int, time_limit: float | N
         now = perf_counter()
         if time_limit is not None and now - t0 > time_limit:
             stopped_by = "time_limit"
+            break
+        if interrupt_requested():
+            stopped_by = "interrupted"
             break
         if report is not None and now - last_report >= progress_module.INTERVAL:
             last_report = now

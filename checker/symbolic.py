@@ -31,6 +31,8 @@ from typing import Iterable, Sequence, Union
 
 import z3
 
+from . import interrupt
+
 __all__ = [
     "bv", "integer", "const", "ULE", "ULT", "UGE", "UGT", "If", "And", "Or", "Not", "Implies",
     "in_range", "Proved", "Refuted", "Unknown", "Result", "prove",
@@ -42,6 +44,20 @@ ULE, ULT, UGE, UGT = z3.ULE, z3.ULT, z3.UGE, z3.UGT
 If, And, Or, Not, Implies = z3.If, z3.And, z3.Or, z3.Not, z3.Implies
 
 DEFAULT_TIMEOUT_MS = 60_000
+
+
+def _solve(s: z3.Solver):
+    """``s.check()``, with Ctrl-C honoured: z3 takes SIGINT itself while it solves
+    and answers ``unknown`` ("interrupted from keyboard"); that, or a stop already
+    requested (:mod:`rbmap.checker.interrupt`), raises Interrupted instead of
+    passing for a check z3 gave up on."""
+    interrupt.check()
+    r = s.check()
+    if r == z3.unknown:
+        reason = str(s.reason_unknown())
+        if "interrupt" in reason or "cancel" in reason:
+            raise interrupt.Interrupted(f"z3: {reason}")
+    return r
 
 
 def bv(name: str, bits: int = 64) -> z3.BitVecRef:
@@ -156,7 +172,7 @@ def prove(claim: z3.BoolRef, *, assumptions: Iterable[z3.BoolRef] = (),
     s.set("timeout", int(timeout_ms))
     s.add(*assumptions)
     s.add(z3.Not(claim))
-    r = s.check()
+    r = _solve(s)
     if r == z3.unsat:
         return Proved(name)
     if r == z3.unknown:
@@ -170,7 +186,7 @@ def prove(claim: z3.BoolRef, *, assumptions: Iterable[z3.BoolRef] = (),
             fixed.append(m == v)
         s = z3.Solver()
         s.add(*fixed)
-        s.check()
+        _solve(s)
     return Refuted(name, _counterexample(s.model(), variables))
 
 
@@ -222,7 +238,7 @@ def enumerate_values(formula: z3.BoolRef, var, *, assumptions: Iterable = (),
     s.add(formula)
     values = []
     while len(values) < limit:
-        r = s.check()
+        r = _solve(s)
         if r == z3.unknown:
             raise TimeoutError(f"z3 gave up enumerating {var}: {s.reason_unknown()}")
         if r == z3.unsat:
@@ -231,7 +247,7 @@ def enumerate_values(formula: z3.BoolRef, var, *, assumptions: Iterable = (),
         values.append(v)
         s.add(var != v)
     # The limit is reached: complete only if nothing else is possible.
-    r = s.check()
+    r = _solve(s)
     return sorted(values), r == z3.unsat
 
 
@@ -247,7 +263,7 @@ def _min_value(var, constraints, lo: int, timeout_ms):
     s.add(ge(var, lo))
 
     def check():
-        r = s.check()
+        r = _solve(s)
         if r == z3.unknown:
             raise TimeoutError(f"z3 gave up minimising {var}: {s.reason_unknown()}")
         return r == z3.sat

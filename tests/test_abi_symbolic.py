@@ -96,3 +96,29 @@ def test_free_constants_and_evaluate():
     assert sym.evaluate(t, {"x": 3, "y": 5}) == 4
     assert sym.evaluate(t, {"x": 201, "y": 200}) == 144     # 400 mod 256
     assert sym.evaluate(sym.ULT(x, y), {"x": 1, "y": 1}) is False
+
+
+def test_ctrl_c_during_a_solve_is_an_interrupt_not_an_unknown():
+    """z3 takes SIGINT itself while it solves and answers unknown ("interrupted
+    from keyboard"); prove must raise KeyboardInterrupt, not report Unknown (which
+    `rbmap abi` would print as a check z3 gave up on, and carry on)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    x, y = sym.bv("x", 128), sym.bv("y", 128)
+    # 16263406447356900581 * 14048371414229151271: two 64-bit primes, a factoring
+    # z3 does not finish in seconds
+    n = 0xABE2905AD622AEBF577042971A3834E3
+    claim = z3.Not(z3.And(x * y == n, sym.UGT(x, 1), sym.UGT(y, 1),
+                          sym.ULT(x, 1 << 64), sym.ULT(y, 1 << 64)))
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    t = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sym.prove(claim, variables=[x, y])
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t < 30

@@ -11,7 +11,7 @@ import pytest
 from rbmap.checker.bench import bench, toy_benchmarks
 
 MODULES = ["rbmap.checker", "rbmap.checker.model", "rbmap.checker.properties",
-           "rbmap.checker.bfs", "rbmap.checker.steps"]
+           "rbmap.checker.bfs", "rbmap.checker.steps", "rbmap.checker.interrupt"]
 
 
 def test_printed_benchmark():

@@ -427,3 +427,32 @@ def test_stopped_by_names_the_bound_that_bit_first():
     assert (r.states, r.stopped_by) == (5, "max_states")
     r = check_bfs(Counters(2, 3), max_states=12, max_depth=3)  # depth 3 holds 10
     assert (r.states, r.stopped_by) == (10, "max_depth")
+
+
+def test_a_stop_request_ends_the_search_incomplete():
+    """The first Ctrl-C inside stop_on_sigint (here: request()) stops the search
+    at its next clock reading; nothing is then reported as holding."""
+    from rbmap.checker import interrupt, simulate
+    with interrupt.stop_on_sigint():
+        interrupt.request()
+        r = check_bfs(Counters(3, 20))
+        s = simulate(Counters(3, 20), seed=1, runs=50, depth=10)
+    assert not interrupt.requested()       # the flag does not outlive the block
+    assert (r.complete, r.stopped_by) == (False, "interrupted")
+    assert 0 < r.states < 21 ** 3
+    assert {p.status for p in r.properties} <= {"unknown", "violated", "reached"}
+    assert (s.stopped_by, s.transitions) == ("interrupted", 0)
+
+
+def test_second_sigint_raises_keyboard_interrupt_at_once():
+    import os
+    import signal
+
+    from rbmap.checker import interrupt
+    with interrupt.stop_on_sigint():
+        os.kill(os.getpid(), signal.SIGINT)          # the first: a request
+        assert interrupt.requested()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)      # the second: at once
+            for _ in range(10 ** 6):
+                pass
