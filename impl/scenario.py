@@ -79,6 +79,24 @@ OPS: dict[str, tuple[tuple, tuple]] = {
 }
 
 
+#: The largest value each numeric argument may have (FORMAT.md, "Limits"): sizes
+#: a real system can hold (a 64 MiB buffer, a 1 MiB read), counts a run finishes
+#: (100000 markers), and the widths the system calls take (32-bit ioctl numbers
+#: and sub-buffer IDs, 64-bit mmap lengths and offsets). op -> per argument.
+U32, U64 = 2**32 - 1, 2**64 - 1
+LIMITS: dict[str, tuple[int, ...]] = {
+    "buffer_size_kb": (65536,),
+    "subbuf_size_kb": (65536,),
+    "resize_kb": (65536,),
+    "subbuf_resize_kb": (65536,),
+    "markers": (100000, 4000),
+    "ioctl_raw": (U32,),
+    "page": (U32,),
+    "read_raw": (1048576,),
+    "trymap": (U64, U64),
+}
+
+
 @dataclass
 class Op:
     """One operation line: ``name``, the argument words and their parsed values."""
@@ -121,11 +139,15 @@ def _parse_args(op: str, words: list[str], where: str) -> list:
             want = str(len(required))
         raise ScenarioError(f"{where}: '{op}' takes {want} argument(s), got {len(words)}")
     values = []
-    for word, kind in zip(words, required + optional):
+    limits = LIMITS.get(op, ())
+    for i, (word, kind) in enumerate(zip(words, required + optional)):
         if kind == "int":
             v = _number(word)
             if v is None:
                 raise ScenarioError(f"{where}: '{op}': bad number '{word}'")
+            if i < len(limits) and v > limits[i]:
+                raise ScenarioError(f"{where}: '{op}': {word} is too large (at most "
+                                    f"{limits[i]}; FORMAT.md, Limits)")
             values.append(v)
         elif kind == "name":
             if not _NAME_RE.match(word):

@@ -21,7 +21,7 @@ def build(variant: str | Variant, rules: dict | None = None, **config) -> RingBu
     v = variant if isinstance(variant, Variant) else load_variant(variant)
     if rules:
         v = v.with_rules(**rules)
-    return RingBufferModel(v, Config(**config))
+    return RingBufferModel(v, Config.from_dict(config))
 
 
 __all__ = ["build", "Config", "SpecError", "RingBufferModel", "RULES", "Variant",

@@ -845,12 +845,14 @@ SEED_UNMAP_CHECKS = ("unmap_clears_every_id", "unmap_touches_assigned_ids")
 
 
 def mapping_checks(layout: Layout, mapping: Mapping,
-                   keep: Optional[Callable[[str], bool]] = None) -> list:
+                   keep: Optional[Callable[[str], bool]] = None,
+                   out: Optional[list] = None) -> list:
     """The arithmetic checks; ``keep(name)`` selects some (the others are not
-    run)."""
+    run). Results are appended to ``out`` (a new list by default) as they come, so
+    a caller interrupted half-way keeps the ones done."""
     keep = keep or (lambda name: True)
     g = geometry(layout) if layout is not None else None
-    out = []
+    out = [] if out is None else out
     many = len(mapping.configs) > 1
     for cfg in mapping.configs:
         sfx = f"[{cfg.label}]" if many else ""
@@ -871,8 +873,11 @@ def mapping_checks(layout: Layout, mapping: Mapping,
 
 def all_checks(layout: Layout, mapping: Mapping,
                resolve: Optional[Callable[[str], Layout]] = None,
-               keep: Optional[Callable[[str], bool]] = None) -> list:
+               keep: Optional[Callable[[str], bool]] = None,
+               out: Optional[list] = None) -> list:
     """Every ABI and arithmetic check of one variant, in a fixed order;
-    ``keep(name)`` selects some."""
-    abi = [c for c in abi_checks(layout, resolve) if keep is None or keep(c.name)]
-    return abi + mapping_checks(layout, mapping, keep)
+    ``keep(name)`` selects some. Results are appended to ``out`` as they come
+    (see :func:`mapping_checks`)."""
+    out = [] if out is None else out
+    out.extend(c for c in abi_checks(layout, resolve) if keep is None or keep(c.name))
+    return mapping_checks(layout, mapping, keep, out)

@@ -73,6 +73,15 @@ class Config:
         def bad(msg: str, key: str) -> None:
             raise SpecError(msg, ("config", key))
 
+        for f in fields(self):
+            value, kind = getattr(self, f.name), type(f.default)
+            if kind is bool and not isinstance(value, bool):
+                bad(f"{f.name} must be true or false, not {value!r}", f.name)
+            if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+                bad(f"{f.name} must be an integer, not {value!r}", f.name)
+            if kind is str and not isinstance(value, str):
+                bad(f"{f.name} must be a string, not {value!r}", f.name)
+
         if not 2 <= self.pages <= 8:
             bad(f"--pages {self.pages}: the kernel needs at least 2 ring pages and "
                 "the model handles at most 8", "pages")

@@ -543,15 +543,16 @@ def _same_layout(layout: Layout) -> CheckResult:
     for abi in USER_ABIS:
         user = struct_layout(layout, abi)
         umap, diffs = user.by_name(), []
+        # each value is the user ABI's, the kernel's in parentheses
         for k in kern.leaves:
             u = umap[k.name]
             what = []
             if k.offset != u.offset:
-                what.append(f"offset {k.offset} vs {u.offset}")
+                what.append(f"offset {u.offset} (kernel {k.offset})")
             if k.size != u.size:
-                what.append(f"size {k.size} vs {u.size}")
+                what.append(f"size {u.size} (kernel {k.size})")
             if what:
-                diffs.append(f"{k.name} ({', '.join(what)})")
+                diffs.append(f"{k.name} {', '.join(what)}")
                 cex = {"abi": abi.name, "field": k.name, "kernel_offset": k.offset,
                        "user_offset": u.offset, "kernel_size": k.size,
                        "user_size": u.size}
@@ -561,16 +562,18 @@ def _same_layout(layout: Layout) -> CheckResult:
                     size_cex = cex
         kt, ut = kern.trailing, user.trailing
         if kt is not None and (kt.offset, kt.size) != (ut.offset, ut.size):
-            el = f", element {kt.size} vs {ut.size}" if kt.size != ut.size else ""
-            diffs.append(f"{kt.name} (offset {kt.offset} vs {ut.offset}{el})")
+            el = (f", element {ut.size} (kernel {kt.size})" if kt.size != ut.size
+                  else "")
+            diffs.append(f"{kt.name} offset {ut.offset} (kernel {kt.offset}){el}")
             if offset_cex is None and kt.offset != ut.offset:
                 offset_cex = {"abi": abi.name, "field": kt.name,
                               "kernel_offset": kt.offset, "user_offset": ut.offset,
                               "kernel_size": kt.size, "user_size": ut.size}
         if kern.size != user.size:
-            diffs.append(f"sizeof {kern.size} vs {user.size}")
+            diffs.append(f"sizeof {user.size} (kernel {kern.size})")
         if diffs:
-            per_abi.append(f"{abi.name} user vs {KERNEL_ABI.name}: " + ", ".join(diffs))
+            per_abi.append(f"{abi.name} user space, against the {KERNEL_ABI.name}: "
+                           + "; ".join(diffs))
     if per_abi:
         return CheckResult("abi_same_layout", "violated", offset_cex or size_cex,
                            "; ".join(per_abi))

@@ -135,6 +135,7 @@ builds the readable, kernel-named view used in traces.
 from __future__ import annotations
 
 from .config import ASSUMPTION_KEYS, Config
+from .errors import SpecError
 from .rules import Variant
 
 # ---------------------------------------------------------------------------------
@@ -340,7 +341,12 @@ class RingBufferModel:
         self.fine = c.granularity == "fine"
         self.ioctl_refresh = self.fine and self.get_reader in (
             "consume_to_commit", "read_param")
-        self.nc = c.nc_readers > 0 and self.has_data_pages
+        if c.nc_readers and not self.has_data_pages:
+            raise SpecError(f"--nc-readers {c.nc_readers}: {variant.name} has no "
+                            "data_pages[] for a non-consuming reader to read "
+                            "(meta_fields is not \"v2\"; v2 and v2-data-index "
+                            "have it)", ("config", "nc_readers"))
+        self.nc = c.nc_readers > 0
         self._gate_steps = []
         if c.kernel_ops and r["resize_mapped"] == "allow":
             self._gate_steps.append(("resize", F_RESIZED))

@@ -30,8 +30,12 @@ def spec_path(name_or_path: str) -> Path:
     """Resolve a variant argument to a file, or raise SpecError naming the problem."""
     p = Path(name_or_path)
     if p.suffix == ".toml" or "/" in name_or_path:
-        if not p.is_file():
+        if p.is_dir():
+            raise SpecError(f"{name_or_path}: is a directory, not a variant file")
+        if not p.exists():
             raise SpecError(f"no such variant file: {name_or_path}")
+        if not p.is_file():
+            raise SpecError(f"{name_or_path}: not a regular file")
         return p
     cand = SPECS_DIR / f"{name_or_path}.toml"
     if not cand.is_file():
@@ -73,10 +77,30 @@ def _locate(text: str, path: tuple) -> int | None:
     return None
 
 
+def read_spec_text(path: Path) -> str:
+    """The text of a variant file; a file that cannot be read or is not UTF-8
+    text is a SpecError naming it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not a UTF-8 text file (byte {exc.start} is "
+                        f"0x{data[exc.start]:02x}); a variant file is TOML text",
+                        file=str(path)) from None
+
+
+#: the tables a variant file may have, and the keys of [variant]
+TABLES = ("variant", "model", "layout", "mapping")
+VARIANT_KEYS = ("name", "description", "history")
+
+
 def load_variant(name_or_path: str) -> Variant:
     """Load and validate a variant; every problem is a SpecError with file and line."""
     path = spec_path(name_or_path)
-    text = path.read_text()
+    text = read_spec_text(path)
     return load_variant_text(text, str(path))
 
 
@@ -106,10 +130,18 @@ def load_variant_text(text: str, source: str) -> Variant:
 
 
 def _from_doc(doc: dict, path: Path) -> Variant:
+    for table in doc:
+        if table not in TABLES:
+            raise SpecError(f"unknown table [{table}] (a variant file has "
+                            f"{', '.join(f'[{t}]' for t in TABLES)})", (table,))
     var = doc.get("variant")
     if not isinstance(var, dict):
         raise SpecError("missing table [variant] (name, description, history)",
                         ("variant",))
+    for key in var:
+        if key not in VARIANT_KEYS:
+            raise SpecError(f"unknown key {key!r} in [variant] (known: "
+                            f"{', '.join(VARIANT_KEYS)})", ("variant", key))
     name = var.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise SpecError("[variant] needs a name of letters, digits, '-', '_' or '.'",

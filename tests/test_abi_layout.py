@@ -223,7 +223,7 @@ def test_a_long_field_differs_between_ilp32_and_lp64(tmp_path):
     assert code == 1
     cex = c["abi_same_layout"]["counterexample"]
     assert cex["field"] == "entries" and cex["user_offset"] == 36
-    assert "flags (size 8 vs 4)" in c["abi_same_layout"]["detail"]
+    assert "flags size 4 (kernel 8)" in c["abi_same_layout"]["detail"]
 
 
 def test_extends_keeps_old_offsets_when_appending_only(tmp_path):

@@ -49,7 +49,7 @@ def test_seed_variants(variant, elem, first):
     # ILP32: a 32-bit process reads the header 8 bytes short.
     same = c["abi_same_layout"]
     assert same["status"] == "violated"
-    assert "reader_page (offset 24 vs 16)" in same["detail"]
+    assert "reader_page offset 16 (kernel 24)" in same["detail"]
     assert same["counterexample"]["abi"] == "ILP32 (i386)"
     # sizing: the meta area is too small from `first` ring pages on.
     g = geometry(variant)
@@ -90,7 +90,7 @@ def test_v3_variants():
         st = statuses(variant)
         assert code == 1
         assert st["abi_same_layout"] == "violated"        # still __BITS_PER_LONG
-        assert "read (offset 32 vs 24)" in c["abi_same_layout"]["detail"]
+        assert "read offset 24 (kernel 32)" in c["abi_same_layout"]["detail"]
         assert st["abi_no_padding"] == "violated"          # 36 bytes padded to 40
         assert c["abi_no_padding"]["counterexample"] == {
             "abi": "kernel (x86_64)", "offset": 36, "bytes": 4}
@@ -136,22 +136,37 @@ def test_upstream_is_clean_every_check():
     assert {st[x] for x in A.HEAD_CHECKS} == {"n/a"}
 
 
-def test_text_output_one_line_per_check():
+def _entries(text):
+    """The text output's entries: a check's first line starts with two spaces,
+    its continuation lines with more."""
+    out = []
+    for ln in text.splitlines():
+        if ln.startswith("  ") and not ln.startswith("   "):
+            out.append(ln)
+        elif ln.startswith("   ") and out:
+            out[-1] += " " + ln.strip()
+    return out
+
+
+def test_text_output_one_entry_per_check():
     r = CliRunner().invoke(main, ["abi", "v3-read"])
     assert r.exit_code == 1
     lines = r.output.splitlines()
-    body = [ln for ln in lines if ln.startswith("  ")]
+    body = _entries(r.output)
     assert [ln.split()[0] for ln in body] == list(run("v3-read")[1])
     assert "v3-read: 8 hold, 2 VIOLATED, 4 n/a" in lines
+    assert max(len(ln) for ln in lines) <= 80
     r = CliRunner().invoke(main, ["abi", "v2", "--only", "meta_area", "--only", "abi_s"])
     assert r.exit_code == 1
     lines = r.output.splitlines()
-    assert lines[0].startswith("v2: v2 patch, 22 Mar 2023, Message-ID "
-                               "20230322102244.3239740-2-vdonnefort@google.com")
-    assert [ln.split()[:2] for ln in lines[1:3]] == [["abi_same_layout", "VIOLATED"],
-                                                     ["meta_area_sizing", "VIOLATED"]]
-    assert "nr_pages 2039..3062, 4087..7158, 8183..15350" in lines[2]
-    assert "[counterexample: nr_pages=2039 meta_order=1 area_bytes=8192" in lines[2]
+    assert " ".join(r.output.split()).startswith(
+        "v2: v2 patch, 22 Mar 2023, Message-ID "
+        "20230322102244.3239740-2-vdonnefort@google.com")
+    body = _entries(r.output)
+    assert [ln.split()[:2] for ln in body] == [["abi_same_layout", "VIOLATED"],
+                                               ["meta_area_sizing", "VIOLATED"]]
+    assert "nr_pages 2039..3062, 4087..7158, 8183..15350" in body[1]
+    assert "[counterexample: nr_pages=2039 meta_order=1 area_bytes=8192" in body[1]
     assert "v2: 0 hold, 2 VIOLATED, 0 n/a" in lines
 
 
