@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 
 from rbmap.checker import Path, check_bfs
+from rbmap.checker import interrupt
 from rbmap.impl import sched
 from rbmap.model import build
 from rbmap.model import protocol as P
@@ -254,32 +255,43 @@ def _leaves(explo):
 
 
 def replay_tree(m, depth: int | None, command: str = "", time_limit=None,
-                skip=frozenset(), failing: set | None = None):
+                skip=frozenset(), failing: set | None = None, progress=None,
+                counts: dict | None = None):
     """Replay every path of the model's BFS tree up to ``depth`` on impl.
 
     Returns (paths replayed, steps compared, first Mismatch or None).  Leaves (BFS
     ids) in ``skip`` are not replayed; with a ``failing`` set the run goes on after
-    a mismatch and collects the ids of every leaf whose path mismatches."""
+    a mismatch and collects the ids of every leaf whose path mismatches.
+    ``progress(text)`` is told how far it got about every 2 s; ``counts`` (a dict)
+    holds ``paths`` and ``steps`` so far, for a caller that is interrupted
+    (:class:`rbmap.checker.interrupt.Interrupted`, raised between two paths)."""
     r = check_bfs(m, max_depth=depth)
     explo = r.exploration
-    traces = steps = 0
+    counts = {} if counts is None else counts
+    counts.update(paths=0, steps=0)
     first = None
-    t0 = time.perf_counter()
-    for i in _leaves(explo):
+    t0 = last = time.perf_counter()
+    leaves = _leaves(explo)
+    for i in leaves:
+        interrupt.check()
         if i in skip:
             continue
         path = explo.path_to_id(i)
         res = replay_path(m, path.actions, command)
-        traces += 1
-        steps += res.steps
+        counts["paths"] += 1
+        counts["steps"] += res.steps
         if res.mismatch is not None:
             first = first or res.mismatch
             if failing is None:
                 break
             failing.add(i)
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+        now = time.perf_counter()
+        if progress is not None and now - last >= 2.0:
+            last = now
+            progress(f"replayed {counts['paths']} of {len(leaves)} model paths")
+        if time_limit is not None and now - t0 > time_limit:
             break
-    return traces, steps, first
+    return counts["paths"], counts["steps"], first
 
 
 # ---------------------------------------------------------------------------
@@ -639,11 +651,13 @@ def _user_program(system, i, rounds, final_unmap=True):
 
 def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None = None,
                           factory=None, final_check=None,
-                          seed: int | None = None) -> ExploreOutcome:
+                          seed: int | None = None, progress=None) -> ExploreOutcome:
     """DFS over impl's interleavings with the refinement check (see module doc).
     ``final_check(execution)``: more checks after each schedule (a message or
     None).  With ``seed``: ``schedules`` seeded random schedules instead (no
-    preemption bound)."""
+    preemption bound). ``progress(n)`` is called after each schedule with the
+    number run so far; a stop request (:mod:`rbmap.checker.interrupt`) raises
+    Interrupted."""
     factory = factory or scenario_tasks(m)
     trackers = []
 
@@ -653,12 +667,15 @@ def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None 
         return system, tasks
 
     def observer(ex, st):
+        interrupt.check()
         trackers[-1].observe(ex, st)
 
     def final(ex):
         t = trackers[-1]
         if t.pending:
             t._check(ex)
+        if progress is not None:
+            progress(len(trackers))
         return final_check(ex) if final_check is not None else None
 
     if seed is not None:
@@ -1034,69 +1051,112 @@ def format_mismatch(m, mm: Mismatch, width: int = 80) -> str:
 
 def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 1,
                 schedules: int | None = 2000, config: dict | None = None,
-                trace_file: str | None = None, traces=None) -> dict:
-    """Everything ``rbmap conform`` runs; a JSON-able summary."""
+                trace_file: str | None = None, traces=None, progress=None) -> dict:
+    """Everything ``rbmap conform`` runs; a JSON-able summary.
+
+    ``progress(text)`` hears about each phase and how far it got. A stop request
+    (:mod:`rbmap.checker.interrupt`, the first Ctrl-C in ``rbmap conform``) ends
+    the run early: ``interrupted`` is True and the counts say what was checked.
+    A mismatch file that cannot be written is named in ``write_errors``."""
     t0 = time.perf_counter()
+    say = progress or (lambda text: None)
     cfg = dict(config or DEFAULT_CONFIG)
     m = model_for(variant, cfg)
     ImplSystem(m)  # raises Unsupported early
     mismatches = []
+    write_errors = []
     n_traces = steps = 0
+    counts = {"paths": 0, "steps": 0}
+    schedules_run = [0]
+    out = None
+    interrupted = False
     cmd_base = f"rbmap conform {variant}"
-    # 1. saved traces, then the model's counterexamples, then the BFS tree
-    r = check_bfs(m)
-    cex = [(p.name, p.path) for p in r.properties if p.path is not None]
-    for name, path in list(traces or []) + cex:
-        res = replay_path(m, path.actions, f"{cmd_base} --replay FILE")
-        n_traces += 1
-        steps += res.steps
-        if res.mismatch:
-            mismatches.append(res.mismatch)
-            break
-    if not mismatches:
-        t, s, mm = replay_tree(m, depth, f"{cmd_base} --replay FILE")
-        n_traces += t
-        steps += s
-        if mm:
-            mismatches.append(mm)
-    for mm in mismatches:
-        if mm.actions is not None and trace_file:
-            p = Path(0, list(mm.actions), None,
-                     {"variant": variant, "rules": {}, "config": cfg})
-            with open(trace_file, "w") as fh:
-                fh.write(p.dumps() + "\n")
-            mm.replay_command = f"{cmd_base} --replay {trace_file}"
-    # 2. interleavings
-    out = explore_interleavings(m, preemptions, schedules)
-    if out.mismatch:
+    try:
+        # 1. saved traces, then the model's counterexamples, then the BFS tree
+        say(f"exploring the {variant} model for its counterexamples")
+        r = check_bfs(m)
+        interrupt.check()
+        cex = [(p.name, p.path) for p in r.properties if p.path is not None]
+        say(f"replaying {len(list(traces or [])) + len(cex)} saved paths and "
+            "counterexamples on impl")
+        for name, path in list(traces or []) + cex:
+            interrupt.check()
+            res = replay_path(m, path.actions, f"{cmd_base} --replay FILE")
+            n_traces += 1
+            steps += res.steps
+            if res.mismatch:
+                mismatches.append(res.mismatch)
+                break
+        if not mismatches:
+            say("replaying the model's BFS tree on impl"
+                + (f" (depth {depth})" if depth else " (all of it)"))
+            _, _, mm = replay_tree(m, depth, f"{cmd_base} --replay FILE",
+                                   progress=say, counts=counts)
+            if mm:
+                mismatches.append(mm)
+        for mm in mismatches:
+            if mm.actions is not None and trace_file:
+                p = Path(0, list(mm.actions), None,
+                         {"variant": variant, "rules": {}, "config": cfg})
+                try:
+                    with open(trace_file, "w") as fh:
+                        fh.write(p.dumps() + "\n")
+                    mm.replay_command = f"{cmd_base} --replay {trace_file}"
+                except OSError as exc:
+                    write_errors.append(f"{trace_file}: {exc.strerror or exc}")
+        # 2. interleavings
+        say("exploring impl's interleavings")
+        last = [time.perf_counter()]
+
+        def tick(n):
+            schedules_run[0] = n
+            now = time.perf_counter()
+            if now - last[0] >= 2.0:
+                last[0] = now
+                say(f"explored {n} interleavings")
+        out = explore_interleavings(m, preemptions, schedules, progress=tick)
+    except interrupt.Interrupted:
+        interrupted = True
+    n_traces += counts["paths"]
+    steps += counts["steps"]
+    if out is not None and out.mismatch:
         if trace_file and out.mismatch.schedule:
             sched_file = trace_file.rsplit(".json", 1)[0] + ".schedule.json"
-            save_schedule(sched_file, variant, cfg, out.mismatch)
-            out.mismatch.replay_command = f"rbmap conform --schedule {sched_file}"
+            try:
+                save_schedule(sched_file, variant, cfg, out.mismatch)
+                out.mismatch.replay_command = f"rbmap conform --schedule {sched_file}"
+            except OSError as exc:
+                write_errors.append(f"{sched_file}: {exc.strerror or exc}")
         mismatches.append(out.mismatch)
     # 3. the reader library as the process (upstream: the ABI it reads)
     lib = None
-    if impl_abi_of(m) == "upstream" and m.config.client in (
+    if not interrupted and impl_abi_of(m) == "upstream" and m.config.client in (
             "documented", "greedy") and m.P:
-        lib = explore_library(m, m.config.client, 1, True, preemptions, schedules)
-        if lib.mismatch:
+        try:
+            say("exploring impl's interleavings with the reader library")
+            lib = explore_library(m, m.config.client, 1, True, preemptions, schedules)
+        except interrupt.Interrupted:
+            interrupted = True
+        if lib is not None and lib.mismatch:
             mismatches.append(lib.mismatch)
     return {
         "variant": variant,
         "config": cfg,
         "traces_replayed": n_traces,
         "model_steps_compared": steps,
-        "interleavings": out.schedules,
-        "interleavings_complete": out.complete and out.mismatch is None,
-        "impl_steps": out.steps,
-        "quiescent_checks": out.checks,
-        "steps_checked": steps + out.steps,
-        "impl_property_violations": sorted(out.violations),
+        "interleavings": out.schedules if out else schedules_run[0],
+        "interleavings_complete": bool(out and out.complete and out.mismatch is None),
+        "impl_steps": out.steps if out else 0,
+        "quiescent_checks": out.checks if out else 0,
+        "steps_checked": steps + (out.steps if out else 0),
+        "impl_property_violations": sorted(out.violations) if out else [],
         "library_interleavings": lib.schedules if lib else 0,
         "library_returns_checked": lib.coverage.get("returns checked", 0) if lib
         else 0,
         "seconds": round(time.perf_counter() - t0, 3),
+        "interrupted": interrupted,
         "mismatches": [mm.to_json() for mm in mismatches],
+        "write_errors": write_errors,
         "_mismatch_objects": mismatches,
         "_model": m,
     }

@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -39,6 +40,51 @@ def fail(message: str, code: int = 2) -> "NoReturn":  # type: ignore[name-define
     """Print ``rbmap: message`` on stderr and exit with ``code`` (2: bad input)."""
     click.echo(f"rbmap: {message}", err=True)
     sys.exit(code)
+
+
+def check_writable(path, what: str, directory: bool = False, create: bool = True
+                   ) -> None:
+    """Exit 2 now, before a long run, if ``path`` cannot be written later.
+
+    A file: its directory must exist and the file must open for appending (a file
+    that did not exist is removed again; with ``create=False`` only the directory
+    is checked). A directory (``directory=True``): it is created if missing."""
+    p = Path(path)
+    try:
+        if directory:
+            p.mkdir(parents=True, exist_ok=True)
+            if not os.access(p, os.W_OK):
+                fail(f"{what} {path}: the directory is not writable")
+            return
+        if p.is_dir():
+            fail(f"{what} {path}: is a directory")
+        parent = p.parent
+        if not parent.is_dir():
+            fail(f"{what} {path}: no such directory {parent}")
+        if not create:
+            if not os.access(parent, os.W_OK):
+                fail(f"{what} {path}: the directory {parent} is not writable")
+            return
+        existed = p.exists()
+        with open(p, "a"):
+            pass
+        if not existed:
+            p.unlink()
+    except OSError as exc:
+        fail(f"{what} {path}: cannot write: {exc.strerror or exc}")
+
+
+def write_file(path, text: str, what: str) -> bool:
+    """Write ``text`` to ``path``; on failure say so in one line on stderr and
+    return False (the caller has printed its result and exits 2)."""
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return True
+    except OSError as exc:
+        click.echo(f"rbmap: {what} {path}: cannot write: {exc.strerror or exc}",
+                   err=True)
+        return False
 
 
 def interrupted(what: str = "") -> "NoReturn":  # type: ignore[name-defined]

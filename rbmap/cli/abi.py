@@ -10,6 +10,7 @@ violated, 1 on a violation, 2 on a bad file, 3 when z3 gave up on a check.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ from ..model.arith import NR_PAGES_MAX, SUBBUF_ORDER_MAX, all_checks
 from ..model.errors import SpecError
 from ..model.layout import locate_line
 from ..model.variants import SPECS_DIR, load_variant, shipped_names
+from .check import variant_label
 
 
 def _load(arg: str, seen: tuple = ()):
@@ -62,48 +64,58 @@ def _exact_line(exc: SpecError) -> SpecError:
     return exc
 
 
-def run_variant(variant: str, only: tuple = ()) -> tuple:
-    """(name, history, [CheckResult]) of one variant; raises SpecError."""
+def run_variant(variant: str, only: tuple = (), out: list | None = None) -> tuple:
+    """(name, history, [CheckResult]) of one variant; raises SpecError. The
+    results are appended to ``out`` as they come (kept when interrupted)."""
     name, history, layout, mapping, resolve = _load(variant)
     keep = (lambda c: any(c.startswith(o) for o in only)) if only else None
-    return name, history, all_checks(layout, mapping, resolve, keep)
+    return name, history, all_checks(layout, mapping, resolve, keep, out)
 
 
 def _cex_text(cex) -> str:
     return " ".join(f"{k}={v}" for k, v in cex.items()) if cex else ""
 
 
-def format_checks(name: str, history: str, checks: list) -> str:
-    lines = [f"{name}: {history}"]
-    width = max((len(c.name) for c in checks), default=10)
+def format_checks(name: str, history: str, checks: list, width: int = 80,
+                  summary: bool = True) -> str:
+    """The text block of one variant: a header, one entry per check (its name and
+    status on the entry's first line, the detail and counterexample wrapped under
+    it), a summary line; every line at most ``width`` columns."""
+    lines = textwrap.wrap(f"{name}: {history}" if history else name, width,
+                          subsequent_indent="    ")
+    nw = max((len(c.name) for c in checks), default=10)
     for c in checks:
         status = c.status if c.status in ("holds", "n/a") else c.status.upper()
-        line = f"  {c.name:<{width}}  {status:<8}  {c.detail}"
+        text = f"  {c.name:<{nw}}  {status:<8}  {c.detail}"
         if c.counterexample:
-            line += f"  [counterexample: {_cex_text(c.counterexample)}]"
-        lines.append(line)
-    counts = {s: sum(1 for c in checks if c.status == s)
-              for s in ("holds", "violated", "n/a", "unknown")}
-    summary = (f"{counts['holds']} hold, {counts['violated']} VIOLATED, "
-               f"{counts['n/a']} n/a")
-    if counts["unknown"]:
-        summary += f", {counts['unknown']} UNKNOWN"
-    lines.append(f"{name}: {summary}")
+            text += f" [counterexample: {_cex_text(c.counterexample)}]"
+        lines += textwrap.wrap(text, width, subsequent_indent=" " * 6,
+                               break_on_hyphens=False)
+    if summary:
+        counts = {s: sum(1 for c in checks if c.status == s)
+                  for s in ("holds", "violated", "n/a", "unknown")}
+        text = (f"{counts['holds']} hold, {counts['violated']} VIOLATED, "
+                f"{counts['n/a']} n/a")
+        if counts["unknown"]:
+            text += f", {counts['unknown']} UNKNOWN"
+        lines.append(f"{name}: {text}")
     return "\n".join(lines)
 
 
 @click.command("abi")
 @click.argument("variant", required=False)
-@click.option("--json", "as_json", is_flag=True, help="a JSON list of checks")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of checks.")
 @click.option("--only", multiple=True, metavar="PREFIX",
-              help="run only the checks whose name starts with PREFIX (repeatable)")
+              help="Run only the checks whose name starts with PREFIX (repeatable; "
+                   "each must match a check).")
 def abi(variant, as_json, only):
     """Prove a variant's meta-page layout and index arithmetic for all sizes.
 
     VARIANT is a name of specs/NAME.toml or a path to a .toml file; without it,
-    every shipped variant.  One line per check: holds, VIOLATED with a concrete
+    every shipped variant.  One entry per check: holds, VIOLATED with a concrete
     counterexample, n/a, or UNKNOWN.  Exit 0: nothing violated; 1: a violation;
-    2: bad input; 3: z3 gave up on a check.
+    2: bad input (an --only that matches no check too); 3: z3 gave up on a check;
+    130: interrupted (Ctrl-C; the checks done are printed).
 
     \b
     ABI: each field at the same offset and size for ILP32 (i386) and LP64
@@ -113,23 +125,51 @@ def abi(variant, as_json, only):
     validation, user-space offsets, head-index wrap-around, for nr_pages
     1..2^20, sub-buffer orders 0..7 and all 64-bit offsets and lengths.
     """
-    from . import fail
+    from . import fail, interrupted
 
     names = [variant] if variant else shipped_names()
     if not names:
         fail(f"no variant files in {SPECS_DIR}")
-    results = []
-    for v in names:
+    for v in names:  # every file is read before anything is proved
         try:
-            results.append(run_variant(v, tuple(only)))
+            _load(v)
         except SpecError as exc:
             fail(str(_exact_line(exc)))
+    results = []
+    current: list = []
+    label = ""
+    printed = 0
+    try:
+        for v in names:
+            current = []
+            label = variant_label(v, _load(v)[0])
+            _, history, _ = run_variant(v, tuple(only), current)
+            results.append((label, history, current))
+            if as_json or (only and not current):
+                continue
+            click.echo(("\n" if printed else "") + format_checks(*results[-1]))
+            printed += 1
+    except KeyboardInterrupt:  # z3's answer to Ctrl-C too (checker.symbolic)
+        done = list(results)
+        if current and (not done or done[-1][2] is not current):
+            done.append((label, "", current))
+            if not as_json:
+                click.echo(("\n" if printed else "")
+                           + format_checks(label, "(interrupted)", current,
+                                           summary=False))
+        if as_json:
+            _print_json(done)
+        interrupted(f"{sum(len(c) for _, _, c in done)} checks done")
+    except SpecError as exc:
+        fail(str(_exact_line(exc)))
+    ran = [c.name for _, _, checks in results for c in checks]
+    for prefix in only:
+        if not any(n.startswith(prefix) for n in ran):
+            fail(f"--only {prefix}: no check's name starts with it (the checks: "
+                 + ", ".join(_all_names()) + ")")
     if as_json:
-        out = [dict(variant=name, **c.to_json())
-               for name, _, checks in results for c in checks]
-        click.echo(json.dumps(out, indent=2))
+        _print_json(results)
     else:
-        click.echo("\n\n".join(format_checks(*r) for r in results))
         click.echo(f"(nr_pages 1..{NR_PAGES_MAX}, sub-buffer orders "
                    f"0..{SUBBUF_ORDER_MAX}, PAGE_SIZE 4096)")
     statuses = {c.status for _, _, checks in results for c in checks}
@@ -137,3 +177,16 @@ def abi(variant, as_json, only):
         raise SystemExit(1)
     if "unknown" in statuses:
         raise SystemExit(3)
+
+
+def _print_json(results) -> None:
+    out = [dict(variant=name, **c.to_json())
+           for name, _, checks in results for c in checks]
+    click.echo(json.dumps(out, indent=2))
+
+
+def _all_names() -> list:
+    """The names of the checks (without the [6.10]/[6.12] suffixes)."""
+    from ..model.arith import HEAD_CHECKS, TRANSLATION_CHECKS
+    return ["abi_same_layout", "abi_natural_alignment", "abi_no_padding",
+            "abi_extends", "meta_area_sizing", *TRANSLATION_CHECKS, *HEAD_CHECKS]

@@ -14,10 +14,13 @@ from rbmap.checker import (NondeterminismError, Path, PathFormatError, ReplayErr
                            check_bfs, simulate)
 from rbmap.checker import replay as replay_path
 from rbmap.checker.report import STATUS_WORDS, result_to_json, step_table
-from rbmap.cli import fail
+from rbmap.checker.interrupt import requested as interrupt_requested
+from rbmap.checker.interrupt import stop_on_sigint
+from rbmap.cli import check_writable, fail, interrupted, write_file
 from rbmap.cli.ringbench import RING_NAME, ring_options, ring_section
 from rbmap.cli.options import (SECONDS, bound_options, bounds, default_events,
-                               parse_rules, workload_config, workload_options)
+                               parse_rules, progress_option, workload_config,
+                               workload_options)
 from rbmap.model import RULES, Config, SpecError, build, load_variant, shipped_names
 from rbmap.model.properties import SPECS
 
@@ -30,6 +33,14 @@ def model_from(variant: str, rules: dict, config: dict):
         return build(variant, rules=rules or None, **config)
     except SpecError as exc:
         fail(str(exc))
+
+
+def variant_label(arg: str, declared: str) -> str:
+    """How every command names a variant: as the user gave it (a shipped name or
+    the path), with the file's ``[variant] name`` when that says something else."""
+    if arg in shipped_names() or FsPath(arg).stem == declared:
+        return arg
+    return f"{arg} ([variant] name {declared})"
 
 
 def model_info(variant: str, rules: dict, config: dict, m=None) -> dict:
@@ -102,13 +113,25 @@ def check(variant, sim_runs, seed, walk_depth, as_json, trace_out, report_dir,
     m = model_from(variant, rules, config)
     if sim_runs is not None and sim_runs <= 0:
         fail(f"--simulate must be positive, got {sim_runs}")
+    if sim_runs and walk_depth <= 0:
+        fail(f"--walk-depth must be positive, got {walk_depth}")
+    if trace_out:
+        check_writable(trace_out, "--trace-out")
+    if report_dir:
+        check_writable(report_dir, "--report", directory=True)
     info = model_info(variant, rules, config, m)
-    if sim_runs:
-        result = simulate(m, seed=seed, runs=sim_runs, depth=walk_depth,
-                          time_limit=bound["time_limit"], progress=bound["progress"])
-    else:
-        result = check_bfs(m, stop_on_violation=stop_on_violation, **bound)
+    with stop_on_sigint():
+        if sim_runs:
+            result = simulate(m, seed=seed, runs=sim_runs, depth=walk_depth,
+                              time_limit=bound["time_limit"],
+                              progress=bound["progress"])
+        else:
+            result = check_bfs(m, stop_on_violation=stop_on_violation, **bound)
+        stopped = interrupt_requested()
     ok = report(m, result, info, as_json, trace_out, report_dir)
+    if stopped:
+        interrupted(f"explored {result.states} states; the verdict is incomplete"
+                    if not result.complete else "after the exploration completed")
     sys.exit(exit_code(result) if ok else 2)
 
 
@@ -122,23 +145,24 @@ def exit_code(result) -> int:
     return 0
 
 
-def save_traces(m, result, info: dict, file: str) -> None:
+def save_traces(m, result, info: dict, file: str) -> bool:
+    """Write every path of ``result`` to ``file``; False (said on stderr) when it
+    cannot be written."""
     from rbmap.evidence import traces_text
     paths = [Path(p.path.init, list(p.path.actions), p.name)
              for p in result.properties if p.path is not None]
-    FsPath(file).write_text(traces_text(m, paths, info))
+    return write_file(file, traces_text(m, paths, info), "--trace-out")
 
 
 def report(m, result, info: dict, as_json: bool, trace_out: str | None,
            report_dir: str | None = None) -> bool:
-    """Print the result, save the traces and the reports; False when a file could
-    not be written (said on stderr)."""
-    if trace_out:
-        save_traces(m, result, info, trace_out)
+    """Print the result, then save the traces and the reports; False when a file
+    could not be written (said on stderr; the result is printed anyway)."""
     _print_result(m, result, info, as_json, trace_out, report_dir)
+    ok = save_traces(m, result, info, trace_out) if trace_out else True
     if report_dir:
-        return write_check_reports(m, result, info, report_dir, not as_json)
-    return True
+        ok = write_check_reports(m, result, info, report_dir, not as_json) and ok
+    return ok
 
 
 def write_check_reports(m, result, info: dict, report_dir: str, say: bool) -> bool:
@@ -179,9 +203,7 @@ def _print_result(m, result, info: dict, as_json: bool, trace_out: str | None,
                                "doc": "", "trace": None, "path": None} for n in na]
         click.echo(json.dumps(out))
         return
-    v = m.variant
-    click.echo(f"variant {info['variant']}"
-               + (f" ({v.source})" if v.source and "/" in info["variant"] else ""))
+    click.echo(f"variant {variant_label(info['variant'], m.variant.name)}")
     c = info["config"]
     for line in textwrap.wrap(", ".join(f"{k}={val}" for k, val in c.items()), 72):
         click.echo(("config: " if line.startswith("pages") else "        ") + line)
@@ -397,19 +419,24 @@ def list_cmd(as_json):
         click.echo(json.dumps({"variants": variants, "properties": props,
                                "rules": rules, "defaults": defaults}))
         return
+    def out(text: str, indent: int) -> None:
+        click.echo(textwrap.fill(text, 80, subsequent_indent=" " * indent,
+                                 break_on_hyphens=False))
+
     click.echo("variants (specs/NAME.toml, or give a path to your own file):")
     for v in variants:
-        click.echo(f"  {v['name']:<15} {v.get('history', v.get('error', ''))[:62]}")
+        out(f"  {v['name']:<15} {v.get('history', v.get('error', ''))}", 18)
     click.echo("\nproperties:")
     for p in props:
         click.echo(f"  {p['name']:<34} {p['kind']}")
     click.echo("\nprotocol rules ([model] table of a variant file; --rule NAME=VALUE):")
     for r in rules:
-        click.echo(f"  {r['name']}: {r['doc']}")
+        out(f"  {r['name']}: {r['doc']}", 4)
         for val, what in r["values"].items():
             mark = "*" if val == r["default"] else " "
-            click.echo(f"    {mark} {val}: {what}")
-    click.echo("\ndefaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()))
+            out(f"    {mark} {val}: {what}", 8)
+    click.echo("")
+    out("defaults: " + ", ".join(f"{k}={v}" for k, v in defaults.items()), 4)
 
 
 @click.command("bench")
@@ -417,11 +444,12 @@ def list_cmd(as_json):
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.option("--repeat", type=int, default=1, show_default=True,
               help="Runs per variant (the best is kept).")
-@click.option("--time-limit", type=float, default=20.0, show_default=True,
+@click.option("--time-limit", type=SECONDS, default=20.0, show_default=True,
               help="Seconds per run; a run cut short still measures states/s "
                    "(marked 'partial').")
 @ring_options
-def bench(variants, as_json, repeat, time_limit, ring_size, vs_spin, threads):
+@progress_option
+def bench(variants, as_json, repeat, time_limit, ring_size, vs_spin, threads, progress):
     """Print states/s of the exhaustive explorer on the default configs.
 
     Default VARIANTS: every shipped variant, and the benchmark ring (``ring``:
@@ -430,48 +458,67 @@ def bench(variants, as_json, repeat, time_limit, ring_size, vs_spin, threads):
     same run, ``--vs-spin``). Times are CPU seconds of this process (steadier
     than wall time on a busy machine). Also prints bytes per state of the
     visited set (states are packed: 2 bytes a slot; the ring's compiled engine
-    packs them into bits)."""
+    packs them into bits). Ctrl-C prints the rows measured so far (the current
+    one marked 'interrupted'), exit 130."""
+    if repeat <= 0:
+        fail(f"--repeat must be positive, got {repeat}")
     with_ring = not variants or RING_NAME in variants
     protocol = [v for v in variants if v != RING_NAME] if variants else shipped_names()
+    models = [(name, model_from(name, {}, workload_config(_default_kw())))
+              for name in protocol]
     rows = []
-    for name in protocol:
-        cfg = workload_config(_default_kw())
-        m = model_from(name, {}, cfg)
-        best = None
-        for _ in range(max(1, repeat)):
-            t = time.process_time()
-            r = check_bfs(m, time_limit=time_limit)
-            dt = time.process_time() - t
-            if best is None or dt < best[0]:
-                best = (dt, r)
-        dt, r = best
-        import struct
-        # packed key + its dict slot + the BFS tree entry
-        per_state = (sys.getsizeof(b"x" * struct.calcsize(m.state_struct)) + 8 * 3)
-        rows.append({"variant": name, "complete": r.complete,
-                     "states": r.states, "transitions": r.transitions,
-                     "seconds": round(dt, 3), "states_per_second": round(r.states / dt),
-                     "transitions_per_second": round(r.transitions / dt),
-                     "bytes_per_state": per_state})
     lines = []
-    if with_ring:
-        ring_rows, lines = ring_section(ring_size, vs_spin, threads, repeat, time_limit)
-        rows += ring_rows
+    with stop_on_sigint():
+        for name, m in models:
+            best = None
+            for _ in range(repeat):
+                t = time.process_time()
+                r = check_bfs(m, time_limit=time_limit, progress=progress)
+                dt = max(time.process_time() - t, 1e-9)
+                if best is None or dt < best[0]:
+                    best = (dt, r)
+                if r.stopped_by == "interrupted":
+                    break
+            dt, r = best
+            rows.append(_bench_row(name, m, r, dt))
+            if r.stopped_by == "interrupted":
+                break
+        if with_ring and not interrupt_requested():
+            ring_rows, lines = ring_section(ring_size, vs_spin, threads, repeat,
+                                            time_limit)
+            rows += ring_rows
+        stopped = interrupt_requested()
     if as_json:
         click.echo(json.dumps(rows))
-        return
-    if protocol:
-        click.echo(f"{'variant':<14} {'states':>9} {'transitions':>11} {'cpu s':>6} "
-                   f"{'states/s':>8} {'trans/s':>8} {'B/state':>7}")
-    for r in rows:
-        if "engine" in r:
-            continue
-        part = "" if r["complete"] else " partial"
-        click.echo(f"{r['variant']:<14} {r['states']:>9} {r['transitions']:>11} "
-                   f"{r['seconds']:>6} {r['states_per_second']:>8} "
-                   f"{r['transitions_per_second']:>8} {r['bytes_per_state']:>7}{part}")
-    for line in lines[0 if protocol else 1:]:
-        click.echo(line)
+    else:
+        if protocol:
+            click.echo(f"{'variant':<14} {'states':>9} {'transitions':>11} "
+                       f"{'cpu s':>6} {'states/s':>8} {'trans/s':>8} {'B/state':>7}")
+        for r in rows:
+            if "engine" in r:
+                continue
+            part = ("" if r["complete"] else " interrupted"
+                    if r["stopped_by"] == "interrupted" else " partial")
+            click.echo(f"{r['variant']:<14} {r['states']:>9} {r['transitions']:>11} "
+                       f"{r['seconds']:>6} {r['states_per_second']:>8} "
+                       f"{r['transitions_per_second']:>8} "
+                       f"{r['bytes_per_state']:>7}{part}")
+        for line in lines[0 if protocol else 1:]:
+            click.echo(line)
+    if stopped:
+        interrupted(f"{sum('engine' not in r for r in rows)} of {len(models)} "
+                    "variants measured")
+
+
+def _bench_row(name: str, m, r, dt: float) -> dict:
+    import struct
+    # packed key + its dict slot + the BFS tree entry
+    per_state = (sys.getsizeof(b"x" * struct.calcsize(m.state_struct)) + 8 * 3)
+    return {"variant": name, "complete": r.complete, "stopped_by": r.stopped_by,
+            "states": r.states, "transitions": r.transitions,
+            "seconds": round(dt, 3), "states_per_second": round(r.states / dt),
+            "transitions_per_second": round(r.transitions / dt),
+            "bytes_per_state": per_state}
 
 
 def _default_kw() -> dict:

@@ -24,7 +24,10 @@ from pathlib import Path as FsPath
 import click
 
 from rbmap.checker import Path, check_bfs
-from rbmap.cli import fail
+from rbmap.checker.interrupt import request as interrupt_request
+from rbmap.checker.interrupt import requested as interrupt_requested
+from rbmap.checker.interrupt import stop_on_sigint
+from rbmap.cli import check_writable, fail, interrupted
 from rbmap.cli.check import command_line, model_from, model_info
 from rbmap.cli.options import (bound_options, bounds, parse_rules, workload_config,
                                workload_options)
@@ -114,35 +117,50 @@ def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
     traces: dict = {}
     columns = {}
     stats = {}
+    missing = {}      # the status of a cell a column lacks: n/a, or unknown
     nc_in_main = bool(config.get("nc_readers"))
     wm_cache: dict = {}
+    stopped = {"main": 0, "seconds": 0.0, "complete": False,
+               "stopped_by": "interrupted"}
     for v in variants:
+        if interrupt_requested():   # Ctrl-C: the columns not started are unknown
+            columns[v], missing[v] = {}, "unknown"
+            stats[v] = {"main": dict(stopped, states=0), "nc": None}
+            continue
         if progress:
             progress(f"checking {v} ...")
         m = model_from(v, rules, config)
         cells, st = _model_rows(m, v, config, rules, traces,
                                 "all" if nc_in_main else "main", bound)
+        missing[v] = "n/a"
         st_nc = None
         if nc and not nc_in_main:
-            if m.has_data_pages:
+            if not m.has_data_pages:
+                cells.update({name: {"status": "n/a"} for name in NC_ROWS})
+            elif not interrupt_requested():
                 m_nc = model_from(v, rules, nc_config(config))
                 nc_cells, st_nc = _model_rows(m_nc, v, nc_config(config), rules,
                                               traces, "nc", bound)
                 cells.update(nc_cells)
-            else:
-                cells.update({name: {"status": "n/a"} for name in NC_ROWS})
-        if abi:
+        if abi and not interrupt_requested():
             if progress:
                 progress(f"proving {v}'s ABI ...")
             try:
                 cells.update(_abi_rows(v))
             except SpecError as exc:
                 fail(str(exc))
-        if weak_memory:
+            except KeyboardInterrupt:   # z3 took the Ctrl-C (checker.symbolic)
+                interrupt_request()
+        if weak_memory and not interrupt_requested():
             if progress:
                 progress(f"weak memory: {v}'s litmus pairs ...")
             from rbmap import weakmem
-            cells.update(weakmem.rows(m.rules, wm_cache))
+            try:
+                cells.update(weakmem.rows(m.rules, wm_cache))
+            except KeyboardInterrupt:   # z3 took the Ctrl-C (checker.symbolic)
+                interrupt_request()
+        if interrupt_requested():
+            missing[v] = "unknown"
         columns[v] = cells
         stats[v] = {"main": st, "nc": st_nc}
     nc = nc or nc_in_main
@@ -155,16 +173,12 @@ def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
                       and k not in abi_names]
     rows = []
     for name in order + abi_names:
-        rows.append({"name": name,
-                     "status": {v: columns[v].get(name, {"status": "n/a"})["status"]
-                                for v in variants},
-                     "cells": {v: columns[v].get(name, {"status": "n/a"})
-                               for v in variants}})
-    rows.append({"name": "deadlock",
-                 "status": {v: columns[v].get("deadlock", {})
-                            .get("status", "n/a") for v in variants},
-                 "cells": {v: columns[v].get("deadlock", {"status": "n/a"})
-                           for v in variants}})
+        cells = {v: columns[v].get(name, {"status": missing[v]}) for v in variants}
+        rows.append({"name": name, "status": {v: c["status"] for v, c in cells.items()},
+                     "cells": cells})
+    cells = {v: columns[v].get("deadlock", {"status": missing[v]}) for v in variants}
+    rows.append({"name": "deadlock", "status": {v: c["status"] for v, c in cells.items()},
+                 "cells": cells})
     return {"variants": list(variants), "config": config,
             "nc_config": nc_config(config) if nc and not nc_in_main else None,
             "rules": rules, "rows": rows, "traces": traces, "stats": stats}
@@ -306,11 +320,17 @@ def compare(variants, abi, weak_memory, nc, expect, as_json, markdown, trace_dir
     for v in variants:  # fail early on a bad name, file or config
         model_from(v, rules, config)
     expected = _load_expect(expect) if expect else None
+    if trace_dir:
+        check_writable(trace_dir, "--trace-dir", directory=True)
+    if report_dir:
+        check_writable(report_dir, "--report", directory=True)
     progress = bound["progress"]
     say = ((lambda msg: click.echo(msg, err=True))
            if progress or (progress is None and sys.stderr.isatty()) else None)
-    mx = build_matrix(variants, config, rules, abi, nc, progress=say, bound=bound,
-                      weak_memory=weak_memory)
+    with stop_on_sigint():
+        mx = build_matrix(variants, config, rules, abi, nc, progress=say, bound=bound,
+                          weak_memory=weak_memory)
+        stopped = interrupt_requested()
     written = _write_traces(mx, trace_dir, report_dir)
     for t in mx["traces"].values():
         t.pop("model", None)    # the built model: not part of the output
@@ -343,6 +363,10 @@ def compare(variants, abi, weak_memory, nc, expect, as_json, markdown, trace_dir
     if diffs is not None and not as_json:
         click.echo("")
         click.echo(_expect_text(expect, diffs))
+    if stopped:
+        done = sum(s["main"]["complete"] for s in mx["stats"].values())
+        interrupted(f"{done} of {len(variants)} columns explored completely; the "
+                    "matrix is incomplete")
     sys.exit(matrix_exit_code(mx, diffs) if written else 2)
 
 

@@ -8,15 +8,19 @@ import textwrap
 
 import click
 
-from rbmap.cli import fail
+from rbmap.checker.interrupt import stop_on_sigint
+from rbmap.cli import check_writable, fail, interrupted
+from rbmap.cli.options import progress_option, workload_config, workload_options
 
 VARIANTS = ("upstream", "v2")
+#: the config conformance runs at (the sizes impl and the model share); the
+#: coarse granularity is expected to mismatch (schedules it cannot express)
+CONFORM_DEFAULTS = dict(pages=2, page_events=2, events=4, processes=1, nesting=2,
+                        granularity="fine")
 
 
-def _config(pages, page_events, events, processes, nesting, granularity):
+def _config(cfg: dict) -> dict:
     from rbmap.model import Config, SpecError
-    cfg = dict(pages=pages, page_events=page_events, events=events,
-               processes=processes, nesting=nesting, granularity=granularity)
     try:
         Config(**cfg)
     except SpecError as exc:
@@ -54,15 +58,7 @@ def _load_paths(file):
               help="Preemption bound of the interleaving DFS (-1: unbounded).")
 @click.option("--schedules", type=int, default=2000, show_default=True,
               help="At most this many impl schedules.")
-@click.option("--pages", type=int, default=2, show_default=True)
-@click.option("--page-events", type=int, default=2, show_default=True)
-@click.option("--events", type=int, default=4, show_default=True)
-@click.option("--processes", type=int, default=1, show_default=True)
-@click.option("--nesting", type=int, default=2, show_default=True)
-@click.option("--granularity", type=click.Choice(["fine", "coarse"]), default="fine",
-              show_default=True,
-              help="The model's granularity (coarse: expect mismatches, the "
-                   "schedules it cannot express).")
+@workload_options(defaults=CONFORM_DEFAULTS, only=tuple(CONFORM_DEFAULTS), rules=False)
 @click.option("--replay", "replay_file", type=click.Path(dir_okay=False),
               help="Replay saved model paths (rbmap-path/1 or rbmap check "
                    "--trace-out) on impl, then stop.")
@@ -73,9 +69,10 @@ def _load_paths(file):
               default="rbmap-conform-mismatch.json", show_default=True,
               help="Where the first mismatching model path is saved.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
-def conform(variant, depth, preemptions, schedules, pages, page_events, events,
-            processes, nesting, granularity, replay_file, schedule_file,
-            trace_out, as_json):
+@progress_option
+@click.pass_context
+def conform(ctx, variant, depth, preemptions, schedules, replay_file, schedule_file,
+            trace_out, as_json, progress, **kw):
     """Check that impl refines the model for VARIANT (upstream or v2).
 
     Replays the model's counterexamples and every path of its BFS tree up to
@@ -83,10 +80,14 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
     after every step; then explores impl's interleavings (writer, nested writer,
     a user process mapping, reading, calling GET_READER, unmapping) and checks
     that they linearize to model paths; upstream: the same with impl/userlib.py
-    as the process (its promises checked at every return).
+    as the process (its promises checked at every return). At --granularity
+    coarse expect a mismatch: impl has schedules the coarse model cannot express.
 
     \b
-    Exit status: 0 conforms, 1 a mismatch (reported), 2 bad input.
+    Exit status: 0 conforms, 1 a mismatch (reported), 2 bad input or a
+    mismatch file that cannot be written, 3 the --schedules bound stopped the
+    interleavings first (no mismatch in what ran), 130 interrupted (what was
+    checked so far is printed).
     """
     from rbmap.conform import format_mismatch, replay_path, replay_schedule, run_conform
     from rbmap.refinement import Unsupported
@@ -117,12 +118,18 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
                  "a v3-read impl would need the v3 meta page and its ioctl in "
                  "impl/mapping.py")
         fail(f"unknown variant {variant!r} (conformance: {', '.join(VARIANTS)})")
-    for name, val in (("--depth", depth), ("--schedules", schedules)):
-        if val < 0:
-            fail(f"{name} must be >= 0, got {val}")
+    if depth < 0:
+        fail(f"--depth must be >= 0 (0: the whole tree), got {depth}")
+    if schedules <= 0:
+        fail(f"--schedules must be positive, got {schedules}")
     if preemptions < -1:
         fail(f"--preemptions must be >= -1, got {preemptions}")
-    cfg = _config(pages, page_events, events, processes, nesting, granularity)
+    cfg = _config(workload_config(kw))
+    from click.core import ParameterSource
+    if ctx.get_parameter_source("trace_out") != ParameterSource.DEFAULT:
+        check_writable(trace_out, "--trace-out", create=False)
+    show = progress or (progress is None and sys.stderr.isatty())
+    say = (lambda text: click.echo(f"conform: {text}", err=True)) if show else None
     try:
         if replay_file:
             from rbmap.conform import model_for
@@ -153,9 +160,10 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
                    "mismatches": [mm.to_json() for mm in mismatches],
                    "_mismatch_objects": mismatches, "_model": m}
         else:
-            out = run_conform(variant, depth or None,
-                              None if preemptions < 0 else preemptions,
-                              schedules or None, cfg, trace_out)
+            with stop_on_sigint():
+                out = run_conform(variant, depth or None,
+                                  None if preemptions < 0 else preemptions,
+                                  schedules, cfg, trace_out, progress=say)
     except Unsupported as exc:
         fail(str(exc))
     objs = out.pop("_mismatch_objects")
@@ -183,9 +191,23 @@ def conform(variant, depth, preemptions, schedules, pages, page_events, events,
             for mm in objs:
                 click.echo(format_mismatch(m, mm))
             click.echo("verdict: MISMATCH")
+        elif out.get("interrupted"):
+            click.echo("verdict: incomplete (interrupted)")
+        elif not replay_file and not out.get("interleavings_complete"):
+            click.echo("verdict: incomplete (the --schedules bound stopped the "
+                       "interleavings; no mismatch in what ran)")
         else:
             click.echo("verdict: conforms")
-    sys.exit(1 if objs else 0)
+    for problem in out.get("write_errors", []):
+        click.echo(f"rbmap: --trace-out {problem} (cannot write)", err=True)
+    if out.get("interrupted"):
+        interrupted(f"{out['traces_replayed']} model paths and "
+                    f"{out['interleavings']} interleavings checked")
+    if out.get("write_errors"):
+        sys.exit(2)
+    if objs:
+        sys.exit(1)
+    sys.exit(0 if replay_file or out.get("interleavings_complete") else 3)
 
 
 def _mutant_line(row) -> str:

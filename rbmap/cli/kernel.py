@@ -62,7 +62,8 @@ def kernel() -> None:
     """Run scenario files on a real Linux 6.12 kernel under qemu.
 
     \b
-    rbmap kernel setup              fetch the kernel, qemu, build the guest init
+    rbmap kernel setup              install qemu/gcc/zstd (apt-get, as root),
+                                    fetch the kernel, build the guest init
     rbmap kernel run FILE...        run scenario files in one boot
     rbmap kernel run --record ...   write NAME.kernel.jsonl next to each file
     rbmap kernel client             libtracefs's mapped reader: exactly once?
@@ -75,7 +76,14 @@ def kernel() -> None:
                    "or 'newest' (default: the version the recordings were made on, "
                    "6.12.117-1~deb12u1)")
 def setup_cmd(version: str | None) -> None:
-    """Fetch a Debian 6.12 kernel (not installed), qemu, gcc, zstd; build the init.
+    """Install the host tools, fetch the Debian 6.12 kernel, build the guest init.
+
+    This changes the host: when qemu-system-x86_64, gcc, zstd or a static libc
+    are missing it runs `apt-get update` and `apt-get install` of their Debian
+    packages (qemu-system-x86, gcc, zstd, libc6-dev) as root; not as root, it
+    stops and names them. The kernel package (linux-image-6.12.*-cloud-amd64-
+    unsigned) is fetched with `apt-get download` and unpacked in the cache: it
+    is never installed as the host's kernel.
 
     The kernel is the one rbmap's recordings were made on (Debian
     6.12.117-1~deb12u1) unless --version says otherwise; a cache holding another

@@ -16,7 +16,9 @@ import textwrap
 
 import click
 
-from rbmap.cli import fail
+from rbmap.checker.interrupt import requested as interrupt_requested
+from rbmap.checker.interrupt import stop_on_sigint
+from rbmap.cli import fail, interrupted
 from rbmap.manifest import MANIFEST, RECORDED, compare, load_entries, run_entry, \
     write_entries
 from rbmap.model import SpecError
@@ -48,7 +50,8 @@ def manifest(slow, update, only, as_json):
 
     \b
     Exit status: 0 every config run gives what is recorded, 1 one differs (listed),
-    2 bad input or a failed write.
+    2 bad input or a failed write, 130 interrupted (Ctrl-C: the entries done are
+    printed, the manifest is not updated).
     """
     entries = load_manifest()
     names = {e["name"] for e in entries}
@@ -57,40 +60,54 @@ def manifest(slow, update, only, as_json):
             fail(f"no manifest entry {n!r} (known: {', '.join(sorted(names))})")
     rows = []
     bad = 0
-    for e in entries:
-        if only and e["name"] not in only:
-            continue
-        if e.get("slow") and not slow and not only:
-            rows.append({"name": e["name"], "skipped": "slow (use --slow)"})
-            continue
-        try:
-            got = run_entry(e)
-        except SpecError as exc:
-            fail(f"manifest entry {e['name']}: {exc}")
-        diffs = compare(e, got)
-        bad += bool(diffs)
-        rows.append({"name": e["name"], **got, "diffs": diffs})
-        if update:
-            e.update({k: got[k] for k in RECORDED})
+    stopped = False
+    with stop_on_sigint():
+        for e in entries:
+            if only and e["name"] not in only:
+                continue
+            if e.get("slow") and not slow and not only:
+                rows.append({"name": e["name"], "skipped": "slow (use --slow)"})
+            else:
+                try:
+                    got = run_entry(e)
+                except SpecError as exc:
+                    fail(f"manifest entry {e['name']}: {exc}")
+                if interrupt_requested():       # Ctrl-C: this entry is incomplete
+                    stopped = True
+                    rows.append({"name": e["name"], "skipped": "interrupted"})
+                else:
+                    diffs = compare(e, got)
+                    bad += bool(diffs)
+                    rows.append({"name": e["name"], **got, "diffs": diffs})
+                    if update:
+                        e.update({k: got[k] for k in RECORDED})
+            if not as_json:        # each row as it is done
+                _print_row(rows[-1], update)
+            if stopped:
+                break
+    if as_json:
+        click.echo(json.dumps(rows))
+    if stopped:
+        interrupted(f"{sum('diffs' in r for r in rows)} entries checked"
+                    + ("; the manifest was not updated" if update else ""))
     if update:
         try:
             write_entries(entries)
         except OSError as exc:
             fail(f"{MANIFEST}: {exc.strerror or exc}")
-    if as_json:
-        click.echo(json.dumps(rows))
-    else:
-        for r in rows:
-            if "skipped" in r:
-                click.echo(f"  skipped  {r['name']}: {r['skipped']}")
-                continue
-            status = "ok" if not r["diffs"] else ("updated" if update else "DIFFERS")
-            click.echo(f"  {status:<8} {r['name']}: {r['states']} states, depth "
-                       f"{r['depth']}, {r['seconds']} s")
-            click.echo(textwrap.fill(
-                f"violated: {', '.join(r['violated']) or '-'}", 80,
-                initial_indent=" " * 11, subsequent_indent=" " * 13))
-            for d in r["diffs"]:
-                click.echo(textwrap.fill(d, 80, initial_indent=" " * 11,
-                                         subsequent_indent=" " * 13))
     sys.exit(1 if bad and not update else 0)
+
+
+def _print_row(r: dict, update: bool) -> None:
+    if "skipped" in r:
+        click.echo(f"  skipped  {r['name']}: {r['skipped']}")
+        return
+    status = "ok" if not r["diffs"] else ("updated" if update else "DIFFERS")
+    click.echo(f"  {status:<8} {r['name']}: {r['states']} states, depth "
+               f"{r['depth']}, {r['seconds']} s")
+    click.echo(textwrap.fill(
+        f"violated: {', '.join(r['violated']) or '-'}", 80,
+        initial_indent=" " * 11, subsequent_indent=" " * 13))
+    for d in r["diffs"]:
+        click.echo(textwrap.fill(d, 80, initial_indent=" " * 11,
+                                 subsequent_indent=" " * 13))

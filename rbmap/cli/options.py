@@ -148,6 +148,12 @@ def workload_options(defaults: dict | None = None, only: tuple | None = None,
     return deco
 
 
+#: ``--progress/--no-progress`` (None: when stderr is a terminal).
+progress_option = click.option(
+    "--progress/--no-progress", default=None,
+    help="Live progress on stderr [default: when stderr is a terminal].")
+
+
 def bound_options(f):
     """``--max-states``, ``--max-depth``, ``--time-limit``, ``--progress``: bounds of
     each exploration (a bounded run is incomplete: verdict ``unknown``, exit 3)."""
@@ -160,9 +166,7 @@ def bound_options(f):
         click.option("--time-limit", type=SECONDS, default=None,
                      help="Stop each exploration after SECONDS (verdict: "
                           "incomplete)."),
-        click.option("--progress/--no-progress", default=None,
-                     help="Live progress line on stderr [default: when stderr is "
-                          "a terminal]."),
+        progress_option,
     ]
     for o in reversed(opts):
         f = o(f)
