@@ -24,9 +24,11 @@ import signal
 import threading
 from contextlib import contextmanager
 
-__all__ = ["Interrupted", "stop_on_sigint", "requested", "request", "check"]
+__all__ = ["Interrupted", "stop_on_sigint", "requested", "request", "check",
+           "on_request"]
 
 _state = {"requested": False}
+_callbacks: list = []     # called by the first SIGINT (see on_request)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -44,6 +46,8 @@ def requested() -> bool:
 def request() -> None:
     """Request a stop, as the first Ctrl-C does."""
     _state["requested"] = True
+    for callback in list(_callbacks):
+        callback()
 
 
 def check() -> None:
@@ -55,17 +59,30 @@ def check() -> None:
 def _handler(signum, frame):
     if _state["requested"]:
         raise KeyboardInterrupt
-    _state["requested"] = True
+    request()
+
+
+@contextmanager
+def on_request(callback):
+    """Within the block, a stop request also calls ``callback()`` (e.g. to
+    interrupt a solver this thread is waiting for)."""
+    _callbacks.append(callback)
+    try:
+        yield
+    finally:
+        _callbacks.remove(callback)
 
 
 @contextmanager
 def stop_on_sigint():
     """Within the block the first SIGINT requests a stop, the second raises
     KeyboardInterrupt; the previous handler and flag are restored on exit (only
-    the main thread can install a handler; elsewhere SIGINT is left alone)."""
+    the main thread can install a handler; elsewhere, and where SIGINT is
+    ignored, as in a shell script's background job, it is left alone)."""
     saved = _state["requested"]
     _state["requested"] = False
-    main = threading.current_thread() is threading.main_thread()
+    main = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN)
     previous = signal.signal(signal.SIGINT, _handler) if main else None
     try:
         yield

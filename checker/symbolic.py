@@ -29,6 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence, Union
 
+import signal
+import threading
+
 import z3
 
 from . import interrupt
@@ -47,12 +50,58 @@ DEFAULT_TIMEOUT_MS = 60_000
 
 
 def _solve(s: z3.Solver):
-    """``s.check()``, with Ctrl-C honoured: z3 takes SIGINT itself while it solves
-    and answers ``unknown`` ("interrupted from keyboard"); that, or a stop already
-    requested (:mod:`rbmap.checker.interrupt`), raises Interrupted instead of
+    """``s.check()``, with Ctrl-C honoured at once.
+
+    z3's own SIGINT handling is off (``ctrl_c``): it took the signal itself and
+    answered ``unknown``, or lost it when the check finished anyway. The check
+    runs in a worker thread instead (started with SIGINT blocked, so the signal
+    always reaches this thread) while this thread waits: a Ctrl-C
+    (KeyboardInterrupt, or a stop request of :mod:`rbmap.checker.interrupt`)
+    interrupts z3's context, waits for the worker and raises Interrupted, never
     passing for a check z3 gave up on."""
     interrupt.check()
-    r = s.check()
+    s.set("ctrl_c", False)
+    box: dict = {}
+    done = threading.Event()
+
+    def work():
+        try:
+            box["result"] = s.check()
+        except z3.Z3Exception as exc:  # what an interrupted check may raise
+            box["error"] = exc
+        finally:
+            done.set()
+
+    # (waited for with an Event: Thread.join interrupted by KeyboardInterrupt can
+    # mark a running thread as stopped)
+    worker = threading.Thread(target=work, daemon=True)
+    main = threading.current_thread() is threading.main_thread()
+    with interrupt.on_request(s.ctx.interrupt):
+        try:
+            if main:
+                mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                try:
+                    worker.start()
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            else:
+                worker.start()
+            # a timed wait: the main thread then runs Python's signal handlers
+            # even when the signal was delivered to another thread
+            while not done.wait(0.1):
+                pass
+        except KeyboardInterrupt:
+            while worker.ident is not None and not done.is_set():
+                s.ctx.interrupt()
+                try:
+                    done.wait(0.1)
+                except KeyboardInterrupt:
+                    continue
+            raise interrupt.Interrupted("z3 interrupted") from None
+    interrupt.check()
+    if "error" in box:
+        raise box["error"]
+    r = box["result"]
     if r == z3.unknown:
         reason = str(s.reason_unknown())
         if "interrupt" in reason or "cancel" in reason:

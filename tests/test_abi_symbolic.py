@@ -99,9 +99,10 @@ def test_free_constants_and_evaluate():
 
 
 def test_ctrl_c_during_a_solve_is_an_interrupt_not_an_unknown():
-    """z3 takes SIGINT itself while it solves and answers unknown ("interrupted
-    from keyboard"); prove must raise KeyboardInterrupt, not report Unknown (which
-    `rbmap abi` would print as a check z3 gave up on, and carry on)."""
+    """A Ctrl-C while z3 solves interrupts the solve at once and raises
+    KeyboardInterrupt. (z3's own handler answered unknown, "interrupted from
+    keyboard", which `rbmap abi` printed as a check z3 gave up on before carrying
+    on, or lost the signal when the check finished anyway.)"""
     import os
     import signal
     import threading
@@ -113,6 +114,7 @@ def test_ctrl_c_during_a_solve_is_an_interrupt_not_an_unknown():
     n = 0xABE2905AD622AEBF577042971A3834E3
     claim = z3.Not(z3.And(x * y == n, sym.UGT(x, 1), sym.UGT(y, 1),
                           sym.ULT(x, 1 << 64), sym.ULT(y, 1 << 64)))
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a shell
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     t = time.monotonic()
     timer.start()
@@ -121,4 +123,25 @@ def test_ctrl_c_during_a_solve_is_an_interrupt_not_an_unknown():
             sym.prove(claim, variables=[x, y])
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, saved)
+    assert time.monotonic() - t < 30
+
+
+def test_a_stop_request_interrupts_a_solve_at_once():
+    """Inside stop_on_sigint (rbmap compare) the first Ctrl-C is a stop request:
+    it interrupts the solve too."""
+    import threading
+    import time
+
+    from rbmap.checker import interrupt
+    x, y = sym.bv("x", 128), sym.bv("y", 128)
+    n = 0xABE2905AD622AEBF577042971A3834E3
+    claim = z3.Not(z3.And(x * y == n, sym.UGT(x, 1), sym.UGT(y, 1),
+                          sym.ULT(x, 1 << 64), sym.ULT(y, 1 << 64)))
+    t = time.monotonic()
+    with interrupt.stop_on_sigint():
+        timer = threading.Timer(0.5, interrupt.request)
+        timer.start()
+        with pytest.raises(interrupt.Interrupted):
+            sym.prove(claim, variables=[x, y])
     assert time.monotonic() - t < 30

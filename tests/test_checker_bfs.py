@@ -449,10 +449,14 @@ def test_second_sigint_raises_keyboard_interrupt_at_once():
     import signal
 
     from rbmap.checker import interrupt
-    with interrupt.stop_on_sigint():
-        os.kill(os.getpid(), signal.SIGINT)          # the first: a request
-        assert interrupt.requested()
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)      # the second: at once
-            for _ in range(10 ** 6):
-                pass
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a shell
+    try:
+        with interrupt.stop_on_sigint():
+            os.kill(os.getpid(), signal.SIGINT)          # the first: a request
+            assert interrupt.requested()
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)      # the second: at once
+                for _ in range(10 ** 6):
+                    pass
+    finally:
+        signal.signal(signal.SIGINT, saved)
