@@ -89,10 +89,11 @@ LIMITS: dict[str, tuple[int, ...]] = {
     "subbuf_size_kb": (65536,),
     "resize_kb": (65536,),
     "subbuf_resize_kb": (65536,),
-    "markers": (100000, 4000),
+    "markers": (100000, 8192),
     "ioctl_raw": (U32,),
     "page": (U32,),
     "read_raw": (1048576,),
+    "read_pipe": (1048576,),
     "trymap": (U64, U64),
 }
 

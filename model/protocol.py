@@ -359,7 +359,6 @@ class RingBufferModel:
                              and self.get_reader != "read_param")
         if self.ltf and (self.meta_fields != "upstream"
                          or self.get_reader != "consume_to_commit"):
-            from .errors import SpecError
             raise SpecError("--client libtracefs: libtracefs maps the upstream ABI "
                             "(struct trace_buffer_meta, GET_READER consuming to the "
                             "commit); this variant has meta_fields="

@@ -28,18 +28,26 @@ def _config(cfg: dict) -> dict:
     return cfg
 
 
+def _load_json(file):
+    """The JSON document in ``file``; exits 2 when it cannot be read or is not
+    JSON."""
+    try:
+        with open(file, "rb") as fh:
+            return json.loads(fh.read().decode("utf-8"))
+    except OSError as exc:
+        fail(f"{file}: {exc.strerror or exc}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        fail(f"{file}: not JSON: {exc}")
+
+
 def _load_paths(file):
     """Paths of an rbmap-path/1 file or an rbmap-traces/1 file (rbmap check
     --trace-out); exits 2 on bad input."""
     from rbmap.checker import Path, PathFormatError
-    try:
-        with open(file) as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        fail(f"{file}: {exc.strerror}")
-    except ValueError as exc:
-        fail(f"{file}: not JSON: {exc}")
+    data = _load_json(file)
     items = data.get("paths") if isinstance(data, dict) and "paths" in data else [data]
+    if not isinstance(items, list) or not items:
+        fail(f"{file}: no path to replay ('paths' must be a non-empty list)")
     out = []
     for item in items:
         try:
@@ -92,16 +100,27 @@ def conform(ctx, variant, depth, preemptions, schedules, replay_file, schedule_f
     from rbmap.conform import format_mismatch, replay_path, replay_schedule, run_conform
     from rbmap.refinement import Unsupported
     if schedule_file:
+        from rbmap.conform import SCHEDULE_FORMAT, model_for
+        from rbmap.impl.sched import HarnessError
+        from rbmap.model import SpecError
+        doc = _load_json(schedule_file)
+        if not isinstance(doc, dict) or doc.get("format") != SCHEDULE_FORMAT:
+            fail(f"{schedule_file}: not an {SCHEDULE_FORMAT} file (what rbmap conform "
+                 "saves on an interleaving mismatch)")
+        for key, kind, what in (("variant", str, "a string"),
+                                ("config", dict, "an object"),
+                                ("scenario", dict, "an object"),
+                                ("schedule", dict, "an object")):
+            if not isinstance(doc.get(key, {} if key == "scenario" else None), kind):
+                fail(f"{schedule_file}: '{key}' must be {what}")
         try:
-            with open(schedule_file) as fh:
-                doc = json.load(fh)
-            steps, mm = replay_schedule(doc)
-        except OSError as exc:
-            fail(f"{schedule_file}: {exc.strerror}")
-        except (ValueError, KeyError, TypeError) as exc:
+            m = model_for(doc["variant"], doc["config"])
+        except SpecError as exc:
             fail(f"{schedule_file}: {exc}")
-        from rbmap.conform import model_for
-        m = model_for(doc["variant"], doc["config"])
+        try:
+            steps, mm = replay_schedule(doc)
+        except (ValueError, TypeError, HarnessError) as exc:
+            fail(f"{schedule_file}: does not replay: {exc}")
         if as_json:
             click.echo(json.dumps({"variant": doc["variant"], "traces_replayed": 0,
                                    "interleavings": 1, "steps_checked": steps,

@@ -8,6 +8,7 @@ import sys
 import click
 
 from rbmap.cli import fail
+from rbmap.cli.options import SECONDS
 
 BACKENDS = ("impl", "kernel")
 
@@ -28,7 +29,7 @@ def _parse_on(on: str) -> list[str]:
 @click.option("--on", "on", default="impl", show_default=True,
               help="impl (impl's own checks only) or impl,kernel (compare with "
                    "Linux 6.12 under qemu; needs `rbmap kernel setup`)")
-@click.option("--budget", type=float, default=60.0, show_default=True,
+@click.option("--budget", type=SECONDS, default=60.0, show_default=True,
               help="seconds of generating and running programs; shrinking the "
                    "differences found comes after (bounded by --shrink-rounds)")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -64,8 +65,6 @@ def fuzz(on, budget, seed, batch, max_programs, max_ops, shrink_rounds, as_json)
     from rbmap import fuzz as fz
 
     backends = _parse_on(on)
-    if budget <= 0:
-        fail("--budget must be positive")
     kernel = "kernel" in backends
     if kernel:
         from rbmap import kernel as k

@@ -39,15 +39,18 @@ class Seconds(click.ParamType):
     name = "SECONDS"
 
     def convert(self, value, param, ctx):
+        opt = param.opts[0] if param is not None else "seconds"
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             seconds = float(value)
         else:
             try:
                 seconds = float(str(value).strip())
             except ValueError:
-                self.fail(f"{value!r} is not a number of seconds", param, ctx)
+                raise click.UsageError(f"{opt} must be a number of seconds, got "
+                                       f"{value!r}", ctx) from None
         if not math.isfinite(seconds) or seconds <= 0:
-            self.fail(f"{value!r}: a positive, finite number of seconds", param, ctx)
+            raise click.UsageError(f"{opt} must be positive and finite (seconds), got "
+                                   f"{value!r}", ctx)
         return seconds
 
 
