@@ -39,18 +39,28 @@ def test_v2_duplicate_read_final_state():
     assert v["meta.reader_page"] == 0  # IDs renumbered at the second first map
 
 
-def test_v3_read_default_config_is_clean():
-    """The acceptance config: 3 ring pages, 2 events a page, 2 processes,
-    overwrite on, nesting 2."""
-    m = build("v3-read")
-    c = m.config
-    assert (c.pages, c.page_events, c.processes, c.overwrite, c.nesting) == (
-        3, 2, 2, True, 2)
-    r = check_bfs(m)
+def _v3_read_is_clean(**config):
+    r = check_bfs(build("v3-read", **config))
     assert r.complete
     bad = [(p.name, p.status) for p in r.properties
            if p.status not in ("holds", "reached")]
     assert bad == []
+
+
+@pytest.mark.slow
+def test_v3_read_default_config_is_clean():
+    """The acceptance config: 3 ring pages, 2 events a page, 2 processes,
+    overwrite on, nesting 2 (about 1M states)."""
+    c = build("v3-read").config
+    assert (c.pages, c.page_events, c.processes, c.overwrite, c.nesting) == (
+        3, 2, 2, True, 2)
+    _v3_read_is_clean()
+
+
+def test_v3_read_default_sizes_one_process_is_clean():
+    """The fast representative of the acceptance config: its sizes with one
+    process (a quarter of the states)."""
+    _v3_read_is_clean(processes=1)
 
 
 @pytest.mark.parametrize("variant,config", [
