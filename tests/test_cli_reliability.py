@@ -107,8 +107,9 @@ def test_binary_variant_file_is_bad_input(tmp_path, cmd):
 def test_replay_of_a_trace_with_a_wrongly_typed_config_is_bad_input(v2_trace, key,
                                                                    value):
     data = json.loads(v2_trace.read_text())
-    for p in data["paths"]:
-        p["model"]["config"][key] = value
+    for model in [data["model"]] + [p["model"] for p in data["paths"]]:
+        if "config" in model:    # the file's model (and a path's own, if any)
+            model["config"][key] = value
     v2_trace.write_text(json.dumps(data))
     line = one_line_error(invoke("replay", v2_trace))
     assert key in line
@@ -318,9 +319,12 @@ def test_abi_names_each_value_with_its_abi():
 
 
 def test_abi_text_fits_80_columns():
-    # every shipped variant's text; upstream's slow translation proofs left out
-    # (their lines are wrapped by the same code)
-    for args in (["v2"], ["v2-data-index"], ["v3-read"], ["v3-read-param"],
+    # the shipped variants' texts; the slowest proofs are left out (their lines
+    # are wrapped by the same code)
+    # the longest details: the seed's layout, sizing and unmap checks
+    for args in (["v2", "--only", "abi_", "--only", "meta_area", "--only",
+                  "translation_target", "--only", "unmap_touches"],
+                 ["v3-read"], ["v3-read-param"],
                  ["upstream", "--only", "abi_", "--only", "meta_area"]):
         out = invoke("abi", *args).stdout
         assert max(len(line) for line in out.splitlines()) <= 80, args

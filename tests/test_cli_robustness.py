@@ -8,7 +8,10 @@ The promises (README, "Exit status"), checked on every example:
 - a check that did not complete never says "holds" (check, compare: per column;
   conform: never "verdict: conforms" unless it exits 0).
 
-The input families: numbers for every numeric option (edge values, huge, negative,
+The commands: check, replay, bench, compare, conform, scenario, abi, litmus, fuzz,
+report, explore (stopped where it would start serving), kernel run and client (no
+kernel set up); list and manifest take no input to vary. The input families:
+numbers for every numeric option (edge values, huge, negative,
 nan/inf, garbage text); files of the wrong kind for every argument that takes one
 (empty, binary, a directory, missing, random text); saved traces, expected
 matrices and schedules, truncated or with a value replaced; variant files with
@@ -42,6 +45,7 @@ ALLOWED = {0, 1, 2, 3, 130}
 TINY = ["--pages", "2", "--page-events", "1", "--events", "3", "--processes", "1",
         "--nesting", "1"]
 BOUND = ["--max-states", "300"]
+NO_PROOFS = ["--no-abi", "--no-nc", "--no-weak-memory"]   # compare's slow rows
 
 #: examples per family: the default run, and pytest -m slow
 FAST, SLOW = 25, 1500
@@ -64,7 +68,7 @@ class Env:
         r = self.run(["check", "v2", *TINY, "--trace-out", str(root / "trace.json")])
         assert r.exit_code == 1, r.output
         self.trace = (root / "trace.json").read_text()
-        r = self.run(["compare", "v3-read", *TINY, "--no-abi", "--no-nc", "--json"])
+        r = self.run(["compare", "v3-read", *TINY, *NO_PROOFS, "--json"])
         assert r.exit_code == 0, r.output
         self.matrix = r.stdout
         self.schedule = json.dumps({
@@ -89,7 +93,12 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    return Env(tmp_path_factory.mktemp("robust"))
+    """The scratch directory; ``rbmap explore`` stops where it would start serving
+    (its input is all checked by then)."""
+    import rbmap.explore
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rbmap.explore, "serve", lambda explorer, port, say=print: None)
+        yield Env(tmp_path_factory.mktemp("robust"))
 
 
 def promises(args, r) -> None:
@@ -193,8 +202,10 @@ NUMERIC = (
        (CHECK_BASE + ["--simulate", "2", "--time-limit", "5"], "--walk-depth",
         cheap_number(300)),
        (CHECK_BASE + ["--time-limit", "5"], "--simulate", cheap_number(20))]
-    + [(["compare", "upstream", *TINY, "--no-abi", "--no-nc", *BOUND, "--json"], o,
+    + [(["compare", "upstream", *TINY, *NO_PROOFS, *BOUND, "--json"], o,
         any_number()) for o in SIZES + ["--max-states", "--max-depth", "--time-limit"]]
+    + [(["explore", "upstream", *TINY], o, any_number())
+       for o in SIZES + ["--port", "--check-time-limit"]]
     + [(["bench", "v3-read", "--time-limit", "0.1"], "--repeat", cheap_number(2)),
        (["bench", "v3-read", "--repeat", "1"], "--time-limit", cheap_number(0))]
     + [(["conform", "upstream", "--depth", "1", "--schedules", "2", "--preemptions",
@@ -246,14 +257,19 @@ def _wrong_file(env, kind: str, data) -> str:
 FILE_COMMANDS = [
     lambda f: ["check", f, *TINY, *BOUND],
     lambda f: ["abi", f],
-    lambda f: ["compare", f, *TINY, "--no-abi", "--no-nc", *BOUND],
-    lambda f: ["compare", "v3-read", *TINY, "--no-abi", "--no-nc", "--expect", f],
+    lambda f: ["compare", f, *TINY, *NO_PROOFS, *BOUND],
+    lambda f: ["compare", "v3-read", *TINY, *NO_PROOFS, "--expect", f],
     lambda f: ["replay", f],
     lambda f: ["scenario", f],
     lambda f: ["conform", "upstream", "--replay", f],
     lambda f: ["conform", "--schedule", f],
     lambda f: ["litmus", f],
     lambda f: ["kernel", "run", f],
+    lambda f: ["report", f],
+    lambda f: ["explore", "--trace", f],
+    lambda f: ["explore", f, *TINY],
+    lambda f: ["check", "v3-read", *TINY, "--trace-out", f],
+    lambda f: ["check", "v2", *TINY, "--report", f],
 ]
 
 
@@ -312,8 +328,11 @@ JSON_COMMANDS = [
     ("trace", lambda f: ["replay", f]),
     ("trace", lambda f: ["replay", f, "--json"]),
     ("trace", lambda f: ["conform", "v2", "--replay", f]),
-    ("matrix", lambda f: ["compare", "v3-read", *TINY, "--no-abi", "--no-nc", "--expect",
-                          f]),
+    ("trace", lambda f: ["report", f]),
+    ("trace", lambda f: ["report", f, "--format", "svg"]),
+    ("trace", lambda f: ["report", f, "--format", "html"]),
+    ("trace", lambda f: ["explore", "--trace", f]),
+    ("matrix", lambda f: ["compare", "v3-read", *TINY, *NO_PROOFS, "--expect", f]),
     ("schedule", lambda f: ["conform", "--schedule", f]),
 ]
 
@@ -411,7 +430,7 @@ def _variants(env, data):
                                     ["check", "check-json", "compare"]), label="command")
     return {"check": ["check", f, *TINY, *BOUND],
             "check-json": ["check", f, *TINY, *BOUND, "--json"],
-            "compare": ["compare", f, *TINY, "--no-abi", "--no-nc", *BOUND, "--json"],
+            "compare": ["compare", f, *TINY, *NO_PROOFS, *BOUND, "--json"],
             "abi": ["abi", f, "--json"]}[cmd]
 
 
