@@ -9,8 +9,8 @@ The promises (README, "Exit status"), checked on every example:
   conform: never "verdict: conforms" unless it exits 0).
 
 The commands: check, replay, bench, compare, conform, scenario, abi, litmus, fuzz,
-report, explore (stopped where it would start serving), kernel run and client (no
-kernel set up); list and manifest take no input to vary. The input families:
+report, explore (stopped where it would start serving), export, kernel run and
+client (no kernel set up); list and manifest take no input to vary. The input families:
 numbers for every numeric option (edge values, huge, negative,
 nan/inf, garbage text); files of the wrong kind for every argument that takes one
 (empty, binary, a directory, missing, random text); saved traces, expected
@@ -224,6 +224,9 @@ NUMERIC = (
     + [(["fuzz", "--on", "impl", "--budget", "0.2", "--programs", "2", "--max-ops",
          "4"], "--seed", any_number())]
     + [(["kernel", "client"], o, any_number()) for o in ("--seconds", "--timeout")]
+    + [(["export", "promela", "ring"], "--ring", st.one_of(
+        st.lists(cheap_number(4, lo=-2), min_size=0, max_size=4).map(",".join),
+        st.sampled_from(GARBAGE)))]
 )
 
 
@@ -275,6 +278,7 @@ FILE_COMMANDS = [
     lambda f: ["explore", f, *TINY],
     lambda f: ["check", "v3-read", *TINY, "--trace-out", f],
     lambda f: ["check", "v2", *TINY, "--report", f],
+    lambda f: ["export", "promela", "ring", "--ring", "2,2,2", "-o", f],
 ]
 
 

@@ -90,7 +90,9 @@ CHECK_ONLY = {"variant", "sim_runs", "seed", "walk_depth", "as_json", "trace_out
 def test_compare_takes_every_workload_and_bound_option_of_check():
     """compare and check share one definition of the options: same names, same
     help, same defaults where the config does not differ on purpose."""
-    check, compare = main.commands["check"], main.commands["compare"]
+    import click
+    ctx = click.Context(main)
+    check, compare = main.get_command(ctx, "check"), main.get_command(ctx, "compare")
     cmp = {p.name: p for p in compare.params}
     for p in check.params:
         if p.name in CHECK_ONLY:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from rbmap.cli import fail
+from rbmap.cli import Group, fail
 from rbmap.cli.ringbench import RING_NAME, _ring_size
 
 __all__ = ["export"]
 
 
-@click.group("export")
+@click.group("export", cls=Group)
 def export() -> None:
     """Write a model in another tool's language (Promela for SPIN)."""
 
