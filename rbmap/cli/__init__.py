@@ -130,7 +130,8 @@ SUMMARIES = {
     "list": "List the shipped variants, the properties, the protocol rules and defaults.",
     "litmus": "Decide litmus programs under the Linux kernel memory model (LKMM), with z3.",
     "manifest": "Check the model against its recorded results (specs/manifest.json).",
-    "mutants": "Run the catalogue of semantic impl mutants against the conformance suite.",
+    "mutants": ("Run a catalogue of semantic mutants against the checks that should "
+                "catch them, and print the kill rate."),
     "replay": "Re-run a saved trace on the model and re-check the properties along it.",
     "report": "Render a saved counterexample (TRACE.json) for a review.",
     "scenario": "Run a scenario FILE (specs/scenarios/FORMAT.md) on one or more back ends.",
