@@ -138,6 +138,29 @@ def test_the_order_change_exemption_follows_the_buffer_through_a_snapshot(monkey
     assert any(k == "read_raw: unread_accounting" for k, _ in run.problems), run.problems
 
 
+def test_page_decodes_checks_whole_sub_buffers_only(monkeypatch):
+    """A read_raw shorter than the sub-buffer shows part of one: the kernel
+    stores the lost count after the data it copied, past the bytes this read
+    returns (seed 3; the next read returns it), so that is no problem; a whole
+    sub-buffer that does not decode is one."""
+    from rbmap.impl import ringbuf
+
+    short = ["open nonblock", "subbuf_size_kb 5", "markers 8 4080", "read_raw 4096"]
+    run = fz.run_impl("short", short)
+    assert "error" in run.objs[-1]["page"] and run.problems == []
+    orig = ringbuf.RingBufferPerCpu._read_page_locked
+
+    def commit_too_big(self, data_page, length, full):
+        ret = yield from orig(self, data_page, length, full)
+        data_page[0].set_commit(data_page[0].commit() + 64)
+        return ret
+
+    monkeypatch.setattr(ringbuf.RingBufferPerCpu, "_read_page_locked", commit_too_big)
+    run = fz.run_impl("bad", ["open nonblock", "subbuf_size_kb 8", "markers 3",
+                              "read_raw 8192"])
+    assert [k for k, _ in run.problems][:1] == ["read_raw: page_decodes"]
+
+
 def test_invariants_catch_a_stale_meta_geometry(monkeypatch):
     from rbmap.impl import mapping
 
