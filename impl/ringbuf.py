@@ -679,7 +679,7 @@ class RingBufferPerCpu:
                 w = (yield from commit_page.write.load()) & RB_WRITE_MASK
                 yield from commit_page.commit_set(w)
                 nxt = yield from self.rb_inc_page(commit_page)
-                yield from self.commit_page.store(nxt)
+                yield from self.commit_page.store(nxt)  # next page
             while True:
                 commit_page = yield from self.commit_page.load()  # last page
                 c = rb_page_size_of((yield from commit_page.commit_load()))

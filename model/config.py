@@ -38,7 +38,8 @@ class Config:
 
     ``granularity``: "fine" = the steps where impl lets other tasks in (what
     ``rbmap conform`` checks): the outermost rb_end_commit's load of
-    cpu_buffer->commits, each page of rb_set_commit_to_write's walk, the tail
+    cpu_buffer->commits, each page of rb_set_commit_to_write's walk (its
+    commit store, then the move of commit_page), the tail
     page's load and store of its write index and the final check (in rb_commit and
     in rb_move_tail alike); GET_READER's closing rb_update_meta_page; the seed's
     loads of ``mapped`` after entries++ and after the tail move, and its last unmap

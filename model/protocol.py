@@ -35,8 +35,11 @@ resumes)::
     commit        rb_commit: cpu_buffer->entries++, rb_end_commit's load of
                   cpu_buffer->commits and committing (a nested writer leaves here)
     publish_page  the outermost writer's rb_set_commit_to_write walks one page:
-                  the commit page's commit = its write index, commit_page moves on
-                  (an interrupt before or during the walk is nested)
+                  the commit page's commit = its write index (an interrupt
+                  before or during the walk is nested)
+    commit_page_move  then rb_inc_page(&cpu_buffer->commit_page): until it, a
+                  reader on another CPU sees the page published and commit_page
+                  still on it (GET_READER may swap it in as the reader page)
     walk_done     the walk finds the commit page at the tail page
     publish_load, publish   load the commit page's write index (the tail
                   page's, unless an interrupt moved the tail since walk_done)
@@ -231,17 +234,20 @@ W_WALKED = 12
 W_STORING = 13
 W_COUNTED = 14   # the seed's rb_commit did entries++; it loads mapped next
 W_TMOVED = 15    # the seed's rb_tail_page_update moved the tail; loads mapped next
+# (W_PAGE_SET: the walk stored the commit page's commit; rb_inc_page of
+# cpu_buffer->commit_page is next)
+W_PAGE_SET = 16
 #: the outermost writer inside rb_end_commit, after its load of cpu_buffer->commits
 #: (WR2: commits moved since; WR1: it returns into rb_move_tail)
-END_COMMIT_PHASES = frozenset((W_COMMITTING, W_WALKED, W_STORING, W_PUBLISHING,
-                               W_RECHECK, W_RELEASED))
+END_COMMIT_PHASES = frozenset((W_COMMITTING, W_PAGE_SET, W_WALKED, W_STORING,
+                               W_PUBLISHING, W_RECHECK, W_RELEASED))
 WPHASE_NAMES = {0: "-", W_BEGUN: "begun", W_RESERVED: "reserved", W_INC: "inc",
                 W_STORED: "stored", W_MTSTORE: "tail_moved", W_MOVED: "moved",
                 W_RECHECK: "committed", W_WINDOW: "retrying",
                 W_RELEASED: "released", W_COMMITTING: "committing",
                 W_PUBLISHING: "publishing", W_WALKED: "walked",
                 W_STORING: "storing", W_COUNTED: "counted",
-                W_TMOVED: "tail_updated"}
+                W_TMOVED: "tail_updated", W_PAGE_SET: "page_published"}
 
 # process phases
 # (P_PAGE_DONE: a process reading up to the live commit saw the end of the page and is
@@ -493,16 +499,24 @@ class RingBufferModel:
                 l[self.WPH + top] = W_RELEASED
                 append(((actor, "commit_release"), tuple(l)))
             elif ph == W_COMMITTING:
-                # rb_set_commit_to_write, one page of its walk at a time
+                # rb_set_commit_to_write, one page of its walk at a time: the
+                # page's commit, then (commit_page_move) rb_inc_page
                 l = list(s)
                 C = s[COMMITP]
                 if C != s[TAIL]:
                     l[self.PCOMMIT + C] = s[self.PWRITE + C]
-                    l[COMMITP] = s[self.NXT + C]
+                    l[self.WPH + top] = W_PAGE_SET
                     append(((actor, "publish_page"), tuple(l)))
                 else:
                     l[self.WPH + top] = W_WALKED
                     append(((actor, "walk_done"), tuple(l)))
+            elif ph == W_PAGE_SET:
+                # (a reader may have swapped the page in meanwhile: the reader
+                # page's next still names the page after it in the ring)
+                l = list(s)
+                l[COMMITP] = s[self.NXT + s[COMMITP]]
+                l[self.WPH + top] = W_COMMITTING
+                append(((actor, "commit_page_move"), tuple(l)))
             elif ph == W_WALKED:
                 l = list(s)
                 C = s[COMMITP]
@@ -726,9 +740,11 @@ class RingBufferModel:
             l[ACCT] |= _mask(s[self.PBASE + H], n)
             l[OVERRUN] = s[OVERRUN] + n
             l[HEAD] = s[NXT + H]
-            pushed = l[OVERRUN]
             if s[MAPPED] > 0:
                 l[FLAGS] |= G_OVERRUN_MAPPED
+                # the seed: rb_handle_head_page's own READ_ONCE(mapped), then
+                # the overrun meta store (kept until meta_store_tail)
+                pushed = l[OVERRUN]
         # writes interrupted in __rb_reserve_next have a stale tail_page now (WR1:
         # 1 + the page they may have loaded, the one that was the tail first)
         for i in range(top):
@@ -785,11 +801,16 @@ class RingBufferModel:
 
     def _tail_meta_load(self, l, top):
         """The seed's rb_tail_page_update after the tail move: READ_ONCE(mapped),
-        and if set the load of pages_touched for the meta store."""
+        and if set the load of pages_touched for the meta store. The head push's
+        overrun store had its own load of mapped (WR1 >= 0: it saw the buffer
+        mapped); when this load finds it unmapped (a last unmap in between, waiting
+        for this write in synchronize_rcu) that store lands here, alone."""
         if l[MAPPED] > 0:
             l[self.WPH + top] = W_MTSTORE
             l[self.WR2 + top] = l[TOUCHED]
         else:
+            if l[self.WR1 + top] >= 0:
+                self._store_meta_overrun(l, l[self.WR1 + top])
             l[self.WPH + top] = W_MOVED
             l[self.WR1 + top] = 0
 
@@ -932,9 +953,7 @@ class RingBufferModel:
         if s[MAPPED] > 0 or s[UNMAPW]:
             ov = s[self.WR1 + top]
             if ov >= 0:
-                if ov < s[M_OVERRUN]:
-                    l[FLAGS] |= F_BACKWARDS
-                l[M_OVERRUN] = ov
+                self._store_meta_overrun(l, ov)
             pt = s[self.WR2 + top]
             if pt < s[M_TOUCHED]:
                 l[FLAGS] |= F_BACKWARDS
@@ -943,6 +962,12 @@ class RingBufferModel:
         l[self.WR1 + top] = 0
         l[self.WR2 + top] = 0
         return tuple(l)
+
+    def _store_meta_overrun(self, l, ov):
+        """The seed's WRITE_ONCE(meta->overrun, value it loaded)."""
+        if ov < l[M_OVERRUN]:
+            l[FLAGS] |= F_BACKWARDS
+        l[M_OVERRUN] = ov
 
     # ------------------------------------------------------------------ reader side
     def _prev(self, l, page):

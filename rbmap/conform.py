@@ -45,7 +45,8 @@ from rbmap.refinement import impl_abi as impl_abi_of
 
 __all__ = ["Mismatch", "ReplayResult", "replay_path", "replay_tree",
            "explore_interleavings", "run_conform", "format_mismatch",
-           "DEFAULT_CONFIG", "model_for", "duplicate_demo", "replay_schedule",
+           "DEFAULT_CONFIG", "RING_CONFIG", "run_ring", "ring_coverage",
+           "model_for", "duplicate_demo", "replay_schedule",
            "save_schedule", "check_step", "explore_library", "library_tasks",
            "library_final_check", "LibraryWatch", "LibraryViolation"]
 
@@ -53,6 +54,15 @@ __all__ = ["Mismatch", "ReplayResult", "replay_path", "replay_tree",
 DEFAULT_CONFIG = dict(pages=2, page_events=2, events=4, processes=1, nesting=2,
                       granularity="fine")
 EBUSY, ENODEV = -16, -19
+
+
+#: the ring config: three events on two one-event ring pages, so the writer
+#: overruns the head page while the buffer is mapped and the third GET_READER
+#: brings the first reader page back (the default config does neither)
+RING_CONFIG = dict(pages=2, page_events=1, events=3, processes=1, nesting=1,
+                   granularity="fine")
+#: the process's GET_READER calls in the ring interleavings
+RING_ROUNDS = 3
 
 
 def model_for(variant: str, config: dict | None = None, rules: dict | None = None):
@@ -254,9 +264,24 @@ def _leaves(explo):
     return out
 
 
+def ring_coverage(states, counts: dict) -> None:
+    """Count what a path (its states) covers of the ring: the writer overran the
+    head page while mapped (``overrun``), and a page came back as the reader page
+    after it had left it (``reader_back``)."""
+    readers = []
+    overran = False
+    for st in states:
+        if not readers or st[P.READER] != readers[-1]:
+            readers.append(st[P.READER])
+        overran = overran or bool(st[P.FLAGS] & P.G_OVERRUN_MAPPED)
+    counts["overrun"] = counts.get("overrun", 0) + overran
+    counts["reader_back"] = counts.get("reader_back", 0) + (
+        len(readers) != len(set(readers)))
+
+
 def replay_tree(m, depth: int | None, command: str = "", time_limit=None,
                 skip=frozenset(), failing: set | None = None, progress=None,
-                counts: dict | None = None):
+                counts: dict | None = None, coverage: dict | None = None):
     """Replay every path of the model's BFS tree up to ``depth`` on impl.
 
     Returns (paths replayed, steps compared, first Mismatch or None).  Leaves (BFS
@@ -264,7 +289,8 @@ def replay_tree(m, depth: int | None, command: str = "", time_limit=None,
     a mismatch and collects the ids of every leaf whose path mismatches.
     ``progress(text)`` is told how far it got about every 2 s; ``counts`` (a dict)
     holds ``paths`` and ``steps`` so far, for a caller that is interrupted
-    (:class:`rbmap.checker.interrupt.Interrupted`, raised between two paths)."""
+    (:class:`rbmap.checker.interrupt.Interrupted`, raised between two paths);
+    with a ``coverage`` dict, :func:`ring_coverage` counts the paths."""
     r = check_bfs(m, max_depth=depth)
     explo = r.exploration
     counts = {} if counts is None else counts
@@ -277,6 +303,8 @@ def replay_tree(m, depth: int | None, command: str = "", time_limit=None,
         if i in skip:
             continue
         path = explo.path_to_id(i)
+        if coverage is not None:
+            ring_coverage(path.states, coverage)
         res = replay_path(m, path.actions, command)
         counts["paths"] += 1
         counts["steps"] += res.steps
@@ -322,6 +350,7 @@ class _Tracker:
         self.violations: set[str] = set()
         self.props = [p for p in m.properties() if p.kind == "always"]
         self.begun: dict[str, bool] = {}
+        self.seen = [self.state]      # the abstract states it linearized to
 
     def level(self, ex, task: str) -> int:
         """Nesting level of a write: an interrupt is nested when the write it
@@ -474,6 +503,7 @@ class _Tracker:
             self.last_error = _LinearizationError(self.m, self.state, ops, alpha, d)
             raise self.last_error
         self.state = found
+        self.seen.append(found)
         self.pending = []
         for p in self.props:
             if not p.condition(found):
@@ -498,7 +528,9 @@ def _writer_action(prev: int, ph: int, v2: bool) -> str:
     if prev == P.W_MOVED:
         return "end_commit_move"
     if prev == P.W_COMMITTING:
-        return "publish_page" if ph == P.W_COMMITTING else "walk_done"
+        return "publish_page" if ph == P.W_PAGE_SET else "walk_done"
+    if prev == P.W_PAGE_SET:
+        return "commit_page_move"
     if prev == P.W_WALKED:
         return "publish_load" if ph == P.W_STORING else "published"
     if prev == P.W_STORING:
@@ -585,13 +617,20 @@ class ExploreOutcome:
     complete: bool
     mismatch: Mismatch | None
     violations: set
-    #: what the schedules exercised (explore_library: see LibraryWatch)
+    #: what the schedules exercised (explore_library: see LibraryWatch;
+    #: explore_interleavings: the schedules whose abstract states overran the
+    #: head while mapped, or brought a page back as the reader page,
+    #: :func:`ring_coverage`)
     coverage: dict = field(default_factory=dict)
 
 
 def scenario_tasks(m, writes: int | None = None, irq_writes: int = 1, rounds: int = 1,
-                   final_unmap: bool = True):
-    """The tasks of the interleaving exploration (a factory for sched)."""
+                   final_unmap: bool = True, map_first: bool = False):
+    """The tasks of the interleaving exploration (a factory for sched).
+
+    ``rounds``: GET_READER calls of the process (each followed by a read of the
+    new reader page); ``map_first``: the writer starts once the process has
+    mapped the buffer (its first map is then never in flight under a write)."""
     E = m.E
     irq = irq_writes if m.D > 1 else 0
     w = max(0, (writes if writes is not None else E - irq))
@@ -601,6 +640,9 @@ def scenario_tasks(m, writes: int | None = None, irq_writes: int = 1, rounds: in
         sysm = ImplSystem(m)
 
         def writer(system):
+            if map_first:
+                yield ("start", sched.SHARED, lambda: system.procs[0].has_mapped,
+                       None, False)
             for _ in range(w):
                 yield from system.write_gen()
 
@@ -633,6 +675,7 @@ def _user_program(system, i, rounds, final_unmap=True):
         return p.pos < p.lim
 
     yield from system.user_gen(i, "map")
+    p.has_mapped = True
     for r in range(rounds + 1):
         yield from system.user_gen(i, "read_meta")
         while more():
@@ -689,7 +732,11 @@ def explore_interleavings(m, preemptions: int | None = 2, schedules: int | None 
     mm = None
     if res.failure:
         mm = _schedule_mismatch(m, trackers[-1], res.failure, res.failing_schedule)
-    return ExploreOutcome(res.schedules, res.steps, checks, res.complete, mm, viol)
+    cov: dict = {}
+    for t in trackers:
+        ring_coverage(t.seen, cov)
+    return ExploreOutcome(res.schedules, res.steps, checks, res.complete, mm, viol,
+                          cov)
 
 
 def _schedule_mismatch(m, tracker, failure, schedule):
@@ -1049,10 +1096,52 @@ def format_mismatch(m, mm: Mismatch, width: int = 80) -> str:
     return "\n".join(lines)
 
 
+def run_ring(variant: str, preemptions: int | None = 1,
+             schedules: int | None = 2000, config: dict | None = None,
+             trace_file: str | None = None) -> dict:
+    """The ring config (:data:`RING_CONFIG`): every path of the model's BFS tree
+    replayed on impl, and impl's interleavings of a process that maps, then
+    calls GET_READER :data:`RING_ROUNDS` times (reading the new reader page each
+    time) while the writer, started once the process has mapped, overruns the
+    ring. Returns a JSON-able summary with what the runs covered and the
+    mismatches (``_mismatch_objects``)."""
+    t0 = time.perf_counter()
+    cfg = dict(config or RING_CONFIG)
+    m = model_for(variant, cfg)
+    cov: dict = {}
+    paths, steps, mm = replay_tree(m, None, f"rbmap conform {variant} --ring",
+                                   coverage=cov)
+    scenario = {"rounds": RING_ROUNDS, "map_first": True}
+    out = explore_interleavings(m, preemptions, schedules,
+                                factory=scenario_tasks(m, **scenario))
+    if out.mismatch and trace_file and out.mismatch.schedule:
+        sched_file = trace_file.rsplit(".json", 1)[0] + ".ring.schedule.json"
+        save_schedule(sched_file, variant, cfg, out.mismatch, scenario)
+        out.mismatch.replay_command = f"rbmap conform --schedule {sched_file}"
+    mms = [x for x in (mm, out.mismatch) if x is not None]
+    return {
+        "config": cfg,
+        "paths_replayed": paths,
+        "paths_overrun": cov.get("overrun", 0),
+        "paths_reader_back": cov.get("reader_back", 0),
+        "model_steps_compared": steps,
+        "interleavings": out.schedules,
+        "interleavings_complete": out.complete and out.mismatch is None,
+        "interleavings_overrun": out.coverage.get("overrun", 0),
+        "interleavings_reader_back": out.coverage.get("reader_back", 0),
+        "impl_steps": out.steps,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "mismatches": [x.to_json() for x in mms],
+        "_mismatch_objects": mms,
+    }
+
+
 def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 1,
                 schedules: int | None = 2000, config: dict | None = None,
-                trace_file: str | None = None, traces=None, progress=None) -> dict:
-    """Everything ``rbmap conform`` runs; a JSON-able summary.
+                trace_file: str | None = None, traces=None, progress=None,
+                ring: bool = True) -> dict:
+    """Everything ``rbmap conform`` runs; a JSON-able summary. ``ring``: also
+    :func:`run_ring` (its mismatches count as the run's).
 
     ``progress(text)`` hears about each phase and how far it got. A stop request
     (:mod:`rbmap.checker.interrupt`, the first Ctrl-C in ``rbmap conform``) ends
@@ -1139,6 +1228,16 @@ def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 
             interrupted = True
         if lib is not None and lib.mismatch:
             mismatches.append(lib.mismatch)
+    # 4. the ring config: overrun while mapped, a page back as the reader page
+    ring_out = None
+    if ring and not interrupted:
+        try:
+            say("the ring config: the whole model tree and impl's interleavings")
+            ring_out = run_ring(variant, preemptions, schedules,
+                                trace_file=trace_file)
+            mismatches.extend(ring_out.pop("_mismatch_objects"))
+        except interrupt.Interrupted:
+            interrupted = True
     return {
         "variant": variant,
         "config": cfg,
@@ -1153,6 +1252,7 @@ def run_conform(variant: str, depth: int | None = 12, preemptions: int | None = 
         "library_interleavings": lib.schedules if lib else 0,
         "library_returns_checked": lib.coverage.get("returns checked", 0) if lib
         else 0,
+        "ring": ring_out,
         "seconds": round(time.perf_counter() - t0, 3),
         "interrupted": interrupted,
         "mismatches": [mm.to_json() for mm in mismatches],

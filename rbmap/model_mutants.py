@@ -46,13 +46,17 @@ source. Each is written against what a restructuring keeps:
    of :data:`rbmap.model.properties.SPECS` (:func:`prop`).
 
 A restructured model keeps these mutants working when it (a) keeps the interpreted
-engine's ``successors(s)`` (the mutants wrap it; exploration of a mutant runs
-interpreted), (b) keeps step and property names, (c) updates :class:`Slots` if the
-state layout changes and :data:`HOOKS` if a helper moves (a helper that becomes a
-step unit is hooked by its new name; one mutant of a hook that disappears can be
-rewritten as a step edit). ``tests/test_model_mutants.py`` checks that every
-mutant applies (its steps, slots, hooks and properties exist) and changes the
-model at its configuration, so a restructuring that breaks one is told which.
+engine's ``successors(s)`` (a :class:`rbmap.checker.steps.StepMachine` has it; the
+mutants wrap it, so a mutant's exploration runs interpreted, never compiled),
+(b) keeps step and property names, (c) updates :class:`Slots` where the state
+layout changes (for a step machine: the layout's slot names, one line per name)
+and :data:`HOOKS` where a helper moves (a helper that becomes a step unit is
+hooked by its new name; a mutant of a helper that disappears is rewritten as an
+edit of the steps that used it). ``tests/test_model_mutants.py`` checks that
+every mutant applies to the model as it is (its hooks and properties exist, it
+changes the class and is undone), and ``pytest -m slow`` that each one not
+claimed equivalent changes the model at its configuration: a restructuring that
+loses one is told which, before a kill rate can look better than it is.
 """
 
 from __future__ import annotations
@@ -600,6 +604,13 @@ mutant("publish_load_merged", "writer publish",
        configs=[_cfg("upstream", **FINE)])
 
 
+mutant("commit_page_move_merged", "writer publish",
+       "fine: the walk's store of a page's commit and rb_inc_page(&commit_page) "
+       "are one step (no reader between them)",
+       merged("publish_page", "commit_page_move"),
+       configs=[_cfg("upstream", **FINE)])
+
+
 def _no_publish_again(st):
     st.set("writer.phase", Slots.const("W_RECHECK"), k=st.level)
     return (st.a[:1] + ("publish_end",), tuple(st.t))
@@ -649,6 +660,19 @@ mutant("seed_tail_meta_load_merged", "seed meta stores",
        "fine: the seed's load of mapped after the tail move is part of the move",
        merged("move_tail", "tail_meta_load"),
        configs=[_cfg("v2", **FINE)])
+
+
+def _push_store_needs_tail_load(st):
+    if st.after("writer.phase", st.level) == P.W_MOVED:
+        st.keep("M_OVERRUN", "FLAGS")
+
+
+mutant("seed_push_overrun_store_lost", "seed meta stores",
+       "fine: the head push's overrun store is dropped when the tail move's "
+       "load finds the buffer unmapped (one mapped load for both stores)",
+       edit("tail_meta_load", _push_store_needs_tail_load),
+       configs=[_cfg("v2", **dict(NC, nc_readers=0, processes=1, nesting=1,
+                                  events=3, granularity="fine"))])
 
 
 def _unmap_no_wait(st):

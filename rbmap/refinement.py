@@ -277,6 +277,10 @@ def writer_phase(gen, label: str | None, v2: bool, steps: bool = True) -> int | 
         # the outermost commit (it loaded cpu_buffer->commits and found
         # committing == 1) is at the head of its walk up to the tail page
         return P.W_COMMITTING
+    if fn == "rb_set_commit_to_write" and label == "commit_page store" and \
+            _committer(names) and _at_line(inner, "# next page"):
+        # the walk stored the page's commit; rb_inc_page(&commit_page) next
+        return P.W_PAGE_SET
     if fn == "rb_set_commit_to_write" and label == "commit_page load" and \
             _committer(names) and _at_line(inner, "# last page"):
         # the walk found the commit page at the tail page; this loop publishes the
@@ -379,6 +383,7 @@ class UserProc:
     ioctl_rest: object = None
     # the seed's last unmap stopped at synchronize_rcu: (generator, next op)
     unmap_rest: object = None
+    has_mapped: bool = False   # the harness: its first map has returned
 
 
 @dataclass
@@ -397,6 +402,8 @@ class Ghost:
     # v2: meta overrun deferred while a write is between head push and meta store
     deferred_overrun: dict = field(default_factory=dict)  # level -> value before
     pushed: dict = field(default_factory=dict)            # level -> overrun pushed
+    push_loads: dict = field(default_factory=dict)        # level -> the push's
+    #                                      mapped load is next (the seed's writer)
     rcs: list = field(default_factory=list)
     stale: dict = field(default_factory=dict)       # level -> page index of the
     #                                                 tail_page it may have loaded
@@ -486,10 +493,19 @@ class ImplSystem:
                     g.flags |= P.G_OVERRUN_MAPPED
                 if level is not None:
                     g.pushed[level] = cb.overrun.value
+                    if self.v2:
+                        g.push_loads[level] = True
                     if self.v2 and cb.meta_page is not None:
                         # the seed stores meta->overrun now; the model at
                         # meta_store_tail (see the module docstring)
                         g.deferred_overrun[level] = self.mapping.field(cb, "overrun")
+        elif label == "mapped load" and level is not None and \
+                g.push_loads.pop(level, False):
+            # writer_head_page_push's READ_ONCE(mapped) (the load after the
+            # push): unmapped, the seed stores no overrun (the model's WR1 -1)
+            if not cb.mapped.value:
+                g.pushed[level] = -1
+                g.deferred_overrun.pop(level, None)
         elif label == "pages_touched add_return" and level is not None:
             # a tail move by this write: writes below it that are before their
             # reservation now hold a stale tail_page
@@ -559,6 +575,11 @@ class ImplSystem:
         self.ghost.last_phase[level] = ph
         if ph != P.W_BEGUN:
             self.ghost.stale.pop(level, None)
+        if ph == P.W_MOVED:
+            # the seed's stores after the tail move are done (the model's
+            # tail_meta_load or meta_store_tail made the head push's)
+            self.ghost.deferred_overrun.pop(level, None)
+            self.ghost.pushed.pop(level, None)
 
     def prefetch_tail(self, level: int) -> None:
         """Let the write at ``level`` (at the start of its reservation) load

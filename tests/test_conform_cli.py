@@ -22,10 +22,14 @@ def test_conform_json_keys_and_exit_0():
     assert out["traces_replayed"] > 10 and out["interleavings"] == 3
     # the reader library as the process: every order of the three tasks
     assert out["library_interleavings"] == 3 and out["library_returns_checked"] > 10
+    # the ring config: its whole tree overruns and brings a page back
+    ring = out["ring"]
+    assert ring["paths_overrun"] > 0 and ring["paths_reader_back"] > 0
+    assert ring["interleavings"] == 2 and ring["mismatches"] == []
 
 
 def test_conform_text():
-    res = run("conform", "v2", "--depth", "8", "--preemptions", "0")
+    res = run("conform", "v2", "--depth", "8", "--preemptions", "0", "--no-ring")
     assert res.exit_code == 0, res.output
     assert "verdict: conforms" in res.output
     assert "model paths replayed on impl" in res.output
@@ -37,7 +41,7 @@ def test_mismatch_exit_1_with_replay_command(tmp_path):
     trace = tmp_path / "m.json"
     with applied(bug):
         res = run("conform", "upstream", "--depth", "8", "--preemptions", "0",
-                  "--trace-out", str(trace))
+                  "--no-ring", "--trace-out", str(trace))
         assert res.exit_code == 1, res.output
         assert "MISMATCH (state)" in res.output and "p0      ioctl" in res.output
         assert f"replay: rbmap conform upstream --replay {trace}" in res.output

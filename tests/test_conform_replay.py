@@ -87,8 +87,8 @@ def test_padding_on_the_reader_page():
 
 
 #: the steps of rb_set_commit_to_write at end_commit = "steps"
-PUBLISH = ("publish_page", "walk_done", "publish_load", "publish", "published",
-           "publish_again")
+PUBLISH = ("publish_page", "commit_page_move", "walk_done", "publish_load",
+           "publish", "published", "publish_again")
 #: the steps the model has added since the paths below were recorded
 LATER = ("commit_release", "commit_recheck", "end_commit_move", "retry",
          "publish_end", "ioctl_meta") + PUBLISH

@@ -76,11 +76,17 @@ def _load_paths(file):
 @click.option("--trace-out", type=click.Path(dir_okay=False),
               default="rbmap-conform-mismatch.json", show_default=True,
               help="Where the first mismatching model path is saved.")
+@click.option("--ring/--no-ring", default=True, show_default=True,
+              help="Also the ring config (2 pages of 1 event, 3 events, no "
+                   "interrupts): every model path, and the interleavings of a "
+                   "process that maps then calls GET_READER 3 times, while the "
+                   "writer overruns the head and a page comes back as the "
+                   "reader page.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @progress_option
 @click.pass_context
 def conform(ctx, variant, depth, preemptions, schedules, replay_file, schedule_file,
-            trace_out, as_json, progress, **kw):
+            trace_out, ring, as_json, progress, **kw):
     """Check that impl refines the model for VARIANT (upstream or v2).
 
     Replays the model's counterexamples and every path of its BFS tree up to
@@ -182,7 +188,8 @@ def conform(ctx, variant, depth, preemptions, schedules, replay_file, schedule_f
             with stop_on_sigint():
                 out = run_conform(variant, depth or None,
                                   None if preemptions < 0 else preemptions,
-                                  schedules, cfg, trace_out, progress=say)
+                                  schedules, cfg, trace_out, progress=say,
+                                  ring=ring)
     except Unsupported as exc:
         fail(str(exc))
     objs = out.pop("_mismatch_objects")
@@ -204,6 +211,16 @@ def conform(ctx, variant, depth, preemptions, schedules, replay_file, schedule_f
             viol = out.get("impl_property_violations") or []
             click.echo("  model properties violated by abstracted impl states: "
                        + (", ".join(viol) or "none"))
+        rg = out.get("ring")
+        if rg:
+            click.echo("  ring config (pages=2, page_events=1, events=3, nesting=1):")
+            click.echo(f"    model paths replayed        {rg['paths_replayed']} "
+                       f"(overrun {rg['paths_overrun']}, page back "
+                       f"{rg['paths_reader_back']})")
+            comp = "" if rg["interleavings_complete"] else " (bound hit)"
+            click.echo(f"    impl interleavings          {rg['interleavings']}{comp} "
+                       f"(overrun {rg['interleavings_overrun']}, page back "
+                       f"{rg['interleavings_reader_back']})")
         click.echo(f"  steps checked                 {out['steps_checked']}")
         click.echo(f"  seconds                       {out['seconds']}")
         if objs:
