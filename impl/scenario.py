@@ -67,6 +67,8 @@ OPS: dict[str, tuple[tuple, tuple]] = {
     "read_raw": (("int",), ()),
     "read_pipe": (("int",), ()),
     "trymap": (("int", "int", _PROTS, _SHARES), ()),
+    "trymap_cpu1": (("int", "int", _PROTS, _SHARES), ()),
+    "trymap_boot": (("int", "int", _PROTS, _SHARES), ()),
     "snapshot": ((), ()),
     "snapshot_trigger": ((("on", "off"),), ()),
     "reset": ((), ()),
@@ -95,6 +97,8 @@ LIMITS: dict[str, tuple[int, ...]] = {
     "read_raw": (1048576,),
     "read_pipe": (1048576,),
     "trymap": (U64, U64),
+    "trymap_cpu1": (U64, U64),
+    "trymap_boot": (U64, U64),
 }
 
 
@@ -292,7 +296,10 @@ class _Runner:
     def __init__(self, sc: Scenario, abi: str, layout: str, instance_factory):
         self.sc = sc
         self.abi = abi
+        self.layout = layout
+        self.factory = instance_factory
         self.inst = instance_factory(abi=abi, layout=layout)
+        self.boot = None                    # the boot-mapped instance, for trymap_boot
         self.fd: int | None = None          # the one trace_pipe_raw fd
         self.pipe_fd: int | None = None     # trace_pipe, opened by the first read_pipe
         self.maps: list[_Mapping] = []      # live mappings, the last is current
@@ -451,12 +458,37 @@ class _Runner:
         fd = self._fd()
         if fd is None:
             return -_errno.EBADF, {}
+        return self._trymap(self.inst, fd, length, offset, prot, share), {}
+
+    @staticmethod
+    def _trymap(inst, fd: int, length: int, offset: int, prot: str, share: str) -> int:
         from .tracefs import PROT_EXEC, PROT_READ, PROT_WRITE
         p = {"r": PROT_READ, "rw": PROT_READ | PROT_WRITE,
              "rx": PROT_READ | PROT_EXEC}[prot]
-        rc, vma = self.inst.mmap(fd, length, offset, prot=p, shared=share == "shared")
+        rc, vma = inst.mmap(fd, length, offset, prot=p, shared=share == "shared")
         if rc == 0:
-            self.inst.munmap(vma)
+            inst.munmap(vma)
+        return rc
+
+    def op_trymap_cpu1(self, length: int, offset: int, prot: str, share: str):
+        """``trymap`` on a fresh O_RDONLY|O_NONBLOCK fd of per_cpu/cpu1/trace_pipe_raw
+        (a possible CPU that never came up: no cpu_buffer), closed afterwards."""
+        fd = self.inst.open(nonblock=True, cpu=1)
+        if fd < 0:
+            return fd, {}
+        rc = self._trymap(self.inst, fd, length, offset, prot, share)
+        self.inst.close(fd)
+        return rc, {}
+
+    def op_trymap_boot(self, length: int, offset: int, prot: str, share: str):
+        """``trymap`` on a fresh O_RDONLY|O_NONBLOCK fd of cpu0's trace_pipe_raw of
+        the boot-mapped instance (TRACE_ARRAY_FL_BOOT), closed afterwards."""
+        if self.boot is None:
+            self.boot = self.factory(abi=self.abi, layout=self.layout)
+            self.boot.boot_mapped = True
+        fd = self.boot.open(nonblock=True)
+        rc = self._trymap(self.boot, fd, length, offset, prot, share)
+        self.boot.close(fd)
         return rc, {}
 
     def op_snapshot(self):

@@ -51,6 +51,10 @@ TRACE_PRINT = 5
 PRINT_ENTRY_SIZE = 16                       # struct trace_entry (8) + ip (8)
 DEFAULT_BUFFER_PERCENT = 50
 TRACE_BUF_SIZE_DEFAULT = 1441792            # trace_buf_size: a new instance's size
+# CPUs tracefs has a per_cpu directory for (cpu_possible_mask): the guest has
+# two and takes CPU 1 offline before it makes any instance, so no instance's
+# ring buffer has a cpu_buffer for it (cpumask is {0})
+POSSIBLE_CPUS = 2
 
 
 def _neg(name: str) -> int:
@@ -83,9 +87,10 @@ def marker_event_size(nbytes: int) -> int:
 
 
 class _Fd:
-    def __init__(self, nonblock: bool, rdwr: bool):
+    def __init__(self, nonblock: bool, rdwr: bool, cpu: int = 0):
         self.nonblock = nonblock
         self.rdwr = rdwr
+        self.cpu = cpu                   # iter->cpu_file: per_cpu/cpuN
         self.read = 0xFFFFFFFF           # info->read starts at (unsigned int)-1
         self.spare = None
         self.closed = False
@@ -238,6 +243,9 @@ class Instance:
         self.max_buffer = None            # the snapshot buffer, once allocated
         self.snapshot = 0                 # tr->snapshot: armed snapshot users
         self.mapped = 0                   # tr->mapped: live mappings of the instance
+        # tr->flags & TRACE_ARRAY_FL_BOOT: an instance the kernel command line put
+        # on reserved memory (trace_instance=NAME@...); mmap refuses it first
+        self.boot_mapped = False
         self.buffer_percent = DEFAULT_BUFFER_PERCENT
         self.tracing_on = 1
         self._fds: dict[int, _Fd] = {}
@@ -486,10 +494,15 @@ class Instance:
     # ------------------------------------------------------------------
     # trace_pipe_raw: open / close / read / ioctl
     # ------------------------------------------------------------------
-    def open(self, nonblock: bool = False, rdwr: bool = False) -> int:
+    def open(self, nonblock: bool = False, rdwr: bool = False, cpu: int = 0) -> int:
+        """Open ``per_cpu/cpu<cpu>/trace_pipe_raw``.  tracefs has a per_cpu
+        directory for every *possible* CPU (``POSSIBLE_CPUS``); the ring buffer
+        has a ``cpu_buffer`` only for the CPUs that came up (``cpumask``)."""
+        if not 0 <= cpu < POSSIBLE_CPUS:
+            return ENOENT
         fd = self._next_fd
         self._next_fd += 1
-        self._fds[fd] = _Fd(nonblock, rdwr)
+        self._fds[fd] = _Fd(nonblock, rdwr, cpu)
         return fd
 
     def flush(self, f: _Fd) -> None:
@@ -607,6 +620,9 @@ class Instance:
             return EINVAL, None
         if prot & PROT_WRITE and shared and not f.rdwr:
             return EACCES, None
+        # tracing_buffers_mmap: the boot-mapped buffer is not supported
+        if self.boot_mapped:
+            return ENODEV, None
         npages = -(-length // ps)
         vm_flags = ((VM_READ if prot & PROT_READ else 0) |
                     (VM_WRITE if prot & PROT_WRITE else 0) |
@@ -616,6 +632,8 @@ class Instance:
         if self.abi == "v2":
             if vm_flags & VM_WRITE:
                 return EPERM, None
+            if f.cpu not in cb.buffer.cpumask:      # the series' cpumask check
+                return EINVAL, None
             rc = run_plain(self.mapping.ring_buffer_map(cb))
             if rc:
                 return rc, None
@@ -626,6 +644,10 @@ class Instance:
             if self.snapshot or self.mapped == UINT_MAX:
                 return EBUSY, None
             self.mapped += 1
+            # ring_buffer_map: a CPU the ring buffer has no cpu_buffer for
+            if f.cpu not in cb.buffer.cpumask:
+                self._put_snapshot_map()
+                return EINVAL, None
             rc, refs = run_plain(self.mapping.ring_buffer_map(cb, offset // ps, npages,
                                                               vm_flags))
             if rc:

@@ -8,7 +8,9 @@ are drawn around the current geometry's edges (meta area, sub-buffer bounds, the
 end of the mapping, one page past it, unaligned), ``markers`` lengths include the
 sizes that fill a sub-buffer exactly, leave 4 or 8 bytes, or cross into the next
 one, and resizes / sub-buffer order changes / snapshots come both while mapped
-(refused) and between mappings.
+(refused) and between mappings.  ``trymap_cpu1`` and ``trymap_boot`` draw the same
+numbers against the two files the guest has for mmap checks 3 and 5 (a
+boot-mapped instance, a CPU without a ``cpu_buffer``).
 
 Each batch of programs runs on impl (one fresh instance per program, with the
 kernel-side checks of :mod:`rbmap.impl.invariants` after every operation and
@@ -27,6 +29,12 @@ keeping for each the smallest candidate that still shows the same *signature*
 (the operation and the fields of the first differing step), cut again where it
 differs.  Everything is deterministic for a seed: the programs of batch *b*
 depend only on (seed, b), and shrinking only on the outputs.
+
+Not reachable on the guest's kernel, so not generated: ``tr->mapped`` at
+UINT_MAX (2^32 - 1 live mappings; impl's test_impl_mapping_limits), mmap's
+-ENOMEM (no fault injection in Debian's build), ``ring_buffer_swap_cpu``
+(CONFIG_RING_BUFFER_ALLOW_SWAP is off: a per-CPU ``snapshot`` write is -EINVAL
+before any buffer is looked at).
 
 Not generated, on purpose: ``dofork_fork`` (a known 6.12.117 accounting bug,
 specs/scenarios/dofork_fork.scn, whose WARN breaks the instance's counts for
@@ -197,6 +205,15 @@ def _trymap(draw, sim: _Sim) -> str:
     return f"trymap {length} {offset} {prot} {share}"
 
 
+def _trymap_other(op: str) -> Callable:
+    """``trymap_cpu1`` / ``trymap_boot``: the same numbers as ``trymap`` (what is
+    refused first: the VFS, the snapshot check, the cpumask or boot check, the
+    ring buffer's own checks)."""
+    def gen(draw, sim: _Sim) -> str:
+        return op + _trymap(draw, sim)[len("trymap"):]
+    return gen
+
+
 def _open(draw, sim: _Sim) -> str:
     flags = draw(st.sampled_from(("nonblock",) * 8 + ("nonblock rdwr",) * 2 +
                                  ("", "rdwr")))
@@ -276,6 +293,8 @@ GENERATORS: dict[str, tuple[int, Callable]] = {
     "open": (3, _open),
     "close": (1, _close),
     "trymap": (6, _trymap),
+    "trymap_cpu1": (1, _trymap_other("trymap_cpu1")),
+    "trymap_boot": (1, _trymap_other("trymap_boot")),
     "read_raw": (3, _read_raw),
     "resize": (3, _resize),
     "subbuf": (2, _subbuf),

@@ -13,7 +13,7 @@ configuration is never changed.  Nothing is installed as the host's kernel: the
 package is only unpacked with ``dpkg-deb``.
 
 ``run_scenarios(path_or_text)`` packs the scenario file(s) into a newc
-initramfs, boots once (``-accel tcg -smp 1``), and returns the JSON objects
+initramfs, boots once (``-accel tcg -smp 2``, CPU 1 offline: :func:`qemu_command`), and returns the JSON objects
 that the guest printed, one per operation, in the shape of
 specs/scenarios/FORMAT.md: each with its ``warn`` list (what the kernel logged
 during the operation), plus ``{"op": "kmsg", "warn": [...]}`` after a scenario
@@ -368,12 +368,18 @@ class BootResult:
 
 
 def qemu_command(vmlinux: str, initrd: str) -> list[str]:
+    """Two CPUs, of which the guest runner takes CPU 1 offline before it makes
+    any instance (tracefs has per_cpu/cpu1, no scenario's ring buffer a
+    cpu_buffer for it: ``trymap_cpu1``), and a boot-mapped instance
+    ``rbmap_boot`` on 1 MiB of reserved memory (TRACE_ARRAY_FL_BOOT:
+    ``trymap_boot``)."""
     return [
-        "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
+        "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "2",
         "-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none",
         "-serial", "stdio",
         "-kernel", vmlinux, "-initrd", initrd,
-        "-append", "console=ttyS0 panic=-1 quiet nokaslr norandmaps",
+        "-append", "console=ttyS0 panic=-1 quiet nokaslr norandmaps "
+                   "reserve_mem=1M:4096:rbmap_boot trace_instance=rbmap_boot@rbmap_boot",
     ]
 
 

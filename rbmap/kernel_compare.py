@@ -51,11 +51,11 @@ def _check_args(op: str, args: list[str], where: str) -> None:
     elif op == "scenario":
         if not NAME_RE.match(args[0]):
             raise ScenarioSyntaxError(f"{where}: bad scenario name {args[0]!r}")
-    elif op == "trymap":
+    elif op in ("trymap", "trymap_cpu1", "trymap_boot"):
         if not (NUM_RE.match(args[0]) and NUM_RE.match(args[1])):
-            raise ScenarioSyntaxError(f"{where}: trymap LEN OFFSET need numbers")
+            raise ScenarioSyntaxError(f"{where}: {op} LEN OFFSET need numbers")
         if args[2] not in ("r", "rw", "rx") or args[3] not in ("shared", "private"):
-            raise ScenarioSyntaxError(f"{where}: trymap takes r|rw|rx shared|private")
+            raise ScenarioSyntaxError(f"{where}: {op} takes r|rw|rx shared|private")
     else:
         for a in args:
             if not NUM_RE.match(a):

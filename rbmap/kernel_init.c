@@ -56,6 +56,9 @@
  * a time extend before the next event, which would move that event to the next
  * sub-buffer where impl (no wall time) keeps it on this one. */
 #define WAIT_MS 20
+/* the instance the kernel command line maps onto reserved memory
+ * (rbmap.kernel.qemu_command: trace_instance=NAME@rbmap_boot) */
+#define BOOT_INSTANCE "rbmap_boot"
 
 /* ---------- output buffers ---------- */
 
@@ -864,7 +867,8 @@ static void run_op(char **w, int nw)
 			wait_timer(0);
 			with_pipe = rc >= 0;
 		}
-	} else if (!strcmp(op, "trymap")) {
+	} else if (!strcmp(op, "trymap") || !strcmp(op, "trymap_cpu1") ||
+		   !strcmp(op, "trymap_boot")) {
 		if (nw != 5)
 			ok = 0;
 		else {
@@ -876,13 +880,33 @@ static void run_op(char **w, int nw)
 			int flags = !strcmp(w[4], "shared")	 ? MAP_SHARED
 				    : !strcmp(w[4], "private") ? MAP_PRIVATE
 							       : (ok = 0);
-			if (ok) {
-				void *p = mmap(NULL, len, prot, flags, fd, off);
+			/* trymap_cpu1: per_cpu/cpu1 of this instance (CPU 1 is possible,
+			 * offline since before the instance: main()); trymap_boot: cpu0 of the
+			 * boot-mapped instance BOOT_INSTANCE (kernel command line) */
+			int tfd = fd;
+			if (ok && strcmp(op, "trymap")) {
+				char path[512];
+				if (!strcmp(op, "trymap_cpu1"))
+					snprintf(path, sizeof(path),
+						 "%s/per_cpu/cpu1/trace_pipe_raw", inst);
+				else
+					snprintf(path, sizeof(path), TRACEFS "/instances/"
+						 BOOT_INSTANCE "/per_cpu/cpu0/trace_pipe_raw");
+				tfd = open(path, O_RDONLY | O_NONBLOCK);
+				if (tfd < 0) {
+					rc = neg();
+					ok = 2; /* ran; nothing more to do */
+				}
+			}
+			if (ok == 1) {
+				void *p = mmap(NULL, len, prot, flags, tfd, off);
 				if (p == MAP_FAILED)
 					rc = neg();
 				else
 					rc = munmap(p, len) ? neg() : 0;
 			}
+			if (tfd != fd && tfd >= 0)
+				close(tfd);
 		}
 	} else if (!strcmp(op, "snapshot")) {
 		rc = write_file("snapshot", "1", 0);
@@ -1073,6 +1097,15 @@ int main(void)
 	CPU_SET(0, &set);
 	if (sched_setaffinity(0, sizeof(set), &set))
 		control("WARN sched_setaffinity: %s", strerror(errno));
+	/* CPU 1 goes offline before any instance exists: it stays possible (tracefs
+	 * has per_cpu/cpu1) and no ring buffer made from now on has a cpu_buffer for
+	 * it (trymap_cpu1).  QEMU's ACPI tables offer no hotplug CPU
+	 * (-smp 1,maxcpus=2 gives one possible CPU), so the guest boots with two. */
+	int on = open("/sys/devices/system/cpu/cpu1/online", O_WRONLY);
+	if (on < 0 || write(on, "0", 1) != 1)
+		control("WARN cpu1 offline: %s", strerror(errno));
+	if (on >= 0)
+		close(on);
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));

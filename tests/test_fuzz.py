@@ -59,7 +59,7 @@ def test_generator_reaches_every_op_and_the_page_edges():
     for name in ("markers", "map", "unmap", "ioctl", "ioctl_raw", "meta", "page",
                  "read_raw", "trymap", "snapshot", "reset", "resize_kb",
                  "subbuf_resize_kb", "open", "close", "fork", "mremap_grow",
-                 "read_pipe"):
+                 "read_pipe", "trymap_cpu1", "trymap_boot"):
         assert name in names, name
     sizes = {fz.marker_event_size(int(x.split()[2], 0)) for x in ops
              if x.startswith("markers ") and len(x.split()) == 3}
@@ -87,6 +87,16 @@ def test_invariants_catch_a_refused_mmap_that_leaks_state(monkeypatch):
     # a refused mmap forgets to drop tr->mapped (put_snapshot_map)
     monkeypatch.setattr(tracefs.Instance, "_put_snapshot_map", lambda self: None)
     run = fz.run_impl("leak", ["open nonblock", "trymap 4096 0 r private"])
+    keys = [k for k, _ in run.problems]
+    assert any("refused mmap changed tr.mapped" in k for k in keys), keys
+
+
+def test_invariants_catch_a_refused_mmap_of_cpu1_that_leaks_state(monkeypatch):
+    from rbmap.impl import tracefs
+
+    # check 5 (no cpu_buffer for CPU 1) forgets put_snapshot_map
+    monkeypatch.setattr(tracefs.Instance, "_put_snapshot_map", lambda self: None)
+    run = fz.run_impl("leak1", ["trymap_cpu1 4096 0 r shared"])
     keys = [k for k, _ in run.problems]
     assert any("refused mmap changed tr.mapped" in k for k in keys), keys
 

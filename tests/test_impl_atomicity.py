@@ -16,7 +16,8 @@ from rbmap.impl.scenario import load, run_parsed
 from rbmap.impl.tracefs import PROT_EXEC, PROT_READ, PROT_WRITE
 
 SCEN = Path(__file__).resolve().parent.parent / "specs" / "scenarios"
-SCN = [sc for f in ("refusals.scn", "refused_then_allowed.scn") for sc in load(SCEN / f)]
+SCN = [sc for f in ("refusals.scn", "refused_then_allowed.scn", "refused_cpu_boot.scn")
+       for sc in load(SCEN / f)]
 EINVAL, EACCES, EBUSY, EPERM, ENODEV, ENOTTY, EINTR = -22, -13, -16, -1, -19, -25, -4
 
 # UPSTREAM.md 1.3 numbering; (name, errno, call(inst, fd))
@@ -86,6 +87,50 @@ def test_refused_while_mapped_changes_nothing_and_works_after_unmap(name, errno,
         assert call(inst, fd) == 0, f"{name} still refused after the last unmap"
 
 
+# checks 3 and 5 on a file other than the mapped one; (name, errno, file, mmap args)
+OTHER_FILE_REFUSALS = [
+    ("3 boot-mapped", ENODEV, "boot", {}),
+    ("3 before 6", ENODEV, "boot", {"prot": PROT_READ | PROT_EXEC}),
+    ("1 before 3", EINVAL, "boot", {"offset": 100}),
+    ("2 before 3", EACCES, "boot", {"prot": PROT_READ | PROT_WRITE}),
+    ("5 no cpu_buffer", EINVAL, "cpu1", {}),
+    ("5 before 6", EINVAL, "cpu1", {"shared": False}),
+    ("2 before 5", EACCES, "cpu1", {"prot": PROT_READ | PROT_WRITE}),
+]
+
+
+@pytest.mark.parametrize("mapped", [False, True], ids=["unmapped", "mapped"])
+@pytest.mark.parametrize("name,errno,which,kw", OTHER_FILE_REFUSALS,
+                         ids=[r[0] for r in OTHER_FILE_REFUSALS])
+def test_refused_mmap_of_boot_instance_or_absent_cpu(mapped, name, errno, which, kw):
+    inst, fd, vmas = _state(mapped)
+    if which == "boot":
+        target = CheckedInstance()
+        target.boot_mapped = True
+        tfd = target.open(nonblock=True)
+    else:
+        target, tfd = inst, inst.open(nonblock=True, cpu=1)
+    before = kernel_state(inst), kernel_state(target)
+    args = {"offset": 0, **kw}
+    rc, vma = target.mmap(tfd, 4096, args.pop("offset"), **args)
+    assert (rc, vma) == (errno, None)
+    assert (kernel_state(inst), kernel_state(target)) == before
+    assert target.mapped == 0 or target is inst and inst.mapped == len(vmas)
+    for v in vmas:
+        assert inst.munmap(v) == 0
+    # tr->mapped went back: what a mapping refuses works
+    assert inst.write_file("snapshot", "1") == 0
+    assert inst.write_file("per_cpu/cpu0/buffer_size_kb", "32") == 0
+
+
+def test_cpu_files_exist_for_possible_cpus_only():
+    from rbmap.impl.tracefs import POSSIBLE_CPUS
+    inst = CheckedInstance()
+    assert inst.open(cpu=POSSIBLE_CPUS - 1) > 0
+    assert inst.open(cpu=POSSIBLE_CPUS) == -2          # ENOENT
+    assert POSSIBLE_CPUS - 1 not in inst.array_buffer.cpumask
+
+
 def test_refused_ioctls_consume_nothing():
     inst, fd, _ = _state(False, nonblock=False, markers=10)   # below the watermark
     for cmd, errno in ((inst.GET_READER, EINTR), (0x5221, ENOTTY)):
@@ -118,8 +163,9 @@ def test_refusals_scenario_on_impl(sc):
     out = run_parsed([sc], instance_factory=factory)
     refused = [o for o in out if o.get("rc", 0) < 0 and o["op"] != "read_raw"]
     assert refused, "the scenario refuses something"
-    assert insts[0].refused_calls >= len(refused)
-    assert insts[0].atomicity_violations == []
+    # (trymap_boot's refusals are the boot-mapped instance's, a second one)
+    assert sum(i.refused_calls for i in insts) >= len(refused)
+    assert [v for i in insts for v in i.atomicity_violations] == []
 
 
 def test_kernel_state_sees_what_a_refusal_could_leak():

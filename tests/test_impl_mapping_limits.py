@@ -29,3 +29,24 @@ def test_get_reader_on_an_unmapped_buffer_is_enodev_and_takes_no_lock():
     cb.mapping = m
     assert run_plain(m.ring_buffer_map_get_reader(cb)) == -19
     assert not cb.reader_lock.held and not cb.mapping_lock.held
+
+
+def test_tr_mapped_at_its_maximum_refuses_every_file_and_changes_nothing():
+    """get_snapshot_map: with tr->mapped at UINT_MAX (2^32 - 1 live mappings of the
+    instance, which no guest can hold: vm.max_map_count is 65530) every mmap of
+    the instance's files is -EBUSY, check 4 before check 5 (a CPU without a
+    cpu_buffer) and before the ring buffer's own checks."""
+    from rbmap.impl.invariants import CheckedInstance, kernel_state
+    from rbmap.impl.tracefs import PROT_EXEC, PROT_READ
+
+    inst = CheckedInstance()
+    fd, fd1 = inst.open(nonblock=True), inst.open(nonblock=True, cpu=1)
+    inst.mapped = UINT_MAX
+    before = kernel_state(inst)
+    for f, kw in ((fd, {}), (fd1, {}), (fd, {"prot": PROT_READ | PROT_EXEC}),
+                  (fd, {"shared": False})):
+        assert inst.mmap(f, 4096, 0, **kw) == (EBUSY, None)
+    assert kernel_state(inst) == before and inst.atomicity_violations == []
+    inst.mapped = 0
+    rc, vma = inst.mmap(fd, 4096, 0)
+    assert rc == 0 and inst.mapped == 1 and inst.munmap(vma) == 0 and inst.mapped == 0
