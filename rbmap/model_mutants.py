@@ -54,7 +54,9 @@ and :data:`HOOKS` where a helper moves (a helper that becomes a step unit is
 hooked by its new name; a mutant of a helper that disappears is rewritten as an
 edit of the steps that used it). ``tests/test_model_mutants.py`` checks that
 every mutant applies to the model as it is (its hooks and properties exist, it
-changes the class and is undone), and ``pytest -m slow`` that each one not
+changes the class and is undone), that every step the model offers (every
+workload switched on, both granularities) is edited, merged away or added by
+at least one mutant and every step a mutant names is one the model offers, and ``pytest -m slow`` that each one not
 claimed equivalent changes the model at its configuration: a restructuring that
 loses one is told which, before a kill rate can look better than it is.
 """
@@ -74,8 +76,8 @@ from typing import Callable
 
 from rbmap.model import protocol as P
 
-__all__ = ["ModelMutant", "MUTANTS", "Slots", "applied", "equivalence",
-           "run_model_mutants", "CHECKS", "MODEL_TESTS", "mutant"]
+__all__ = ["ModelMutant", "MUTANTS", "Slots", "applied", "edited_steps",
+           "equivalence", "run_model_mutants", "CHECKS", "MODEL_TESTS", "mutant"]
 
 #: the model tests of the default suite that run the model in-process
 MODEL_TESTS = ("tests/test_model_protocol.py", "tests/test_model_teeth.py",
@@ -217,14 +219,17 @@ class Edit:
     steps: tuple
     fn: Callable
     when: Callable | None = None
+    also: tuple = ()        # steps it changes without editing them (merged)
 
 
 @dataclass(frozen=True)
 class Extra:
     """Transitions added to a state: ``fn(m, s)`` returns (action, state) pairs
-    (a guard made weaker), listed after the model's own."""
+    (a guard made weaker), listed after the model's own; ``steps`` names the
+    steps they are."""
 
     fn: Callable
+    steps: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -265,13 +270,13 @@ class ModelMutant:
         out = []
         for c in self.changes:
             if isinstance(c, Edit):
-                out += list(c.steps)
+                out += list(c.steps) + list(c.also)
             elif isinstance(c, Hook):
                 out.append(c.name)
             elif isinstance(c, Prop):
                 out.append(c.name)
             else:
-                out.append("(added steps)")
+                out += list(c.steps) or ["(added steps)"]
         return out
 
 
@@ -308,7 +313,7 @@ def merged(first: str, then: str) -> Edit:
             if a == (st.a[0], then):
                 return (st.a, u)
         return None
-    return Edit((first,), fn)
+    return Edit((first,), fn, also=(then,))
 
 
 def hook(name: str, wrap: Callable) -> Hook:
@@ -564,6 +569,18 @@ mutant("recheck_ignores_new_commits", "writer end_commit",
        configs=[_cfg("upstream", **TINY)])
 
 
+def _begin_unseen(st):
+    for i in range(st.level):
+        st.keep("writer.r2", k=i)
+
+
+mutant("start_commit_unseen", "writer write_begin",
+       "rb_start_commit's commits++ is not seen by an outer commit in its "
+       "re-check window (it does not loop)",
+       edit("write_begin", _begin_unseen),
+       configs=[_cfg("upstream", **TINY)])
+
+
 def _move_no_publish(st):
     st.keep("COMMITP")
     st.keep_pages("commit")
@@ -626,6 +643,17 @@ mutant("commit_walk_merged", "writer publish",
        "one step (commit merged with walk_done)",
        merged("commit", "walk_done"),
        configs=[_cfg("upstream", **FINE)])
+mutant("published_skips_tail_check", "writer publish",
+       "fine: a walk that finds the tail page published returns without checking "
+       "whether the tail moved on meanwhile",
+       edit("published", lambda st: st.set("writer.phase", Slots.const("W_RECHECK"),
+                                           k=st.level)),
+       configs=[_cfg("upstream", **FINE)])
+mutant("publish_end_release_merged", "writer publish",
+       "fine: the walk's end and rb_end_commit's local_dec(&committing) are one "
+       "step",
+       merged("publish_end", "commit_release"),
+       configs=[_cfg("upstream", **FINE)])
 
 # ---- the seed's fast-path meta stores (v2) -------------------------------------
 V2N = dict(pages=2, page_events=1, events=4, processes=1, nesting=2)
@@ -684,6 +712,23 @@ def _unmap_no_wait(st):
 mutant("seed_unmap_does_not_wait", "seed meta stores",
        "fine: the seed's last unmap frees the meta page without synchronize_rcu",
        edit("unmap exit", _unmap_no_wait),
+       configs=[_cfg("v2", **FINE)])
+
+
+def _sync_early(m, s):
+    # unmap_sync listed although a write is in flight (the model waits for d == 0)
+    if not s[P.UNMAPW] or not s[P.WDEPTH]:
+        return []
+    t = list(s)
+    t[P.UNMAPW] = 0
+    m._free_ids_meta(t)
+    return [((m.proc_names[s[P.UNMAPW] - 1], "unmap_sync"), tuple(t))]
+
+
+mutant("seed_sync_ignores_writes", "seed meta stores",
+       "fine: the seed's synchronize_rcu returns while a write that may have seen "
+       "mapped != 0 is still in flight",
+       Extra(_sync_early, steps=("unmap_sync",)),
        configs=[_cfg("v2", **FINE)])
 
 # ---- GET_READER ----------------------------------------------------------------
@@ -855,6 +900,28 @@ mutant("read_page_budget_kept", "read_page",
        edit("read_page", lambda st: st.keep("PIPEB")),
        configs=[_cfg("upstream", **RESET)])
 
+
+def _gate_anyway(name, bit):
+    def fn(m, s):
+        # ring_buffer_resize / ring_buffer_swap_cpu let through while mapped (the
+        # model lists them only under the rule that allows it)
+        if s[P.MAPPED] <= 0 or s[P.IOCTLP] or not m.config.kernel_ops or any(
+                n == name for n, _ in m._gate_steps):
+            return []
+        return [(("kernel", name), tuple(s[:P.FLAGS]) + (s[P.FLAGS] | bit,)
+                 + tuple(s[P.FLAGS + 1:]))]
+    return fn
+
+
+mutant("resize_not_refused_while_mapped", "kernel gates",
+       "ring_buffer_resize goes ahead while the buffer is mapped (no -EBUSY)",
+       Extra(_gate_anyway("resize", P.F_RESIZED), steps=("resize",)),
+       configs=[_cfg("upstream", **SMALL)])
+mutant("swap_cpu_not_refused_while_mapped", "kernel gates",
+       "ring_buffer_swap_cpu goes ahead while either buffer is mapped (no -EBUSY)",
+       Extra(_gate_anyway("swap_cpu", P.F_SWAPPED), steps=("swap_cpu",)),
+       configs=[_cfg("upstream", **SMALL)])
+
 # ---- reset -------------------------------------------------------------------------
 mutant("reset_loss_not_counted", "reset",
        "rb_reset_cpu discards unread events without counting them",
@@ -942,7 +1009,7 @@ def _map_anyway(m, s):
 
 mutant("map_while_other_holds", "map/IDs",
        "a process maps while another holds a mapping, consumers sequential",
-       Extra(_map_anyway),
+       Extra(_map_anyway, steps=("map",)),
        configs=[_cfg("upstream", **SMALL)])
 
 # ---- user processes ---------------------------------------------------------------
@@ -1068,6 +1135,10 @@ mutant("nc_commit_check_blind", "non-consuming reader",
        edit("page_end", as_if(_commit_low),
             when=lambda st: st.m.nc_check != "none"),
        configs=[_cfg("v2", {"nc_check": "commit"}, **NC)])
+mutant("nc_ignores_data_page_head", "non-consuming reader",
+       "the non-consuming reader starts at data_pages[0], not at data_page_head",
+       edit("read_head", lambda st: st.set("nc.dph", 0)),
+       configs=[_cfg("v2", **NC)])
 
 # ---- libtracefs ---------------------------------------------------------------------
 mutant("libtracefs_setup_skip_ignored", "libtracefs client",
@@ -1269,6 +1340,18 @@ mutant("liveness_without_writer_done", "property eventually",
                 _cfg("upstream", **dict(SMALL, crash=True))],
        equivalent="in a terminal component the writer has written everything "
                   "(a write is always possible before), where the conjunct holds")
+
+
+def edited_steps(mutants=None) -> set:
+    """The step names the catalogue's mutants edit, merge away or add."""
+    out = set()
+    for mt in MUTANTS if mutants is None else mutants:
+        for c in mt.changes:
+            if isinstance(c, Edit):
+                out |= set(c.steps) | set(c.also)
+            elif isinstance(c, Extra):
+                out |= set(c.steps)
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from rbmap.cli import main
 from rbmap.model import build
 from rbmap.model import properties as props
 from rbmap.model.protocol import RingBufferModel
-from rbmap.model_mutants import (MUTANTS, Prop, _applies, applied, equivalence,
-                                 run_one)
+from rbmap.model_mutants import (MUTANTS, Prop, _applies, applied, edited_steps,
+                                 equivalence, run_one)
 
 BY_NAME = {m.name: m for m in MUTANTS}
 
@@ -30,6 +30,43 @@ def test_catalogue_names_are_unique_and_described():
 def test_every_property_has_a_mutant():
     mutated = {c.name for m in MUTANTS for c in m.changes if isinstance(c, Prop)}
     assert {sp.name for sp in props.SPECS} <= mutated
+
+
+# small configs that, together, offer every step of the model: the kernel gates
+# let through, trace_pipe_raw reads and resets, the seed's writer and unmap and
+# its non-consuming reader at fine granularity, stale retries, libtracefs, fork
+STEP_CONFIGS = [
+    ("upstream", {"resize_mapped": "allow", "swap_cpu_mapped": "allow"},
+     dict(pages=2, page_events=2, events=2, processes=1, nesting=2,
+          granularity="fine", pipe_reads=1, resets=1, consumers="concurrent")),
+    ("v2", {}, dict(pages=2, page_events=1, events=2, processes=1, nesting=1,
+                    granularity="fine", nc_readers=1)),
+    ("v2", {}, dict(pages=2, page_events=1, events=3, processes=1, nesting=2,
+                    granularity="fine")),
+    ("upstream", {}, dict(pages=2, page_events=2, events=3, processes=1, nesting=1,
+                          client="libtracefs")),
+    ("upstream", {"vma_open": "counts"},
+     dict(pages=2, page_events=1, events=2, processes=2, nesting=1, fork=True)),
+]
+
+
+def _offered_steps():
+    from test_model_granularity import _actions     # every step reached
+    names = set()
+    for variant, rules, config in STEP_CONFIGS:
+        names |= _actions(build(variant, rules=rules or None, **config))
+    return names
+
+
+def test_every_step_has_a_mutant():
+    """Every step the model offers is edited, merged away or added by a mutant
+    (a new step without one is named here), and every step a mutant edits is
+    one the model offers (a renamed step would leave its mutants editing
+    nothing)."""
+    offered = _offered_steps()
+    edited = edited_steps()
+    assert offered - edited == set(), "steps without a mutant"
+    assert edited - offered == set(), "mutants of steps the model does not offer"
 
 
 @pytest.mark.parametrize("mt", MUTANTS, ids=lambda m: m.name)
