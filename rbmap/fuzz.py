@@ -28,7 +28,8 @@ operations removed, numbers made smaller, never the differing last step),
 keeping for each the smallest candidate that still shows the same *signature*
 (the operation and the fields of the first differing step), cut again where it
 differs.  Everything is deterministic for a seed: the programs of batch *b*
-depend only on (seed, b), and shrinking only on the outputs.
+depend only on (seed, b) and the Hypothesis version (not on what the process
+imported before: :func:`_no_local_constants`), and shrinking only on the outputs.
 
 Not reachable on the guest's kernel, so not generated: ``tr->mapped`` at
 UINT_MAX (2^32 - 1 live mappings; impl's test_impl_mapping_limits), mmap's
@@ -47,6 +48,7 @@ runner's 20 ms timer (FORMAT.md, "Blocking calls").
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
@@ -340,8 +342,32 @@ def _derive(seed: int, batch: int) -> int:
                           "little")
 
 
+@contextlib.contextmanager
+def _no_local_constants():
+    """Hypothesis (6.131 on) now and then draws a number from the literals of the
+    *local modules loaded so far* (``providers._get_local_constants``, cached per
+    draw kind in ``CONSTANTS_CACHE``): the programs of a seed would then depend
+    on what the process has imported before (a batch after impl ran differs from
+    the same batch in a fresh process) and on every literal in the project's
+    source.  During :func:`generate` the local pool is empty and the cache is
+    set aside.  Versions without the pool have nothing to set aside."""
+    try:
+        from hypothesis.internal.conjecture import providers as prov
+        empty = type(prov._local_constants)()
+        saved = prov._get_local_constants, prov.CONSTANTS_CACHE
+    except (ImportError, AttributeError, TypeError):
+        yield
+        return
+    prov._get_local_constants, prov.CONSTANTS_CACHE = (lambda: empty), {}
+    try:
+        yield
+    finally:
+        prov._get_local_constants, prov.CONSTANTS_CACHE = saved
+
+
 def generate(seed: int, batch: int, count: int, max_ops: int = MAX_OPS) -> list[list[str]]:
-    """The programs of batch ``batch`` for ``seed`` (deterministic), at most ``count``."""
+    """The programs of batch ``batch`` for ``seed``, at most ``count``:
+    deterministic for a Hypothesis version, whatever ran before in the process."""
     out: list[list[str]] = []
     seen: set[tuple[str, ...]] = set()
 
@@ -355,7 +381,8 @@ def generate(seed: int, batch: int, count: int, max_ops: int = MAX_OPS) -> list[
             seen.add(key)
             out.append(list(ops))
 
-    collect()
+    with _no_local_constants():
+        collect()
     return out
 
 

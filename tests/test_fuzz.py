@@ -6,6 +6,7 @@ The live comparison with Linux 6.12 is tests/test_fuzz_kernel.py (``-m kernel``)
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -34,6 +35,39 @@ def test_generation_is_deterministic_for_a_seed():
     assert a == fz.generate(7, 0, 30)
     assert a != fz.generate(8, 0, 30)
     assert a != fz.generate(7, 1, 30)
+
+
+def _load_module_with_literals(tmp_path, name: str, first: int):
+    """Import a new local module full of integer literals (what Hypothesis 6.131+
+    adds to its pool of numbers to draw, from every local module loaded; it
+    skips -100..100)."""
+    import importlib.util
+    path = tmp_path / f"{name}.py"
+    path.write_text("NUMBERS = (" + ", ".join(str(n) for n in range(first, 700, 7)) + ")\n")
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    import sys
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_generation_does_not_depend_on_what_the_process_loaded(tmp_path, monkeypatch):
+    """A batch is the same before and after new local modules are imported (the
+    run imports impl, the comparison, the kernel runner between batches)."""
+    import sys
+    a = fz.generate(5, 0, 60)
+    _load_module_with_literals(tmp_path, "rbmap_fuzz_literals_a", 101)
+    try:
+        assert fz.generate(5, 0, 60) == a
+        # teeth: without the guard, the new literals change the programs
+        monkeypatch.setattr(fz, "_no_local_constants", contextlib.nullcontext)
+        before = fz.generate(5, 0, 60)
+        _load_module_with_literals(tmp_path, "rbmap_fuzz_literals_b", 104)
+        assert fz.generate(5, 0, 60) != before
+    finally:
+        sys.modules.pop("rbmap_fuzz_literals_a", None)
+        sys.modules.pop("rbmap_fuzz_literals_b", None)
 
 
 def test_generated_programs_are_valid_scenarios_within_the_runner_limits():
