@@ -17,6 +17,9 @@ payload ``p``). The same function is
 
 - run as written by :class:`StepMachine` (the interpreted engine: traces,
   replay, step tables, conformance; the reference semantics);
+- printed as Python over the state tuple (:mod:`rbmap.checker.pygen`), what
+  the interpreted explorer's ``successors`` runs (about 10x the functions as
+  written; held equal to them state for state);
 - translated to C and compiled (:mod:`rbmap.checker.native`), the explorer's
   fast path;
 - translated to Promela for SPIN (:mod:`rbmap.checker.promela`).
@@ -449,7 +452,9 @@ class StepMachine:
             return None
         return tuple(s._v)
 
-    def successors(self, t: tuple) -> list[tuple[tuple, tuple]]:
+    def successors_as_written(self, t: tuple) -> list[tuple[tuple, tuple]]:
+        """:meth:`successors` by running every step function as written (the
+        reference semantics the generated code is held to)."""
         out = []
         cls = self._state_cls
         for inst in self.instances:
@@ -463,8 +468,21 @@ class StepMachine:
             out.append((inst.action, tuple(s._v)))
         return out
 
+    def fast(self):
+        """The steps and properties printed as Python (:mod:`rbmap.checker.pygen`),
+        built on first use: what :meth:`successors` runs."""
+        f = self.__dict__.get("_fast")
+        if f is None:
+            from .pygen import FastSteps
+            f = self._fast = FastSteps(self)
+        return f
+
+    def successors(self, t: tuple) -> list[tuple[tuple, tuple]]:
+        """Every ``(action, next state)`` of ``t``, in step instance order."""
+        return self.fast().successors(t)
+
     def successor_states(self, t: tuple) -> list[tuple]:
-        return [u for _, u in self.successors(t)]
+        return self.fast().successor_states(t)
 
     def reader(self, t: tuple):
         """A read-only named view of state ``t`` (what properties are given)."""
@@ -478,16 +496,15 @@ class StepMachine:
 
         if self._props is None:
             out = []
-            for p in self.property_list():
-                fn = p.condition
-                out.append(Property(p.name, p.kind,
-                                    lambda t, fn=fn: fn(self, self.reader(t)), p.doc))
+            fast = self.fast().properties
+            for p, fn in zip(self.property_list(), fast):
+                out.append(Property(p.name, p.kind, fn, p.doc))
             self._props = out
         return list(self._props)
 
     def terminal_ok(self, t: tuple) -> bool:
-        fin = getattr(self, "finished", None)
-        return bool(fin(self.reader(t))) if fin is not None else False
+        fin = self.fast().finished
+        return bool(fin(t)) if fin is not None else False
 
     def actor(self, a: tuple) -> str:
         return a[0]

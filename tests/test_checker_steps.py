@@ -73,14 +73,23 @@ class Small(StepMachine):
         return [self.which]
 
 
-def test_value_outside_its_slot_is_an_error():
-    with pytest.raises(StepError, match=r"step overflow: x = 4 is outside 0..3"):
-        check_bfs(Small(overflow))
+def _as_written(m):
+    """``m`` exploring with its step functions as written (not the generated code)."""
+    m.successors = m.successors_as_written
+    m.successor_states = lambda t: [u for _, u in m.successors_as_written(t)]
+    return m
 
 
-def test_index_outside_its_array_is_an_error():
-    with pytest.raises(StepError, match=r"index 2 outside a\[0..1\]"):
-        check_bfs(Small(poke))
+@pytest.mark.parametrize("engine", [lambda m: m, _as_written])
+def test_value_outside_its_slot_is_an_error(engine):
+    with pytest.raises(StepError, match=r"small: step overflow: x = 4 is outside 0..3"):
+        check_bfs(engine(Small(overflow)))
+
+
+@pytest.mark.parametrize("engine", [lambda m: m, _as_written])
+def test_index_outside_its_array_is_an_error(engine):
+    with pytest.raises(StepError, match=r"small: step poke: index 2 outside a\[0..1\]"):
+        check_bfs(engine(Small(poke)))
 
 
 def test_duplicate_actions_are_refused():
