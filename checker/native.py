@@ -270,7 +270,9 @@ class _CGen:
             words = ", ".join(str(self.p.word[i]) for i in idx)
             shifts = ", ".join(str(self.p.shift[i]) for i in idx)
             m, lo, span = self.p.mask[idx[0]], first.lo, first.hi - first.lo
+            slots = ", ".join(str(i) for i in idx)
             out += [
+                f"static const uint32_t rb_{name}_k[{n}] = {{{slots}}};",
                 f"static const uint16_t rb_{name}_w[{n}] = {{{words}}};",
                 f"static const uint8_t rb_{name}_s[{n}] = {{{shifts}}};",
                 f"static inline int64_t rd_{name}(rb_ctx *c, const uint64_t *w, int64_t i) {{",
@@ -279,7 +281,7 @@ class _CGen:
                 "}",
                 f"static inline void wr_{name}(rb_ctx *c, uint64_t *w, int64_t i, int64_t v) {{",
                 f"    if ((uint64_t)i >= {n}ULL) {{ rb_bad_index(c, {first.index}, i); return; }}",
-                f"    if ((uint64_t)(v - {lo}LL) > {span}ULL) {{ rb_bad_value(c, {first.index} + (int)i, v); return; }}",
+                f"    if ((uint64_t)(v - {lo}LL) > {span}ULL) {{ rb_bad_value(c, (int)rb_{name}_k[i], v); return; }}",
                 f"    int s = rb_{name}_s[i];",
                 f"    w[rb_{name}_w[i]] = (w[rb_{name}_w[i]] & ~({m}ULL << s)) | ((uint64_t)(v - {lo}LL) << s);",
                 "}",

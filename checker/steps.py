@@ -177,6 +177,35 @@ class Layout:
         self.docs[name] = doc
         return elems
 
+    def records(self, name: str, count: int, fields: dict, doc: str = "") -> dict:
+        """Declare ``count`` records of ``fields``, one after the other in the state
+        (record 0's fields, then record 1's...): the per-process block of a model
+        whose tuple order is fixed. ``fields`` maps a field name to the keyword
+        arguments of :meth:`slot` (``values``, ``lo``, ``hi``, ``doc``). Field ``f``
+        is the array ``{name}_{f}`` (``s.proc_pos[i]``), its elements ``count``
+        slots apart in the tuple. Returns the arrays by field."""
+        if count < 1:
+            raise ValueError(f"records {name!r}: count must be positive, got {count}")
+        if not fields:
+            raise ValueError(f"records {name!r}: no fields")
+        ranges = {}
+        for f, kw in fields.items():
+            arr = f"{name}_{f}"
+            self._check_name(arr)
+            ranges[f] = self._range(kw.get("values"), kw.get("lo", 0), kw.get("hi"))
+        out: dict = {f: [] for f in fields}
+        for k in range(count):
+            for f, kw in fields.items():
+                lo, hi = ranges[f]
+                arr = f"{name}_{f}"
+                s = Slot(f"{arr}[{k}]", len(self.slots), lo, hi, kw.get("doc", doc), arr, k)
+                self.slots.append(s)
+                out[f].append(s)
+        for f, kw in fields.items():
+            self.arrays[f"{name}_{f}"] = out[f]
+            self.docs[f"{name}_{f}"] = kw.get("doc", doc)
+        return out
+
     def __len__(self) -> int:
         return len(self.slots)
 
@@ -222,11 +251,11 @@ def _state_class(layout: Layout, writable: bool) -> type:
         return property(get, put if writable else None)
 
     def array(name: str, elems: list[Slot]):
-        start, n, lo, hi = elems[0].index, len(elems), elems[0].lo, elems[0].hi
+        idx, lo, hi = tuple(e.index for e in elems), elems[0].lo, elems[0].hi
         owner = _ArrayView
 
         def get(self):
-            return owner(self, name, start, n, lo, hi, writable)
+            return owner(self, name, idx, lo, hi, writable)
         return property(get)
 
     for name, sl in layout.scalars.items():
@@ -239,19 +268,19 @@ def _state_class(layout: Layout, writable: bool) -> type:
 class _ArrayView:
     """``s.buf``: indexable, bounds- and range-checked, no negative indices."""
 
-    __slots__ = ("_s", "_name", "_start", "_n", "_lo", "_hi", "_writable")
+    __slots__ = ("_s", "_name", "_idx", "_lo", "_hi", "_writable")
 
-    def __init__(self, s, name, start, n, lo, hi, writable):
-        self._s, self._name, self._start, self._n = s, name, start, n
+    def __init__(self, s, name, idx, lo, hi, writable):
+        self._s, self._name, self._idx = s, name, idx
         self._lo, self._hi, self._writable = lo, hi, writable
 
     def _at(self, i) -> int:
         if type(i) is bool:
             i = int(i)
-        if type(i) is not int or not 0 <= i < self._n:
+        if type(i) is not int or not 0 <= i < len(self._idx):
             raise StepError(f"{self._s._where}: index {i!r} outside {self._name}[0.."
-                            f"{self._n - 1}]")
-        return self._start + i
+                            f"{len(self._idx) - 1}]")
+        return self._idx[i]
 
     def __getitem__(self, i):
         return self._s._v[self._at(i)]
@@ -263,16 +292,16 @@ class _ArrayView:
         if v is True or v is False:
             v = int(v)
         if type(v) is not int or not self._lo <= v <= self._hi:
-            raise StepError(f"{self._s._where}: {self._name}[{k - self._start}] = {v!r} "
-                            f"is outside {self._lo}..{self._hi}")
+            raise StepError(f"{self._s._where}: {self._name}[{self._idx.index(k)}] = "
+                            f"{v!r} is outside {self._lo}..{self._hi}")
         self._s._v[k] = v
 
     def __len__(self) -> int:
-        return self._n
+        return len(self._idx)
 
     def __iter__(self):
-        v, start = self._s._v, self._start
-        return iter(v[start:start + self._n])
+        v = self._s._v
+        return iter([v[k] for k in self._idx])
 
 
 # ------------------------------------------------------------------- steps

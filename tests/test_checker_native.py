@@ -265,3 +265,64 @@ def test_the_manifest_digest_is_the_same(machine):
         assert b.exploration.graph.offsets == a.exploration.graph.offsets
         assert b.exploration.graph.targets == a.exploration.graph.targets
     assert graph_digest(b.exploration) == graph_digest(a.exploration)
+
+
+# ---- records: fields interleaved in the tuple, each field an array ---------------
+@step("p")
+def advance(m, s, i):
+    """Process i moves on while the other is not ahead of it (a run-time index)."""
+    require(s.proc_phase[i] < 2)
+    o = 1 - i
+    require(s.proc_pos[o] >= s.proc_pos[i] or s.proc_phase[o] == 2)
+    s.proc_pos[i] = s.proc_pos[i] + 1
+    if s.proc_pos[i] == m.LIMIT:
+        s.proc_phase[i] = 2
+    else:
+        s.proc_phase[i] = 1
+
+
+@step("p")
+def finish(m, s, i):
+    """Sum the positions through a loop over the records."""
+    require(s.proc_phase[i] == 2 and s.done == 0)
+    n = 0
+    for k in range(m.P):
+        n += s.proc_pos[k]
+    s.done = min(n, 3)
+
+
+class Records(StepMachine):
+    name = "records"
+
+    def __init__(self, limit=3, room=4):
+        self.LIMIT, self.P, self.room = limit, 2, room
+        super().__init__()
+
+    def declare(self, st):
+        st.slot("done", 4)
+        st.records("proc", self.P, {"phase": dict(values=3), "pos": dict(values=self.room)})
+
+    def steps(self):
+        return [self.bind(advance, i) for i in range(self.P)] + [
+            self.bind(finish, i) for i in range(self.P)]
+
+
+def test_records_are_interleaved_and_mean_the_same_everywhere():
+    m = Records()
+    assert [sl.name for sl in m.layout.slots] == [
+        "done", "proc_phase[0]", "proc_pos[0]", "proc_phase[1]", "proc_pos[1]"]
+    r = same(m)
+    assert r.complete and r.states > 10
+    for s in r.exploration:
+        assert m.successors(s) == m.successors_as_written(s)
+    # a value outside a strided element's range names that element, in every engine
+    msg = r"records: step advance\(\d\): proc_pos\[\d\] = 3 is outside 0..2"
+    bad = Records(limit=4, room=3)
+    with pytest.raises(StepError, match=msg):
+        check_bfs(bad)
+    with pytest.raises(StepError, match=msg):
+        native.check_native(bad)
+    written = Records(limit=4, room=3)
+    written.successor_states = lambda t: [u for _, u in written.successors_as_written(t)]
+    with pytest.raises(StepError, match=msg):
+        check_bfs(written)
