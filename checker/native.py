@@ -52,9 +52,9 @@ from .progress import ProgressLine, progress_reporter
 from .bfs import _verdict
 from .properties import ALWAYS, DEADLOCK, DEADLOCK_DOC, EVENTUALLY, SOMETIMES
 from .result import CheckResult, PropertyResult
-from .stepcode import (Assign, Binary, BoolOp, Break, Call, CallStmt, Compare, Cond,
-                       Const, Continue, For, If, Local, MinMax, Read, ReadElem, Require,
-                       Return, Table, Unary, While)
+from .stepcode import (Assign, Binary, BoolOp, Break, Call, CallStmt, Changed, Compare,
+                       Cond, Const, Continue, For, If, Local, MinMax, Read, ReadElem,
+                       Require, Return, Table, Unary, While)
 from .steps import StepError
 
 __all__ = ["check", "notice", "compile_machine", "NativeModel", "NativeExploration", "NoCompiler",
@@ -183,6 +183,8 @@ class _CGen:
             return f"{self.table(x.values)}(c, {self.e(x.index, buf)})"
         if isinstance(x, Call):
             return self.call(x, buf)
+        if isinstance(x, Changed):
+            return f"(memcmp({buf}, src, sizeof(uint64_t) * RB_W) != 0)"
         raise StepError(f"internal: cannot print {x!r} as C")
 
     def call(self, x: Call, buf: str) -> str:
@@ -252,6 +254,9 @@ class _CGen:
             return [f"{ind}return {self.e(st.value, buf)};"]
         if isinstance(st, CallStmt):
             return [f"{ind}{self.call(st.call, buf)};"]
+        if isinstance(st, Require):     # a late guard: not enabled after all
+            return [f"{ind}if (!({self.e(st.test, buf)}) || c->err) goto "
+                    f"{done.replace('done', 'skip')};"]
         raise StepError(f"internal: cannot print {st!r} as C")
 
     # -- functions ---------------------------------------------------------------

@@ -20,9 +20,9 @@ expression is refused with :class:`PromelaError` (naming what).
 from __future__ import annotations
 
 from .properties import ALWAYS
-from .stepcode import (Assign, Binary, BoolOp, Break, Call, CallStmt, Compare, Cond, Const,
-                       Continue, For, If, Local, MinMax, Read, ReadElem, Require, Return,
-                       Table, Unary, While, is_bool, walk)
+from .stepcode import (Assign, Binary, BoolOp, Break, Call, CallStmt, Changed, Compare,
+                       Cond, Const, Continue, For, If, Local, MinMax, Read, ReadElem,
+                       Require, Return, Table, Unary, While, is_bool, walk)
 
 __all__ = ["to_promela", "PromelaError", "extra_states"]
 
@@ -243,6 +243,10 @@ class _Printer:
             init_steps = ["  if"] + opts + ["  fi;"]
         body = []
         for sc in self.code.steps:
+            if sc.late or any(_changed(st) for st in walk(sc.body)):
+                raise PromelaError(f"{sc.source}: step {sc.label}: a late require() or "
+                                   "changed(s) is not exported to Promela (a d_step "
+                                   "needs its guard up front)")
             g, env = self.guard(sc)
             lines = []
             for gd in sc.guard:   # the guard's locals, again, for the update
@@ -270,6 +274,18 @@ class _Printer:
         return "\n".join(
             head + decl + hidden + ["", "active proctype machine() {"] + init_steps
             + ["end:", "  do"] + body + ["  od", "}", ""])
+
+
+def _changed(st) -> bool:
+    """Whether a statement's expressions use changed(s)."""
+    def has(e):
+        if isinstance(e, Changed):
+            return True
+        if isinstance(e, Call):
+            return any(has(a) for a in e.args)
+        return any(has(getattr(e, f)) for f in ("a", "b", "test", "index", "value")
+                   if hasattr(e, f)) or any(has(x) for x in getattr(e, "items", ()))
+    return has(st.value if isinstance(st, Assign) else getattr(st, "test", None))
 
 
 def _nonneg(x) -> bool:

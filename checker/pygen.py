@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .stepcode import (Assign, Binary, BoolOp, Break, Call, CallStmt, Compare, Cond,
-                       Const, Continue, For, If, Local, MinMax, Read, ReadElem, Require,
-                       Return, Table, Unary, While, is_bool)
+from .stepcode import (Assign, Binary, BoolOp, Break, Call, CallStmt, Changed, Compare,
+                       Cond, Const, Continue, For, If, Local, MinMax, Read, ReadElem,
+                       Require, Return, Table, Unary, While, is_bool)
 from .steps import StepError
 
 __all__ = ["FastSteps", "generate_python", "eq_tests"]
@@ -106,6 +106,8 @@ class _PyGen:
         if isinstance(x, Call):
             args = ([buf] if x.fn.uses_state else []) + [self.e(a, buf) for a in x.args]
             return f"{x.fn.name}({', '.join(args)})"
+        if isinstance(x, Changed):
+            return f"(tuple({buf}) != t)"
         raise StepError(f"internal: cannot print {x!r} as Python")
 
     # -- statements ------------------------------------------------------------
@@ -161,6 +163,8 @@ class _PyGen:
             return [f"{ind}return {self.e(st.value, buf)}"]
         if isinstance(st, CallStmt):
             return [f"{ind}{self.e(st.call, buf)}"]
+        if isinstance(st, Require):     # a late guard: not enabled after all
+            return [f"{ind}if not {self.e(st.test, buf)}: return None"]
         raise StepError(f"internal: cannot print {st!r} as Python")
 
     # -- functions ---------------------------------------------------------------

@@ -25,9 +25,15 @@ Values are integers (``True``/``False`` are 1/0). A function may use
   ``continue``, ``pass``, ``return`` (a step: done, enabled; a helper or a
   property: its value);
 - calls of helper functions written in the same subset (module functions or
-  methods of the machine), passed the machine, the state and integers;
-- ``require(cond)`` in a step: only at its start, before anything else than
-  local variables (the guard, see :mod:`rbmap.checker.steps`).
+  methods of the machine), passed the machine, the state and integers; one
+  that changes the state is called as a statement, or alone on the right of an
+  assignment to a local variable (``R = get_reader_page(m, s)``);
+- ``require(cond)`` in a step: at its start, before anything else than
+  local variables (the guard, see :mod:`rbmap.checker.steps`), or later, even in
+  a block (a *late* guard: the step turns out not to be enabled, its changes are
+  dropped; every engine but the Promela export takes it);
+- ``changed(s)`` in a step: the state differs from the one the step started
+  from.
 
 ``//`` and ``%`` keep Python's meaning (rounding down) in every back end.
 """
@@ -41,12 +47,12 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from .steps import Slot, StepError, require
+from .steps import Slot, StepError, changed, require
 
 __all__ = ["analyse", "MachineCode", "StepCode", "FunctionCode",
            "Const", "Read", "ReadElem", "Local", "Unary", "Binary", "Compare", "BoolOp",
            "Cond", "Call", "MinMax", "Table", "Assign", "If", "For", "While", "Break",
-           "Continue", "Return", "CallStmt", "Require", "is_bool", "walk"]
+           "Continue", "Return", "CallStmt", "Require", "Changed", "is_bool", "walk"]
 
 
 # ------------------------------------------------------------------ the tree
@@ -109,6 +115,11 @@ class Cond:
 class Call:
     fn: "FunctionCode"
     args: tuple           # int arguments, in the helper's order
+
+
+@dataclass(frozen=True)
+class Changed:
+    """``changed(s)``: the working state differs from the step's source state."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +218,8 @@ class StepCode:
     guard: list
     body: list
     locals: list
+    #: the line of its first late ``require`` (in the body), or 0
+    late: int = 0
 
 
 @dataclass
@@ -220,7 +233,7 @@ class MachineCode:
     helpers: list = field(default_factory=list)   # in dependency order
 
 
-BOOL_OPS = (Compare, BoolOp)
+BOOL_OPS = (Compare, BoolOp, Changed)
 
 
 def is_bool(e) -> bool:
@@ -528,7 +541,14 @@ class _Reader:
         f = self._expr(node.func)
         fv = f.value if isinstance(f, _Static) else None
         if fv is require:
-            self.fail(node, "require() only as a statement at the start of a step")
+            self.fail(node, "require() only as a statement of a step")
+        if fv is changed:
+            if self.kind != "step":
+                self.fail(node, "changed(s) belongs in a step (helpers do not see the "
+                          "state the step started from)")
+            if len(node.args) != 1 or self._expr(node.args[0]) is not _STATE:
+                self.fail(node, "changed() takes the state: changed(s)")
+            return Changed()
         if fv is len:
             if len(node.args) != 1:
                 self.fail(node, "len() takes one argument")
@@ -585,8 +605,9 @@ class _Reader:
             self.writes = True
             if not statement:
                 self.fail(node, f"{target.__name__}() changes the state: call it as a "
-                          "statement, not inside an expression")
-        if not statement and not fc.returns_value:
+                          "statement or alone on the right of x = ..., not inside an "
+                          "expression")
+        if statement != True and not fc.returns_value:  # noqa: E712 ("value")
             self.fail(node, f"{target.__name__}() returns no value")
         return Call(fc, tuple(args))
 
@@ -641,6 +662,15 @@ class _Reader:
                 for t_node, t in zip(tgt.elts, tmps):
                     out.append(Assign(self.target(t_node), t))
                 return out
+            if isinstance(node.value, ast.Call) and isinstance(tgt, ast.Name):
+                # a helper that changes the state may give a local its value
+                value = self.call(node.value, statement="value")
+                if isinstance(value, Call) and value.fn.writes_state:
+                    tgt_ = self.target(tgt)
+                    if not isinstance(tgt_, Local):
+                        self.fail(node, "the value of a helper that changes the state "
+                                  "goes to a local variable")
+                    return [Assign(tgt_, value)]
             return [Assign(self.target(tgt), self.expr(node.value))]
         if isinstance(node, ast.AugAssign):
             op = _BINOPS.get(type(node.op))
@@ -751,13 +781,9 @@ class _Analysis:
                 continue
             break
         body = stmts[last:]
-        for st in walk(guard + body):
-            if isinstance(st, Require) and not any(st is g for g in guard):
-                raise StepError(f"{r.file}:{st.line}: step {inst.label}: require() after "
-                                "the state changed or inside a block: put every require "
-                                "at the start of the step (its guard)")
+        late = [st for st in walk(body) if isinstance(st, Require)]
         return StepCode(k, inst.label, f"{r.file}:{r.start} {fn.__qualname__}", guard,
-                        body, r.locals)
+                        body, r.locals, late[0].line if late else 0)
 
     def function(self, fn, what: str, binding) -> FunctionCode:
         r = _Reader(self, fn, binding, what, "property")

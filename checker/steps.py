@@ -33,7 +33,11 @@ the machine is built, with the line that is wrong.
 A step's **guard** is its leading ``require(...)`` calls (and the local
 variables they use): written before the first change to the state, so that every
 back end can tell whether a step is enabled without running it (Promela needs a
-guard expression). A step is enabled when every ``require`` holds; it then
+guard expression). A ``require`` after a change (a *late* guard: the step
+turns out not to be enabled, as when the kernel code it abstracts finds nothing
+to do only after it has looked; ``require(changed(s))``: a step that would change
+nothing is not listed) is taken by every engine but the Promela export. A step
+is enabled when every ``require`` holds; it then
 yields exactly one next state (choices are step parameters: one instance per
 value). Values written to a slot must lie in its declared range; an array index
 must lie in the array (both engines stop with :class:`StepError` otherwise, never
@@ -61,7 +65,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 __all__ = ["StepMachine", "Layout", "Slot", "Step", "StepInstance", "StepError",
-           "Disabled", "step", "require"]
+           "Disabled", "step", "require", "changed"]
 
 
 class StepError(RuntimeError):
@@ -78,9 +82,17 @@ _DISABLED = Disabled()
 
 
 def require(condition: Any) -> None:
-    """The step is enabled only if ``condition`` holds (its guard)."""
+    """The step is enabled only if ``condition`` holds (its guard; after the
+    first change to the state, a *late* guard: the step is not enabled after all,
+    and its changes are dropped)."""
     if not condition:
         raise _DISABLED
+
+
+def changed(s) -> bool:
+    """In a step: whether the state differs from the one the step started from
+    (``require(changed(s))``: a step that would change nothing is not listed)."""
+    return tuple(s._v) != s._src
 
 
 # ------------------------------------------------------------------- the state
@@ -234,7 +246,7 @@ class Layout:
 
 def _state_class(layout: Layout, writable: bool) -> type:
     """A class whose instances wrap a list of slot values with named access."""
-    ns: dict[str, Any] = {"__slots__": ("_v", "_where")}
+    ns: dict[str, Any] = {"__slots__": ("_v", "_where", "_src")}
 
     def scalar(sl: Slot):
         i, lo, hi, name = sl.index, sl.lo, sl.hi, sl.name
@@ -475,6 +487,7 @@ class StepMachine:
         s = self._state_cls()
         s._v = list(t)
         s._where = f"{self.name}: step {inst.label}"
+        s._src = t
         try:
             inst.step.fn(self, s, *inst.params)
         except Disabled:
@@ -490,6 +503,7 @@ class StepMachine:
             s = cls()
             s._v = list(t)
             s._where = f"{self.name}: step {inst.label}"
+            s._src = t
             try:
                 inst.step.fn(self, s, *inst.params)
             except Disabled:

@@ -11,7 +11,7 @@ from rbmap.checker import check_bfs
 from rbmap.checker import native
 from rbmap.checker.properties import always, eventually, sometimes
 from rbmap.checker.ring import Ring
-from rbmap.checker.steps import StepError, StepMachine, require, step
+from rbmap.checker.steps import StepError, StepMachine, changed, require, step
 from rbmap.checker.toys import Peterson, Retry, StepPeterson, StepRetry
 
 pytestmark = pytest.mark.skipif(native.engine_choice() != "native",
@@ -326,3 +326,71 @@ def test_records_are_interleaved_and_mean_the_same_everywhere():
     written.successor_states = lambda t: [u for _, u in written.successors_as_written(t)]
     with pytest.raises(StepError, match=msg):
         check_bfs(written)
+
+
+# ---- late guards and changed(s) -------------------------------------------------
+def take(m, s):
+    """A helper that changes the state and says whether it found something."""
+    for i in range(len(s.a)):
+        if s.a[i] != 0:
+            s.a[i] = s.a[i] - 1
+            return 1
+    return 0
+
+
+@step("p")
+def consume(m, s):
+    """Takes a unit if there is one: enabled only when the helper found one (its
+    changes are dropped otherwise)."""
+    require(s.x < 3)
+    s.x = s.x + 1
+    got = take(m, s)
+    require(got == 1)
+
+
+@step("p")
+def fill(m, s, i):
+    """Tops element i up and clears x; listed only when that changes something."""
+    s.a[i] = m.TOP
+    if s.a[0] == m.TOP and s.a[1] == m.TOP:
+        s.x = 0
+    require(changed(s))
+
+
+@step("q")
+def nested_late(m, s):
+    """A late guard inside a block."""
+    require(s.x == 3)
+    s.x = 0
+    if s.a[0] == 0:
+        require(s.a[1] != 0)
+
+
+class Late(StepMachine):
+    name = "late"
+    TOP = 2
+
+    def declare(self, st):
+        st.slot("x", 4)
+        st.array("a", 2, 3)
+
+    def steps(self):
+        return [consume, self.bind(fill, 0), self.bind(fill, 1), nested_late]
+
+
+def test_late_guards_and_changed_mean_the_same_everywhere():
+    m = Late()
+    assert all(sc.late for sc in m.code.steps) and not Records().code.steps[0].late
+    r = same(m)
+    assert r.complete and r.states > 10
+    acts = set()
+    for s in r.exploration:
+        succ = m.successors(s)
+        assert succ == m.successors_as_written(s)
+        # nothing listed leaves the state as it was, where the step says so
+        assert all(u != s for a, u in succ if a[1] == "fill")
+        acts |= {a for a, _ in succ}
+    assert acts == {i.action for i in m.instances}
+    # a disabled late guard drops the step's changes: replay gives None
+    s0 = m.init_states()[0]
+    assert m.run(m.step_of(("p", "consume")), s0) is None

@@ -44,6 +44,25 @@ class Unexportable(StepMachine):
 def test_what_promela_cannot_say_is_refused():
     with pytest.raises(PromelaError, match="non-constant"):
         to_promela(Unexportable())
+    with pytest.raises(PromelaError, match="step late_step: a late require"):
+        to_promela(LateGuard())
+
+
+@step("p")
+def late_step(m, s):
+    """Enabled only if the update leaves x below 3 (a late guard)."""
+    s.x = s.x + 2
+    require(s.x < 3)
+
+
+class LateGuard(StepMachine):
+    name = "late_guard"
+
+    def declare(self, st):
+        st.slot("x", 5)
+
+    def steps(self):
+        return [late_step]
 
 
 def spin_agrees(machine):

@@ -102,21 +102,6 @@ def test_duplicate_actions_are_refused():
 
 # ---- the subset: refused when the machine is built, with the line ---------------
 @step("p")
-def late_guard(m, s):
-    """A guard after an update."""
-    s.x = 1
-    require(s.x == 1)
-
-
-@step("p")
-def nested_guard(m, s):
-    """A guard inside a block."""
-    if s.x == 1:
-        require(s.a[0] == 0)
-    s.x = 2
-
-
-@step("p")
 def unknown_name(m, s):
     """Uses a name that does not exist."""
     s.x = nowhere  # noqa: F821
@@ -141,8 +126,6 @@ def returns_value(m, s):
 
 
 @pytest.mark.parametrize("fn, msg", [
-    (late_guard, "require\\(\\) after the state changed"),
-    (nested_guard, "require\\(\\) after the state changed or inside a block"),
     (unknown_name, "unknown name 'nowhere'"),
     (or_as_value, "the value of 'or' is used as a number"),
     (comprehension, "ListComp is not in the step subset"),
