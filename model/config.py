@@ -47,6 +47,17 @@ class Config:
     times fewer states) = each of those is part of one step: an assumption,
     reported both ways like the others (the manifest records verdicts at both).
 
+    ``pipe_reads``: reads of trace_pipe_raw (ring_buffer_read_page, a page each);
+    ``text_reads``: reads of the text trace_pipe (tracing_read_pipe: peek, format,
+    consume line by line, and stop without consuming a line that does not fit);
+    with ``consumers`` "sequential" both run only while nothing is mapped and
+    never during the other's read.
+
+    ``refusals``: root's calls that a mapping (or a snapshot user) refuses are
+    tried in every state: resize, sub-buffer order change, snapshot (whole buffer
+    and per CPU), snapshot trigger, GET_READER on an unmapped buffer, mmap while a
+    snapshot user exists and an mmap __rb_map_vma refuses (failure atomicity).
+
     ``nc_readers`` (0 or 1): a non-consuming reader process (the seed's
     ``data_pages[]`` + update ioctl), which reads the ring in place without
     consuming; only for variants with ``data_pages[]``.
@@ -63,11 +74,13 @@ class Config:
     crash: bool = False
     reader_stays: bool = True
     pipe_reads: int = 0
+    text_reads: int = 0
     resets: int = 0
     fork: bool = False
     nc_readers: int = 0
     padding: bool = True
     kernel_ops: bool = True
+    refusals: bool = False
     granularity: str = "coarse"
 
     def __post_init__(self) -> None:
@@ -105,6 +118,8 @@ class Config:
             bad(f"--client {self.client!r}: one of {', '.join(CLIENTS)}", "client")
         if not 0 <= self.pipe_reads <= 4:
             bad(f"--pipe-reads {self.pipe_reads}: must be 0..4", "pipe_reads")
+        if not 0 <= self.text_reads <= 4:
+            bad(f"--text-reads {self.text_reads}: must be 0..4", "text_reads")
         if not 0 <= self.nc_readers <= 1:
             bad(f"--nc-readers {self.nc_readers}: must be 0 or 1", "nc_readers")
         if not 0 <= self.resets <= 3:
@@ -112,6 +127,23 @@ class Config:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def unbounded(cls, **kw) -> "Config":
+        """A config whose sizes are not limited to what an exhaustive exploration
+        handles (hundreds of events, pages of any size): for running a scenario
+        step by step, where nothing is enumerated. Only the sizes' lower bounds
+        are checked."""
+        c = object.__new__(cls)
+        for f in fields(cls):
+            object.__setattr__(c, f.name, kw.pop(f.name, f.default))
+        if kw:
+            raise SpecError(f"unknown config keys: {', '.join(sorted(kw))}",
+                            ("config",))
+        if c.pages < 2 or c.page_events < 1 or c.events < 1:
+            raise SpecError("a ring of at least 2 pages of at least one event",
+                            ("config", "pages"))
+        return c
 
     def assumptions(self) -> list[dict]:
         """Each assumption of :data:`ASSUMPTIONS` with this config's value: ``key``,
@@ -157,7 +189,8 @@ class Assumption:
 ASSUMPTIONS = (
     Assumption("consumers", "sequential",
                "one consumer at a time (a process maps only while no other holds a "
-               "mapping; trace_pipe_raw is read only while nothing is mapped)",
+               "mapping; trace_pipe_raw and trace_pipe are read only while nothing "
+               "is mapped)",
                tuple(c for c in CONSUMERS if c != "sequential")),
     Assumption("client", "documented",
                "the client reads only up to the meta page's reader.read",
@@ -175,8 +208,8 @@ ASSUMPTION_KEYS = tuple(a.key for a in ASSUMPTIONS)
 #: the other Config keys: sizes, and what the workload does (every field of
 #: Config is in exactly one of the three groups: tests/test_evidence_model.py)
 SIZE_KEYS = ("pages", "page_events", "events", "processes", "nesting")
-WORKLOAD_KEYS = ("overwrite", "pipe_reads", "resets", "nc_readers", "padding",
-                 "kernel_ops")
+WORKLOAD_KEYS = ("overwrite", "pipe_reads", "text_reads", "resets", "nc_readers",
+                 "padding", "kernel_ops", "refusals")
 
 
 def option_words(key: str, value) -> str:

@@ -44,6 +44,11 @@ def _prop(kind: str, applies=lambda m: True):
     return deco
 
 
+def _upstream_meta(m) -> bool:
+    """The property is about a field of struct trace_buffer_meta (the final ABI)."""
+    return m.meta_fields == "upstream"
+
+
 # ------------------------------------------------------------------------- always
 @_prop(ALWAYS)
 def no_duplicate_delivery(m, s) -> bool:
@@ -208,6 +213,138 @@ def non_consuming_read_detects_overwrite(m, s) -> bool:
     return not s[P.FLAGS] & P.F_NC_TORN
 
 
+@_prop(ALWAYS)
+def no_kernel_warning(m, s) -> bool:
+    """No reachable state makes the kernel WARN (a WARN*() splat is a defect
+    report, a crash with panic_on_warn). The steps that would warn set a flag named
+    by the kernel function, message and source line (protocol.KERNEL_LOG):
+    ring_buffer_map_get_reader's WARN_ONCE("Reader on commit with %ld missed
+    events") (6.10: WARN_ON_ONCE(missed_events)) when GET_READER swaps in the page
+    the writer is committing to with a loss pending; tracing_buffers_mmap_close's
+    WARN_ON(ring_buffer_unmap()) on an unmap of an unmapped buffer;
+    put_snapshot_map's WARN_ON(!tr->mapped); ring_buffer_swap_cpu's
+    WARN_ON_ONCE(mapped); ring_buffer_map_dup's "Unexpected buffer stat"."""
+    return not s[P.FLAGS] & P.K_WARN_BITS
+
+
+@_prop(ALWAYS, applies=lambda m: m.page_flags)
+def no_silent_commit_overrun(m, s) -> bool:
+    """No loss is only logged: ring_buffer_map_get_reader, when the page it swaps
+    in with events lost is the commit page but not the tail page (a commit
+    overrun), prints pr_info("Ring buffer [%d] commit overrun lost %ld events at
+    timestamp:%lld") and clears the count (Linux 6.12.117; the code says "TODO:
+    Add missed events to the page for user space to know"): the mapped reader is
+    never told, in the page or in the meta page."""
+    return not s[P.FLAGS] & P.K_COMMIT_OVERRUN
+
+
+@_prop(ALWAYS, applies=_upstream_meta)
+def meta_reader_lost_events(m, s) -> bool:
+    """``reader.lost_events`` means what include/uapi/linux/trace_mmap.h says:
+    "Number of events lost at the time of the reader swap". Every time
+    rb_update_meta_page writes it (first map, GET_READER, reset while mapped), it
+    equals the events lost (overrun by the writer) between the previous reader
+    page and the current one, counted when rb_get_reader_page swapped the current
+    one in (0 after a reset or before any swap)."""
+    return not s[P.FLAGS] & P.F_META_LOST
+
+
+@_prop(ALWAYS, applies=_upstream_meta)
+def meta_entries(m, s) -> bool:
+    """``entries`` means what include/uapi/linux/trace_mmap.h says, "Number of
+    entries in the ring-buffer", read as the kernel counts it (cpu_buffer->entries,
+    what the selftest's meta_page_check expects: every event committed since the
+    last reset, read and overwritten ones included), wherever the meta page is
+    documented fresh: after the first map, after GET_READER (ring-buffer-map.rst:
+    it "updates the meta-page fields"), after a reset while mapped."""
+    return not s[P.FLAGS] & P.F_META_ENTRIES
+
+
+@_prop(ALWAYS, applies=_upstream_meta)
+def meta_overrun(m, s) -> bool:
+    """``overrun``, "Number of entries lost in the ring-buffer": the events the
+    writer overwrote since the last reset (rb_handle_head_page's count), wherever
+    the meta page is documented fresh (see meta_entries)."""
+    return not s[P.FLAGS] & P.F_META_OVERRUN
+
+
+@_prop(ALWAYS, applies=_upstream_meta)
+def meta_read(m, s) -> bool:
+    """``read``, "Number of entries that have been read": the events any consumer
+    (GET_READER, trace_pipe_raw, trace_pipe) consumed since the last reset,
+    wherever the meta page is documented fresh (see meta_entries)."""
+    return not s[P.FLAGS] & P.F_META_READ
+
+
+@_prop(ALWAYS, applies=_upstream_meta)
+def meta_reader_id(m, s) -> bool:
+    """``reader.id``, "subbuf ID of the current reader. ID range [0 : @nr_subbufs
+    - 1]": the ID of cpu_buffer->reader_page, within the range, wherever the meta
+    page is documented fresh (after the first map and a reset too, not only after
+    the ioctl as meta_reader_id_after_ioctl)."""
+    return not s[P.FLAGS] & P.F_META_RID
+
+
+@_prop(ALWAYS, applies=_upstream_meta)
+def meta_reader_read(m, s) -> bool:
+    """``reader.read``, "Number of bytes read on the reader subbuf": what the
+    kernel reader consumed of the reader page (reader_page->read, never beyond its
+    commit), wherever the meta page is documented fresh (see meta_entries)."""
+    return not s[P.FLAGS] & P.F_META_RREAD
+
+
+@_prop(ALWAYS)
+def lost_events_reported_once(m, s) -> bool:
+    """Every loss is reported to user space at most once, on the first page after
+    the gap, with its count (or is left to ``overrun``): the sub-buffer commit
+    flags RB_MISSED_EVENTS / RB_MISSED_STORED that ring_buffer_map_get_reader puts
+    in the new reader page (and ring_buffer_read_page in the page it hands out),
+    and trace_pipe's "[LOST %lu EVENTS]" line (ring_buffer_consume's lost_events),
+    each name the events lost just before the data they come with. A report on a
+    page with no loss before it, a second report of the same loss, or another
+    count is a violation. (A loss never reported is counted in ``overrun``:
+    no_unaccounted_loss.)"""
+    return not s[P.FLAGS] & P.F_LOSS_MISREPORT
+
+
+def _refusals(m) -> bool:
+    return m.config.refusals
+
+
+@_prop(ALWAYS, applies=_refusals)
+def refused_call_changes_nothing(m, s) -> bool:
+    """A refused call leaves the kernel's state as it was (failure atomicity):
+    ring_buffer_resize and ring_buffer_subbuf_order_set (-EBUSY while
+    resize_disabled), the snapshot arming of tracing_arm_snapshot_locked (-EBUSY
+    while tr->mapped), get_snapshot_map (mmap -EBUSY while a snapshot user
+    exists), GET_READER on an unmapped buffer (rb_get_mapped_buffer: -ENODEV),
+    and an mmap __rb_map_vma refuses (-EINVAL after ring_buffer_map set up the
+    IDs, the meta page and resize_disabled: its error path must undo them, and
+    tracing_buffers_mmap must give tr->mapped back). Only cpu_buffer->head_page,
+    a hint rb_set_head_page fixes up, may move. (--refusals)"""
+    return not s[P.FLAGS] & P.F_REFUSAL_CHANGED
+
+
+@_prop(ALWAYS, applies=_refusals)
+def refusal_lifted_after_unmap(m, s) -> bool:
+    """What a mapping refuses works again once nothing is mapped: a resize, a
+    sub-buffer order change (resize_disabled), a snapshot or a snapshot trigger
+    (tr->mapped) is never refused while no VMA of the buffer is left
+    (Documentation/trace/ring-buffer-map.rst, Limitations: not possible "when a
+    mapping is in place"). (--refusals)"""
+    return not s[P.FLAGS] & P.F_REFUSAL_STUCK
+
+
+@_prop(ALWAYS, applies=_refusals)
+def snapshot_excludes_mapping(m, s) -> bool:
+    """A snapshot user and a mapping never coexist: mmap refuses while a snapshot
+    trigger holds tr->snapshot (get_snapshot_map), and arming a snapshot refuses
+    while tr->mapped counts a mapping (tracing_arm_snapshot_locked), so that no
+    snapshot swaps the buffer a process maps (the selftest's
+    snapshot.excludes_map and excluded_by_map). (--refusals)"""
+    return not s[P.FLAGS] & P.F_SNAP_MAPPED
+
+
 # ---------------------------------------------------------------------- sometimes
 @_prop(SOMETIMES)
 def event_delivered(m, s) -> bool:
@@ -221,9 +358,10 @@ def reader_swap_by_ioctl(m, s) -> bool:
     return bool(s[P.FLAGS] & P.G_IOCTL_SWAP)
 
 
-@_prop(SOMETIMES)
+@_prop(SOMETIMES, applies=lambda m: m.config.overwrite)
 def overrun_while_mapped(m, s) -> bool:
-    """The writer overruns the head page (overwrite mode) while the buffer is mapped."""
+    """The writer overruns the head page (overwrite mode) while the buffer is mapped.
+    (Not applicable in producer/consumer mode: the writer never overruns.)"""
     return bool(s[P.FLAGS] & P.G_OVERRUN_MAPPED)
 
 
@@ -248,6 +386,19 @@ def nested_write(m, s) -> bool:
 def writer_on_reader_page(m, s) -> bool:
     """The reader took the page the writer is filling (tail_page == reader_page)."""
     return s[P.TAIL] == s[P.READER] and s[P.MAPPED] > 0
+
+
+@_prop(SOMETIMES, applies=lambda m: m.page_flags and m.config.overwrite)
+def loss_flagged_in_page(m, s) -> bool:
+    """GET_READER records a loss in the new reader page (RB_MISSED_EVENTS)."""
+    return bool(s[P.FLAGS] & P.G_LOSS_FLAGGED)
+
+
+@_prop(SOMETIMES, applies=lambda m: m.config.text_reads > 0 and m.config.overwrite)
+def text_read_leaves_loss_pending(m, s) -> bool:
+    """A trace_pipe read peeks a page with a loss, the line does not fit, and the
+    read returns with cpu_buffer->lost_events still set."""
+    return bool(s[P.FLAGS] & P.G_TEXT_LEFT_LOSS)
 
 
 @_prop(SOMETIMES, applies=lambda m: m.nc and (m.data_index or m.nc_check != "none"))

@@ -177,7 +177,22 @@ IOCTLP = 30    # 1 + the process inside GET_READER before its rb_update_meta_pag
 UNMAPW = 31    # 1 + the process whose last unmap waits in synchronize_rcu (seed)
 REAL0 = 32     # bit p: page p is padded but its real_end is 0 (a later write that
                # crossed it found it full: rb_reset_tail's ``tail == bsize`` case)
-NGLOBAL = 33
+M_LOST = 33    # meta reader.lost_events
+RFLAG = 34     # the RB_MISSED_* flags in the reader page's commit word: 0 none, else
+               # (stored count << 1) | 1 (RB_MISSED_EVENTS; the count is 0 when
+               # RB_MISSED_STORED is not set). Only the reader page ever has them:
+               # a page leaving the reader slot gets commit = 0
+GAP = 35       # history: (events lost at the swap that brought in the current
+               # reader page: overrun since the previous swap) << 1 | 1 once that loss
+               # has been reported to user space (page flags, a raw read's copy, a
+               # trace_pipe [LOST] line)
+TEXTB = 36     # trace_pipe (text) reads left
+TEXTP = 37     # 1 while a trace_pipe read is under way (it has consumed a line)
+TRMAP = 38     # tr->mapped (get_snapshot_map / put_snapshot_map; upstream only)
+SNAP = 39      # tr->snapshot: armed snapshot users (a snapshot trigger), 0 or 1
+RESDIS = 40    # cpu_buffer->resize_disabled (the mapping's unit)
+SNAPB = 41     # snapshots that may still go ahead (--refusals: 1)
+NGLOBAL = 42
 
 # sticky flags
 F_TORN = 1 << 0          # a process read a page the writer had started to overwrite
@@ -196,8 +211,66 @@ F_UPDATE_ORDER = 1 << 12   # the seed's update ioctl returned with data_pages[] 
                            # ring order from data_page_head
 F_DP_SLOT = 1 << 13        # a swap wrote data_pages[data_page_head] while that slot
                            # did not hold the head page's ID (the list lost an ID)
+F_META_LOST = 1 << 14      # a refresh wrote reader.lost_events != the loss at the swap
+F_LOSS_MISREPORT = 1 << 15  # lost events reported twice, off the page after the gap,
+                            # or with another count
+G_LOSS_FLAGGED = 1 << 16    # goal: GET_READER flagged a page with lost events
+# kernel log lines (sticky, one bit each; :data:`KERNEL_LOG` names them)
+K_READER_ON_COMMIT = 1 << 17
+K_COMMIT_OVERRUN = 1 << 18
+K_MMAP_CLOSE = 1 << 19
+K_PUT_SNAPSHOT_MAP = 1 << 20
+K_SWAP_CPU_MAPPED = 1 << 21
+K_MAP_DUP = 1 << 22
+G_TEXT_LEFT_LOSS = 1 << 23  # goal: a trace_pipe read returned with a loss pending
+F_REFUSAL_CHANGED = 1 << 24  # a refused call changed the kernel's state
+F_REFUSAL_STUCK = 1 << 25    # a call a mapping refuses was refused with nothing mapped
+F_SNAP_MAPPED = 1 << 26      # a snapshot user and a mapping at the same time
+# where the meta page is documented fresh (first map, GET_READER, reset while
+# mapped), a field did not hold what its uapi comment says
+F_META_ENTRIES = 1 << 27
+F_META_OVERRUN = 1 << 28
+F_META_READ = 1 << 29
+F_META_RID = 1 << 30
+F_META_RREAD = 1 << 31
+#: (bit, kind, function, message, source): what a step that sets the bit makes
+#: the kernel log (Linux 6.12.117 kernel/trace/ring_buffer.c and trace.c), as the
+#: kernel's report names it: kind "WARNING" for a WARN*() splat, "info" for a
+#: pr_info() line; function is the one the report names (for a WARN in an inlined
+#: function, its caller); message the text WARN()/WARN_ONCE()/pr_info() print
+#: ("" for WARN_ON(); ``{missed}`` is the count of the loss, the time stamp is
+#: not printed); source the line that fires
+KERNEL_LOG = (
+    (K_READER_ON_COMMIT, "WARNING", "ring_buffer_map_get_reader",
+     "Reader on commit with {missed} missed events",
+     "ring_buffer_map_get_reader: WARN_ONCE(reader_page == tail_page, ...) "
+     "(6.10: WARN_ON_ONCE(missed_events), no message)"),
+    (K_COMMIT_OVERRUN, "info", "ring_buffer_map_get_reader",
+     "Ring buffer [0] commit overrun lost {missed} events at timestamp:",
+     "ring_buffer_map_get_reader: pr_info(...) when the new reader page is the "
+     "commit page but not the tail page"),
+    (K_MMAP_CLOSE, "WARNING", "tracing_buffers_mmap_close", "",
+     "tracing_buffers_mmap_close: WARN_ON(ring_buffer_unmap(...)) (-ENODEV)"),
+    (K_PUT_SNAPSHOT_MAP, "WARNING", "tracing_buffers_mmap_close", "",
+     "put_snapshot_map (inlined): WARN_ON(!tr->mapped)"),
+    (K_SWAP_CPU_MAPPED, "WARNING", "ring_buffer_swap_cpu", "",
+     "ring_buffer_swap_cpu: WARN_ON_ONCE(cpu_buffer_a->mapped || "
+     "cpu_buffer_b->mapped)"),
+    (K_MAP_DUP, "WARNING", "ring_buffer_map_dup",
+     "Unexpected buffer stat, it should be mapped",
+     "ring_buffer_map_dup: WARN(1, ...) when not mapped"),
+)
+K_WARN_BITS = 0
+for _entry in KERNEL_LOG:
+    if _entry[1] == "WARNING":
+        K_WARN_BITS |= _entry[0]
 _VIOLATION_BITS = (F_TORN | F_IOCTL_META | F_BACKWARDS | F_RESIZED | F_SWAPPED
-                   | F_PAGE_LEFT | F_FAULT | F_NC_TORN | F_UPDATE_ORDER | F_DP_SLOT)
+                   | F_PAGE_LEFT | F_FAULT | F_NC_TORN | F_UPDATE_ORDER | F_DP_SLOT
+                   | F_META_LOST | F_LOSS_MISREPORT
+                   | K_WARN_BITS | K_COMMIT_OVERRUN | F_REFUSAL_CHANGED
+                   | F_REFUSAL_STUCK | F_SNAP_MAPPED | F_META_ENTRIES | F_META_OVERRUN
+                   | F_META_READ | F_META_RID | F_META_RREAD)
+EBUSY, ENODEV, EINVAL = -16, -19, -22
 
 # writer phases (per nesting level)
 # (W_MOVED: the tail move is done and the write owes rb_move_tail's closing
@@ -321,9 +394,9 @@ class RingBufferModel:
         self.LTF = self.NC + NNF * c.nc_readers
         self.SIZE = self.LTF + (NLF * P if self.ltf else 0)
         # the visited set stores states packed (checker's state_struct): 16-bit
-        # slots, 64-bit event masks (events <= 40)
-        self.state_struct = "<" + "h" * DELIV + "q" * (FLAGS - DELIV) + "h" * (
-            self.SIZE - FLAGS)
+        # slots, 64-bit event masks (events <= 40) and sticky flags
+        self.state_struct = "<" + "h" * DELIV + "q" * (FLAGS + 1 - DELIV) + "h" * (
+            self.SIZE - FLAGS - 1)
         self._ph_slots = [self.PROC + NPF * i + PH for i in range(P)]
         self._child_slots = [self.PROC + NPF * i + CHILD for i in range(P)]
         self.ALL = (1 << c.events) - 1
@@ -343,6 +416,18 @@ class RingBufferModel:
         self.data_index = r["data_index"] == "writer_cnt"
         self.nc_check = r["nc_check"]
         self.padding = c.padding
+        self.commit_page_warns = r["commit_page_loss"] == "warns"
+        self.swap_lost_always = r["swap_lost_events"] == "always"
+        self.meta_lost_at_swap = r["meta_lost_events"] == "at_swap"
+        # the RB_MISSED_* page flags exist since Linux 6.10 (struct
+        # trace_buffer_meta); the seed and v3 report no loss in a mapped page
+        self.page_flags = self.meta_fields == "upstream"
+        # tr->mapped and the snapshot exclusion (get_snapshot_map, the arming
+        # checks) came with the final ABI (v12 of the series)
+        self.snapshot_excl = self.meta_fields == "upstream"
+        self.vma_open = r["vma_open"]
+        self.meta_skip = r["meta_update"]   # a field rb_update_meta_page leaves
+        self.map_error = r["map_error"]
         # granularity "fine": impl's steps (see Config); "coarse": merged
         self.fine = c.granularity == "fine"
         self.ioctl_refresh = self.fine and self.get_reader in (
@@ -389,6 +474,8 @@ class RingBufferModel:
             s[self.NXT + p] = p + 1 if p < N else 1
         s[self.NXT + 0] = 0
         s[PIPEB] = c.pipe_reads
+        s[TEXTB] = c.text_reads
+        s[SNAPB] = 1 if c.refusals else 0
         s[RESETB] = c.resets
         return [tuple(s)]
 
@@ -608,13 +695,20 @@ class RingBufferModel:
 
         # ---- kernel paths ------------------------------------------------------
         mapped = s[MAPPED]
-        if s[PIPEB] and (c.consumers == "concurrent" or mapped == 0) and not (
+        alone = c.consumers == "concurrent" or mapped == 0
+        if s[PIPEB] and alone and not s[TEXTP] and not (
                 self.v2_writer and self._reader_spins(s)):
             t = self._pipe_read(s)
             if t is not None:
                 append((("pipe", "read_page"), t))
                 if self._why is not None and mapped != 0:
                     self._why[("pipe", "read_page")] = ("consumers",)
+        if (s[TEXTB] or s[TEXTP]) and alone and not (
+                self.v2_writer and self._reader_spins(s)):
+            self._text_steps(s, append)
+            if self._why is not None and mapped != 0:
+                for step in ("text_read", "text_line", "text_full", "text_done"):
+                    self._why[("text", step)] = ("consumers",)
         if s[RESETB] and d == 0:
             append((("kernel", "reset"), self._reset(s)))
         if mapped > 0 and self._gate_steps:
@@ -625,6 +719,8 @@ class RingBufferModel:
                 l = list(s)
                 l[FLAGS] |= bit
                 append((("kernel", name), tuple(l)))
+        if c.refusals:
+            self._admin_steps(s, append)
 
         # ---- user-space processes --------------------------------------------
         # facts every process step looks at, computed once per state
@@ -648,6 +744,7 @@ class RingBufferModel:
                 elif d == 0:
                     l = list(s)
                     l[UNMAPW] = 0
+                    l[RESDIS] -= 1
                     self._free_ids_meta(l)
                     append(((self.proc_names[i], "unmap_sync"), tuple(l)))
             return out
@@ -673,6 +770,7 @@ class RingBufferModel:
                 self._refresh_meta(l)
                 if l[M_RID] != l[self.IDS + l[READER]]:
                     l[FLAGS] |= F_IOCTL_META
+                self._check_meta_fresh(l)
                 append(((self.proc_names[i], "ioctl_meta"), tuple(l)))
             else:
                 self._user_steps_only(s, i, append)
@@ -1021,9 +1119,13 @@ class RingBufferModel:
         l[HEAD] = l[NXT + H]
         l[HCACHE] = l[HEAD]
         ov = l[OVERRUN]
-        if ov != l[LASTOV]:
-            l[LOSTEV] = ov - l[LASTOV]
+        gap = ov - l[LASTOV]
+        if gap or self.swap_lost_always:
+            l[LOSTEV] = gap
             l[LASTOV] = ov
+        # history: the loss just before the new reader page, not yet reported
+        l[GAP] = gap << 1
+        l[RFLAG] = 0        # the new reader page's commit word carries no flags
         l[READER] = H
         l[self.PREAD + H] = 0
         if self.meta_in_swap and l[MAPPED] > 0:
@@ -1041,27 +1143,66 @@ class RingBufferModel:
     def _get_reader_page(self, l):
         """rb_get_reader_page: the current reader page while it has unread data, else
         swap with the head page unless the reader page is the commit page or the
-        buffer is empty. Returns the reader page or -1."""
-        R = l[READER]
-        if l[self.PREAD + R] < l[self.PCOMMIT + R]:
-            return R
-        if l[COMMITP] == R:
-            return -1
-        self._set_head_page(l)
-        if self._empty(l):
-            return -1
-        self._swap(l)
-        return l[READER]
+        buffer holds no entries by its counters (rb_num_of_entries: entries -
+        (overrun + read)); after a swap it looks again (a page swapped in with
+        nothing committed yet ends the loop at the commit page check). Returns
+        the reader page or -1."""
+        for _ in range(3):
+            R = l[READER]
+            if l[self.PREAD + R] < l[self.PCOMMIT + R]:
+                return R
+            if l[COMMITP] == R:
+                return -1
+            if l[ENTRIES] - (l[OVERRUN] + l[READCNT]) == 0:
+                return -1
+            self._swap(l)
+        return -1
 
     def _refresh_meta(self, l):
-        """rb_update_meta_page (and the v3 ioctl's stores)."""
+        """rb_update_meta_page (and the v3 ioctl's stores); rule meta_update may
+        leave one field alone (a broken refresh)."""
         R = l[READER]
-        l[M_RID] = l[self.IDS + R]
-        l[M_RREAD] = l[self.PREAD + R]
-        l[M_ENTRIES] = l[ENTRIES]
-        l[M_OVERRUN] = l[OVERRUN]
+        skip = self.meta_skip
+        if skip != "no_reader_id":
+            l[M_RID] = l[self.IDS + R]
+        if skip != "no_reader_read":
+            l[M_RREAD] = l[self.PREAD + R]
+        if skip != "no_entries":
+            l[M_ENTRIES] = l[ENTRIES]
+        if skip != "no_overrun":
+            l[M_OVERRUN] = l[OVERRUN]
         if self.meta_fields == "upstream":
-            l[M_READ] = l[READCNT]
+            if skip != "no_read":
+                l[M_READ] = l[READCNT]
+            lost = l[GAP] >> 1
+            l[M_LOST] = lost if self.meta_lost_at_swap else l[LOSTEV]
+            if l[M_LOST] != lost:
+                l[FLAGS] |= F_META_LOST
+
+    def _check_meta_fresh(self, l):
+        """Where the meta page is documented fresh (ring-buffer-map.rst: the ioctl
+        "updates the meta-page fields"; first map; reset while mapped), each
+        field holds what include/uapi/linux/trace_mmap.h says it means, counted
+        by the kernel at that instant: entries ("Number of entries in the
+        ring-buffer": events committed since the last reset, cpu_buffer->entries),
+        overrun ("Number of entries lost in the ring-buffer": events overwritten
+        since the last reset), read ("Number of entries that have been read":
+        events consumed by any reader), reader.id ("subbuf ID of the current
+        reader. ID range [0 : nr_subbufs - 1]") and reader.read ("Number of bytes
+        read on the reader subbuf", here in events)."""
+        if self.meta_fields != "upstream":
+            return
+        R = l[READER]
+        if l[M_ENTRIES] != l[ENTRIES]:
+            l[FLAGS] |= F_META_ENTRIES
+        if l[M_OVERRUN] != l[OVERRUN]:
+            l[FLAGS] |= F_META_OVERRUN
+        if l[M_READ] != l[READCNT]:
+            l[FLAGS] |= F_META_READ
+        if not (0 <= l[M_RID] <= self.N and l[M_RID] == l[self.IDS + R]):
+            l[FLAGS] |= F_META_RID
+        if not (l[M_RREAD] == l[self.PREAD + R] <= l[self.PCOMMIT + R]):
+            l[FLAGS] |= F_META_RREAD
 
     def _ioctl(self, l, pos):
         """The get-reader ioctl's work under reader_lock. Returns 0 or -ENODEV (the
@@ -1089,23 +1230,27 @@ class RingBufferModel:
                 l[self.PREAD + R] = amount
             self._get_reader_page(l)
         else:  # consume_to_commit / no_meta_refresh
-            swapped_from = l[READER]
             # ring_buffer_map_get_reader's consume loop starts with
             # rb_per_cpu_empty, whose rb_set_head_page fixes the cached head
             self._set_head_page(l)
-            R = self._get_reader_page(l)
-            if (R >= 0 and R != swapped_from and l[LOSTEV] and R != l[COMMITP]
-                    and self.meta_fields == "upstream"
-                    and l[self.PCOMMIT + R] > self.K and not l[REAL0] >> R & 1):
-                # ring_buffer_map_get_reader records the loss in the new reader
-                # page: its commit is cut back to real_end (the padding goes)
-                l[self.PCOMMIT + R] = self.K
+            R = l[READER]
+            if self._empty(l):
+                R = -1
+            elif l[self.PREAD + R] >= l[self.PCOMMIT + R]:
+                # the reader page is done: rb_get_reader_page swaps unless the
+                # reader page is the commit page or the buffer is empty; after a
+                # swap the count in lost_events goes into the new page, then
+                # lost_events = 0 (an ioctl that only consumes leaves it alone)
+                R = self._get_reader_page(l)
+                if R >= 0:
+                    if l[LOSTEV] and self.page_flags:
+                        self._record_loss(l, R, l[LOSTEV])
+                    l[LOSTEV] = 0
             if R >= 0:
                 K = self.K
                 n = min(l[self.PCOMMIT + R], K) - min(l[self.PREAD + R], K)
                 l[READCNT] += n
                 l[self.PREAD + R] = l[self.PCOMMIT + R]
-            l[LOSTEV] = 0
         if l[READER] != before:
             l[FLAGS] |= G_IOCTL_SWAP
         if not self.ioctl_refresh:
@@ -1114,7 +1259,47 @@ class RingBufferModel:
                 self._refresh_meta(l)
             if l[M_RID] != l[self.IDS + l[READER]]:
                 l[FLAGS] |= F_IOCTL_META
+            self._check_meta_fresh(l)
         return 0
+
+    def _record_loss(self, l, R, missed):
+        """ring_buffer_map_get_reader after a swap with ``missed`` events lost: the
+        count goes into the new reader page R unless R is the commit page.
+
+        Not the commit page: commit is cut back to real_end when the writer closed
+        the page early (the padding goes), the count is stored after the data when
+        sizeof(long) bytes are free (RB_MISSED_STORED) and RB_MISSED_EVENTS is set.
+        In the model a page the writer left holds ``page_events`` events and its
+        padding: after the cut there is room for the count; without padding
+        (events fill the page exactly) or with real_end 0 there is none.
+        The commit page (commit_page_loss): 6.12.117 WARN_ONCE when it is also the
+        tail page, else pr_info (a commit overrun); 6.10 WARN_ON_ONCE."""
+        if R != l[COMMITP]:
+            PC = self.PCOMMIT + R
+            cut = l[PC] > self.K and not l[REAL0] >> R & 1
+            if cut:
+                l[PC] = self.K
+            stored = cut or l[PC] < self.K
+            l[RFLAG] = ((missed if stored else 0) << 1) | 1
+            l[FLAGS] |= G_LOSS_FLAGGED
+            self._report_loss(l, missed)
+        elif self.commit_page_warns or R == l[TAIL]:
+            l[FLAGS] |= K_READER_ON_COMMIT
+        else:
+            l[FLAGS] |= K_COMMIT_OVERRUN
+
+    def _report_loss(self, l, count, exact=True):
+        """User space is told ``count`` events were lost just before the current
+        reader page's data (a flag in its commit word, a raw read's copy, a
+        trace_pipe [LOST] line). ``exact``: the count is given (else only
+        RB_MISSED_EVENTS). The history slot GAP holds what was really lost there
+        and whether it was told already; anything else is a misreport."""
+        if not count:
+            return
+        g = l[GAP]
+        if g & 1 or g >> 1 == 0 or (exact and count != g >> 1):
+            l[FLAGS] |= F_LOSS_MISREPORT
+        l[GAP] = g | 1
 
     def _deliver(self, l, seq):
         bit = 1 << seq
@@ -1123,17 +1308,44 @@ class RingBufferModel:
         l[DELIV] |= bit
 
     def _pipe_read(self, s):
-        """ring_buffer_read_page for a trace_pipe_raw read of a whole page."""
+        """A trace_pipe_raw read of a whole page (:meth:`_read_page`)."""
         l = list(s)
+        if self._read_page(l) is None and tuple(l) == s:
+            return None
+        # (a read that finds nothing after rb_get_reader_page swapped in a page
+        # with nothing committed yet still leaves that swap behind)
+        l[PIPEB] -= 1
+        return tuple(l)
+
+    def _read_page(self, l):
+        """ring_buffer_read_page for a read of a whole page. Returns None (no
+        page to read) or what the caller's page holds: (first event's sequence
+        number, data events, the padding unit in it, missed count, RB_MISSED_EVENTS
+        carried from the reader page). A copy holds the padding it copied; a page
+        handed out whole has its commit cut back to real_end (no padding) unless
+        real_end is 0."""
         R = self._get_reader_page(l)
         if R < 0:
             return None
         PR, PC = self.PREAD + R, self.PCOMMIT + R
         read, commit = l[PR], l[PC]
         base = l[self.PBASE + R]
-        if read or R == l[COMMITP] or (
-                l[MAPPED] > 0 and self.rules["read_page_mapped"] == "copy"):
-            events = min(commit, self.K)
+        # the page handed out carries the reader page's RB_MISSED_EVENTS and, when
+        # lost_events is set, the count; then lost_events = 0
+        missed = l[LOSTEV]
+        flagged = l[RFLAG]
+        l[LOSTEV] = 0
+        if missed:
+            self._report_loss(l, missed)
+        elif flagged:
+            self._report_loss(l, 1, exact=False)
+        events = min(commit, self.K)
+        copy = bool(read or R == l[COMMITP] or (
+            l[MAPPED] > 0 and self.rules["read_page_mapped"] == "copy"))
+        out = (base + min(read, events), max(0, events - read),
+               commit > self.K and (copy or bool(l[REAL0] >> R & 1)),
+               missed, bool(flagged))
+        if copy:
             for k in range(read, events):
                 self._deliver(l, base + k)
             l[READCNT] += max(0, events - read)
@@ -1150,10 +1362,88 @@ class RingBufferModel:
             l[self.PFILL + R] = 0
             l[self.PWRITE + R] = 0
             l[REAL0] &= ~(1 << R)
+            l[RFLAG] = 0
             l[PC] = 0
             l[PR] = 0
-        l[PIPEB] -= 1
-        return tuple(l)
+        return out
+
+    # ------------------------------------------------------------------ trace_pipe
+    def _text_steps(self, s, append):
+        """tracing_read_pipe on per_cpu/cpu0/trace_pipe (actor ``text``).
+
+        One read formats events into the read's trace_seq, one line each: for each
+        line ring_buffer_peek (rb_buffer_peek: rb_get_reader_page, which swaps in
+        the next page when the reader page is done and then sets lost_events),
+        print_trace_line (with a "[LOST n EVENTS]" line first when the peek
+        returned a loss), then ring_buffer_consume (reports and clears
+        lost_events, rb_advance_reader: read++). Steps:
+
+        - ``text_read``: a read starts and its first line goes in (the trace_seq
+          is empty: a line always fits);
+        - ``text_line``: the next line fits: peek and consume;
+        - ``text_full``: the next line does not fit the space left: peeked, put
+          back, not consumed, the read returns (what the peek swapped in and set
+          in lost_events stays);
+        - ``text_done``: the user's count is reached after a consumed line: the
+          read returns without peeking.
+
+        Abstraction: line lengths are not modelled; after the first line of a
+        read, whether the next one fits (text_line / text_full) and whether the
+        count is reached (text_done) are nondeterministic choices, so every way a
+        read can end is explored. The [LINE TOO BIG] case (a single line larger
+        than the trace_seq, consumed unprinted) and the leftover bytes a read
+        returns later (trace_seq_to_user) are left out. A line is one step: the
+        peek and the consume are separate reader_lock sections, but between them
+        only the writer runs (trace_access_lock; one consumer at a time), and it
+        cannot touch the reader page's unread event. A read on an empty buffer
+        returns without touching the buffer (no step)."""
+        if not s[TEXTP]:
+            l = list(s)
+            R = self._text_peek(l)
+            if R >= 0:
+                self._text_consume(l, R)
+                l[TEXTB] -= 1
+                l[TEXTP] = 1
+                append((("text", "text_read"), tuple(l)))
+            return
+        l = list(s)
+        R = self._text_peek(l)
+        if R >= 0:
+            full = list(l)
+            self._text_consume(l, R)
+            append((("text", "text_line"), tuple(l)))
+            full[TEXTP] = 0
+            if full[LOSTEV]:
+                full[FLAGS] |= G_TEXT_LEFT_LOSS
+            append((("text", "text_full"), tuple(full)))
+        l = list(s)
+        l[TEXTP] = 0
+        append((("text", "text_done"), tuple(l)))
+
+    def _text_peek(self, l):
+        """ring_buffer_peek: the reader page holding the next event, or -1. The
+        writer's padding at the end of a page is consumed on the way (it is no
+        event: rb_advance_reader does not count it in ``read``)."""
+        if self._empty(l):          # __find_next_entry: ring_buffer_empty_cpu
+            return -1
+        for _ in range(3):
+            R = self._get_reader_page(l)
+            if R < 0 or l[self.PREAD + R] < self.K:
+                return R
+            l[self.PREAD + R] = l[self.PCOMMIT + R]
+        return -1  # pragma: no cover - at most one padding unit per page
+
+    def _text_consume(self, l, R):
+        """ring_buffer_consume of the event at the reader page's read offset: the
+        loss the peek returned goes out with it ([LOST n EVENTS]), lost_events = 0,
+        rb_advance_reader."""
+        self._report_loss(l, l[LOSTEV])
+        l[LOSTEV] = 0
+        PR = self.PREAD + R
+        pos = l[PR]
+        self._deliver(l, l[self.PBASE + R] + pos)
+        l[PR] = pos + 1
+        l[READCNT] += 1
 
     def _reset(self, s):
         """rb_reset_cpu (``echo > trace``): every unread event is discarded and counted
@@ -1162,6 +1452,14 @@ class RingBufferModel:
         clears only its meta counters and leaves ``data_page_head`` and
         ``data_pages[]`` (rule ``reset_data_pages``)."""
         l = list(s)
+        self._clear_buffer(l)
+        l[RESETB] -= 1
+        return tuple(l)
+
+    def _clear_buffer(self, l):
+        """rb_reset_cpu's work on the state (also what a snapshot leaves in the
+        live buffer: see :meth:`_snapshot`)."""
+        s = tuple(l)
         N1 = self.N + 1
         l[ACCT] |= _mask(0, s[SEQ]) & ~s[DELIV]
         l[REAL0] = 0
@@ -1171,18 +1469,265 @@ class RingBufferModel:
             l[self.PREAD + p] = 0
         h = s[PAGESP]
         l[HEAD] = l[TAIL] = l[COMMITP] = l[HCACHE] = h
-        for k in (ENTRIES, OVERRUN, TOUCHED, READCNT, LASTOV, LOSTEV, DROPPED):
+        for k in (ENTRIES, OVERRUN, TOUCHED, READCNT, LASTOV, LOSTEV, DROPPED, GAP,
+                  RFLAG):
             l[k] = 0
         if s[MAPPED] > 0:
             if self.v2_writer:
                 l[M_ENTRIES] = l[M_OVERRUN] = l[M_TOUCHED] = 0
             else:
                 self._refresh_meta(l)
+                self._check_meta_fresh(l)
             if self.has_data_pages and self.rules["reset_data_pages"] == "relist":
                 # rbmap's fix: list the ring again from the new head
                 self._list_data_pages(l)
-        l[RESETB] -= 1
-        return tuple(l)
+
+    # ------------------------------------------------------------------ geometry
+    def resized(self, s, pages: int | None = None, page_events: int | None = None):
+        """A buffer of another size, for running scenarios (exploration keeps the
+        size constant): ``(model, state)`` after ring_buffer_resize of the per-CPU
+        buffer to ``pages`` ring pages, or after ring_buffer_subbuf_order_set
+        (``page_events``: what a sub-buffer of the new order holds; ``pages``
+        then is the new count). Only for a buffer nobody maps (resize_disabled
+        refuses both) and no write in flight.
+
+        - rb_remove_pages: the pages right after the tail page (after the reader
+          page's next when the tail is on the reader page) leave the ring; their
+          entries are added to overrun (lost, counted) and, if the head was among
+          them, the head moves to the page after them;
+        - rb_insert_pages: empty pages are spliced in just before the head page;
+        - ring_buffer_subbuf_order_set: every page, the reader page too, is
+          replaced by an empty one (head = tail = commit = the first ring page);
+          entries, overrun, read, last_overrun and lost_events stay as they were,
+          so the events still unread are gone without being counted (history:
+          lost uncounted).
+        IDs are not kept (nothing maps the buffer)."""
+        from dataclasses import asdict
+        assert s[RESDIS] <= 0 and not s[WDEPTH]
+        N, NXT = self.N, self.NXT
+        l = list(s)
+        reorder = page_events is not None
+        ring = []               # ring pages in order, from the one after the tail
+        if reorder:
+            order = []
+        else:
+            start = s[NXT + s[READER]] if s[TAIL] == s[READER] else s[TAIL]
+            p = start
+            for _ in range(N):
+                ring.append(p)
+                p = s[NXT + p]
+            # ring[0] is the tail (or the reader page's next); ring[1:] follow it
+            order = ring
+        new_n = pages if pages is not None else N
+        K = page_events if reorder else self.K
+        model = RingBufferModel(self.variant, Config.unbounded(
+            **{**asdict(self.config), "pages": new_n, "page_events": K}))
+        n = model.N
+        t = [0] * model.SIZE
+        t[:NGLOBAL] = l[:NGLOBAL]
+        t[model.PROC:model.PROC + NPF * self.P] = l[self.PROC:self.PROC + NPF * self.P]
+        for k in range(model.IDS, model.IDS + n + 1):
+            t[k] = 0
+        if reorder:
+            # fresh pages: reader 0, ring 1..n; what was unread is gone
+            t[LOSTU] |= _mask(0, s[SEQ]) & ~(s[DELIV] | s[ACCT])
+            for p in range(1, n + 1):
+                t[model.NXT + p] = p + 1 if p < n else 1
+            t[READER] = 0
+            t[HEAD] = t[TAIL] = t[COMMITP] = t[HCACHE] = t[PAGESP] = 1
+            t[REAL0] = t[RFLAG] = 0
+            return model, tuple(t)
+        # index map: the reader page keeps 0's role as index of its own, the
+        # surviving ring pages follow, new pages last
+        keep = list(order)
+        removed = []
+        head_moved = False
+        if new_n < N:
+            drop = keep[1:1 + N - new_n]
+            removed = drop
+            keep = [keep[0]] + keep[1 + N - new_n:]
+            if s[HEAD] in drop:
+                head_moved = True
+        idx = {s[READER]: 0}
+        for p in keep:
+            idx[p] = len(idx)
+        fresh = list(range(len(idx), n + 1))
+        for p in removed:
+            entries = min(s[self.PWRITE + p], self.K)
+            t[OVERRUN] += entries
+            t[ACCT] |= _mask(s[self.PBASE + p], entries)
+        # the ring, in order; inserted pages go just before the head
+        new_ring = [idx[p] for p in keep]
+        head = keep[1] if head_moved and len(keep) > 1 else s[HEAD]
+        if fresh:
+            at = new_ring.index(idx[s[HEAD]])
+            new_ring[at:at] = fresh
+        for i, q in enumerate(new_ring):
+            t[model.NXT + q] = new_ring[(i + 1) % len(new_ring)]
+        for old, new in idx.items():
+            for base_old, base_new in ((self.PBASE, model.PBASE),
+                                       (self.PFILL, model.PFILL),
+                                       (self.PWRITE, model.PWRITE),
+                                       (self.PCOMMIT, model.PCOMMIT),
+                                       (self.PREAD, model.PREAD)):
+                t[base_new + new] = s[base_old + old]
+        # the reader page's next (where the writer goes when it leaves it)
+        rnext = s[NXT + s[READER]]
+        t[model.NXT + 0] = idx[rnext] if rnext in idx else idx[head]
+        t[READER] = 0
+        t[HEAD] = idx[head]
+        t[TAIL] = idx[s[TAIL]]
+        t[COMMITP] = idx[s[COMMITP]]
+        t[HCACHE] = idx[head] if head_moved or s[HCACHE] not in idx else idx[s[HCACHE]]
+        # cpu_buffer->pages: the page after the removed ones
+        t[PAGESP] = idx[keep[1] if removed else s[PAGESP]] if s[PAGESP] in idx \
+            or removed else idx[head]
+        real0 = 0
+        for old, new in idx.items():
+            if s[REAL0] >> old & 1:
+                real0 |= 1 << new
+        t[REAL0] = real0
+        return model, tuple(t)
+
+    # ------------------------------------------------------------------ refusals
+    #: kernel-state slots a refused call may change without changing anything a
+    #: user can observe: cpu_buffer->head_page is a hint rb_set_head_page fixes up
+    #: (rb_setup_ids_meta_page walks from it), FLAGS are history
+    _REFUSAL_FREE = (HCACHE, FLAGS)
+
+    def _refused(self, s, l, append, action, gated):
+        """A call returned an error after running the kernel code on ``l``: it
+        must have changed nothing (``refused_call_changes_nothing``); ``gated``: a
+        call a mapping refuses, which must not be refused once no VMA is left
+        (``refusal_lifted_after_unmap``). Listed only when something changed
+        (else it is a self-loop)."""
+        for k in self._REFUSAL_FREE:
+            l[k] = s[k]
+        if tuple(l) != s:
+            if s[FLAGS] & F_REFUSAL_CHANGED:
+                return      # shown once; repeating it would leak without bound
+            l[FLAGS] |= F_REFUSAL_CHANGED
+        if gated and not self._live_vmas(s):
+            l[FLAGS] |= F_REFUSAL_STUCK
+        t = tuple(l)
+        if t != s:
+            append((action, t))
+
+    def _admin_steps(self, s, append):
+        """(--refusals) root's tracefs writes that a mapping refuses, each tried
+        in every state (actor ``admin``; a refusal that changes nothing is a
+        self-loop and not listed):
+
+        - ``resize``: per-CPU buffer_size_kb to another size (ring_buffer_resize:
+          -EBUSY while resize_disabled);
+        - ``subbuf_order``: buffer_subbuf_size_kb to another order
+          (ring_buffer_subbuf_order_set: -EBUSY while resize_disabled);
+        - ``snapshot``: echo 1 > snapshot (tracing_arm_snapshot_locked: -EBUSY
+          while tr->mapped; then update_max_tr swaps the whole buffer);
+        - ``snapshot_cpu``: echo 1 > per_cpu/cpu0/snapshot (the same arming, then
+          ring_buffer_swap_cpu: -EBUSY and a warning while mapped);
+        - ``trigger_on`` / ``trigger_off``: a snapshot trigger installed
+          (tracing_arm_snapshot: -EBUSY while tr->mapped) and removed.
+
+        A resize or order change that goes ahead changes nr_pages or the
+        sub-buffer size, which the model keeps constant: it is a self-loop too
+        (the model records only whether it was refused). A snapshot that goes
+        ahead (at most once) leaves the live buffer empty, as a reset does (its
+        events now belong to the snapshot buffer: counted, never lost); it waits
+        for no writer, so it is taken only when no write is in flight."""
+        for name, fn in (("resize", self._resize), ("subbuf_order", self._resize),
+                         ("snapshot", self._snapshot), ("snapshot_cpu", self._snapshot),
+                         ("trigger_on", self._trigger), ("trigger_off", self._trigger)):
+            if name == "trigger_off" and not s[SNAP]:
+                continue
+            l = list(s)
+            rc = fn(l, name)
+            if rc == 0:
+                t = tuple(l)
+                if t != s:
+                    append((("admin", name), t))
+            elif rc != 1:
+                self._refused(s, l, append, ("admin", name), gated=name != "trigger_off")
+
+    def _resize(self, l, name) -> int:
+        """ring_buffer_resize / ring_buffer_subbuf_order_set: -EBUSY while
+        resize_disabled; else 0 (the model's size is constant)."""
+        return EBUSY if l[RESDIS] > 0 else 0
+
+    def _snapshot(self, l, name) -> int:
+        """tracing_snapshot_write with 1: tracing_arm_snapshot_locked refuses while
+        tr->mapped (the final ABI); ``snapshot`` then swaps the whole buffer
+        (update_max_tr: no per-CPU check: pages a process still maps stop being
+        the live buffer, F_SWAPPED), ``snapshot_cpu`` calls ring_buffer_swap_cpu,
+        which refuses a mapped buffer with WARN_ON_ONCE and -EBUSY (the write
+        itself returns success). Returns 1 when the model cannot take it now (a
+        write in flight, no snapshot left)."""
+        if self.snapshot_excl and l[TRMAP] > 0:
+            return EBUSY
+        if name == "snapshot_cpu" and l[MAPPED] > 0:
+            if self.snapshot_excl:
+                l[FLAGS] |= K_SWAP_CPU_MAPPED
+            if self.rules["swap_cpu_mapped"] == "ebusy":
+                return 0
+            l[FLAGS] |= F_SWAPPED
+            return 0
+        if l[MAPPED] > 0 or self._live_vmas(l):
+            # the buffer a process maps is swapped out from under it; the model
+            # keeps following the one buffer (the flag marks the violation)
+            l[FLAGS] |= F_SWAPPED
+            return 0
+        if not l[SNAPB] or l[WDEPTH]:
+            return 1
+        l[SNAPB] -= 1
+        self._clear_buffer(l)
+        return 0
+
+    def _trigger(self, l, name) -> int:
+        """A snapshot trigger: tracing_arm_snapshot (-EBUSY while tr->mapped, the
+        final ABI) / tracing_disarm_snapshot."""
+        if name == "trigger_off":
+            l[SNAP] = 0
+            return 0
+        if l[SNAP]:
+            return 1
+        if self.snapshot_excl and l[TRMAP] > 0:
+            return EBUSY
+        l[SNAP] = 1
+        if self._live_vmas(l):
+            l[FLAGS] |= F_SNAP_MAPPED
+        return 0
+
+    def _idle_refusals(self, s, name, append):
+        """(--refusals) calls of a process that holds no mapping: GET_READER when
+        nothing is mapped (rb_get_mapped_buffer: -ENODEV) and an mmap that
+        __rb_map_vma refuses (a length or offset past the end: -EINVAL, after
+        get_snapshot_map and, on a first map, the IDs, the meta page and
+        resize_disabled, which its error path undoes: rule map_error)."""
+        if s[MAPPED] <= 0:
+            l = list(s)
+            self._refused(s, l, append, (name, "ioctl"), gated=False)
+        l = list(s)
+        if self._map_refused(l) != 0:
+            self._refused(s, l, append, (name, "trymap_bad"), gated=False)
+
+    def _map_refused(self, l, err=EINVAL) -> int:
+        """tracing_buffers_mmap of a range (or flags: -EPERM) __rb_map_vma refuses
+        with ``err``; returns it, or -EBUSY from get_snapshot_map."""
+        if self.snapshot_excl:
+            if l[SNAP]:
+                return EBUSY
+            l[TRMAP] += 1
+        if l[MAPPED] <= 0:
+            self._first_map(l)
+            l[RESDIS] += 1
+            # __rb_map_vma failed: kfree(subbuf_ids), rb_free_meta_page,
+            # atomic_dec(&resize_disabled)
+            self._free_ids_meta(l)
+            if self.map_error != "keep_resize_disabled":
+                l[RESDIS] -= 1
+        if self.snapshot_excl and self.map_error != "keep_tr_mapped":
+            l[TRMAP] -= 1           # put_snapshot_map
+        return err
 
     # ------------------------------------------------------------------ mapping
     def _first_map(self, l):
@@ -1204,6 +1749,7 @@ class RingBufferModel:
             l[M_TOUCHED] = l[TOUCHED]
         else:
             self._refresh_meta(l)
+            self._check_meta_fresh(l)
         # map_fault / the insert loop for every page offset of a full mapping and
         # one beyond: meta area = 1 page, then subbuf_ids[0..N]
         if self.rules["map_fault"] == "off_by_one":
@@ -1221,20 +1767,53 @@ class RingBufferModel:
     def _unmap(self, l, who):
         """ring_buffer_unmap by process ``who`` (the caller has already dropped its
         VMA from the process fields, so the live-VMA count below excludes it)."""
+        self._vma_close_tr(l)
         m = l[MAPPED]
         if m <= 0:
             l[FLAGS] |= F_ENODEV
+            if self.meta_fields == "upstream":
+                # tracing_buffers_mmap_close: WARN_ON(ring_buffer_unmap(...))
+                l[FLAGS] |= K_MMAP_CLOSE
             if self.rules["unmap_unmapped"] == "decrement":
                 l[MAPPED] = m - 1
             return
         l[MAPPED] = m - 1
+        if m == 1 and not self._live_vmas(l) and self.fine and self.v2_writer \
+                and l[WDEPTH]:
+            # the seed: WRITE_ONCE(mapped, 0), then synchronize_rcu() waits for
+            # the writes in flight before anything is freed (``unmap_sync``)
+            l[UNMAPW] = who + 1
+            return
+        if m == 1:
+            l[RESDIS] -= 1      # the last user mapping gives the unit back
         if m == 1 and not self._live_vmas(l):
-            if self.fine and self.v2_writer and l[WDEPTH]:
-                # the seed: WRITE_ONCE(mapped, 0), then synchronize_rcu() waits for
-                # the writes in flight before anything is freed (``unmap_sync``)
-                l[UNMAPW] = who + 1
-                return
             self._free_ids_meta(l)
+
+    def _vma_close_tr(self, l):
+        """tracing_buffers_mmap_close's put_snapshot_map (the final ABI):
+        WARN_ON(!tr->mapped), else tr->mapped--."""
+        if self.snapshot_excl:
+            if l[TRMAP] <= 0:
+                l[FLAGS] |= K_PUT_SNAPSHOT_MAP
+            else:
+                l[TRMAP] -= 1
+
+    def _map(self, l) -> int:
+        """tracing_buffers_mmap (the final ABI: get_snapshot_map, -EBUSY while a
+        snapshot user holds tr->snapshot, else tr->mapped++), then ring_buffer_map:
+        the first map assigns IDs and sets up the meta page (resize_disabled++),
+        every map counts one more user mapping. Returns 0 or -EBUSY."""
+        if self.snapshot_excl:
+            if l[SNAP]:
+                return EBUSY
+            l[TRMAP] += 1
+        elif l[SNAP]:
+            l[FLAGS] |= F_SNAP_MAPPED     # nothing keeps them apart
+        if l[MAPPED] <= 0:
+            self._first_map(l)
+            l[RESDIS] += 1
+        l[MAPPED] = max(l[MAPPED], 0) + 1
+        return 0
 
     def _free_ids_meta(self, l):
         """The last unmap frees subbuf_ids and the meta page. (When a VMA the kernel
@@ -1244,7 +1823,8 @@ class RingBufferModel:
             l[k] = 0
         for k in range(self.DPAGES, self.DPAGES + self.N):
             l[k] = 0
-        for k in (M_ENTRIES, M_OVERRUN, M_TOUCHED, M_READ, M_RID, M_RREAD, M_DPH):
+        for k in (M_ENTRIES, M_OVERRUN, M_TOUCHED, M_READ, M_RID, M_RREAD, M_DPH,
+                  M_LOST):
             l[k] = 0
 
     def _live_vmas(self, l) -> int:
@@ -1270,15 +1850,17 @@ class RingBufferModel:
                 self._fork_steps(s, b, name, ph, append)
             return
         if ph == P_IDLE:
-            if not others_holding or c.consumers == "concurrent":
+            if (not others_holding and not s[TEXTP]) or c.consumers == "concurrent":
                 l = list(s)
-                if s[MAPPED] <= 0:
-                    self._first_map(l)
-                l[MAPPED] = max(s[MAPPED], 0) + 1
-                l[b + PH] = P_MAPPED
-                append(((name, "map"), tuple(l)))
-                if self._why is not None and others_holding:
-                    self._why[(name, "map")] = ("consumers",)
+                if self._map(l) == 0:
+                    l[b + PH] = P_MAPPED
+                    append(((name, "map"), tuple(l)))
+                    if self._why is not None and (others_holding or s[TEXTP]):
+                        self._why[(name, "map")] = ("consumers",)
+                else:
+                    self._refused(s, l, append, (name, "map"), gated=False)
+            if c.refusals:
+                self._idle_refusals(s, name, append)
             if alive > 1 or not c.reader_stays:
                 l = list(s)
                 l[b + PH] = P_EXITED
@@ -1411,8 +1993,7 @@ class RingBufferModel:
             if ph == P_READING:
                 l = list(s)
                 l[b + CHILD] = 1
-                if self.rules["vma_open"] == "counts":
-                    l[MAPPED] += 1
+                self._vma_open(l)
                 append(((name, "dofork"), tuple(l)))
                 if self._why is not None:
                     self._why[(name, "dofork")] = ("fork",)
@@ -1423,6 +2004,19 @@ class RingBufferModel:
             append(((name, "child_exit"), tuple(l)))
             if self._why is not None:
                 self._why[(name, "child_exit")] = ("fork",)
+
+    def _vma_open(self, l):
+        """The VMA open callback for a copy made at fork (rule vma_open): 6.12.117
+        tracing_buffers_mmap_open -> ring_buffer_map_dup (user_mapped++, mapped++,
+        or WARN when not mapped); ``counts`` also takes tr->mapped."""
+        if self.vma_open == "ignores":
+            return
+        if l[MAPPED] > 0:
+            l[MAPPED] += 1
+        else:
+            l[FLAGS] |= K_MAP_DUP
+        if self.vma_open == "counts" and self.snapshot_excl:
+            l[TRMAP] += 1
 
     def _forget(self, l, b, phase):
         l[b + PH] = phase
@@ -1615,11 +2209,9 @@ class RingBufferModel:
         ph = s[B + NPH]
         l = list(s)
         if ph == NC_IDLE:
-            if s[MAPPED] <= 0:
-                self._first_map(l)
-            l[MAPPED] = max(s[MAPPED], 0) + 1
-            l[B + NPH] = NC_START
-            append((("nc0", "map"), tuple(l)))
+            if self._map(l) == 0:
+                l[B + NPH] = NC_START
+                append((("nc0", "map"), tuple(l)))
         elif ph == NC_START:
             self._update_meta(l)
             l[B + NPH] = NC_LIST
@@ -1720,6 +2312,12 @@ class RingBufferModel:
             out.append(("kernel", "kernel paths: reset, resize and swap_cpu gates"))
         if c.pipe_reads:
             out.append(("pipe", "a trace_pipe_raw reader (ring_buffer_read_page)"))
+        if c.text_reads:
+            out.append(("text", "a trace_pipe reader (tracing_read_pipe: peek, "
+                        "format, consume a line at a time)"))
+        if c.refusals:
+            out.append(("admin", "root's tracefs writes a mapping refuses: resize, "
+                        "sub-buffer order, snapshot, snapshot trigger"))
         out += [(n, f"user-space process {n}: mmap, loads from the mapping, "
                  "the GET_READER ioctl") for n in self.proc_names]
         if self.nc:
@@ -1765,6 +2363,13 @@ class RingBufferModel:
         v["pages_touched"] = s[TOUCHED]
         v["read"] = s[READCNT]
         v["lost_events"] = s[LOSTEV]
+        v["last_overrun"] = s[LASTOV]
+        if self.page_flags:
+            f = s[RFLAG]
+            v["reader_page.flags"] = "-" if not f else (
+                f"MISSED_EVENTS|MISSED_STORED lost={f >> 1}" if f >> 1
+                else "MISSED_EVENTS")
+        v["lost_at_swap"] = f"{s[GAP] >> 1}{' (told)' if s[GAP] & 1 else ''}"
         v["dropped"] = s[DROPPED]
         v["mapped"] = s[MAPPED]
         for p in range(N1):
@@ -1790,6 +2395,7 @@ class RingBufferModel:
             v["meta.reader_page"] = s[M_RID]
             v["meta.read"] = s[M_RREAD]
         else:
+            v["meta.reader.lost_events"] = s[M_LOST]
             v["meta.reader.id"] = s[M_RID]
             v["meta.reader.read"] = s[M_RREAD]
             v["meta.entries"] = s[M_ENTRIES]
@@ -1841,6 +2447,14 @@ class RingBufferModel:
             v["nc0"] = desc
             if self.data_index and s[B + NCNT]:
                 v["nc0"] += " cnt-changed"
+        if self.snapshot_excl:
+            v["tr->mapped"] = s[TRMAP]
+        v["resize_disabled"] = s[RESDIS]
+        if s[SNAP]:
+            v["tr->snapshot"] = s[SNAP]
+        if c_text := self.config.text_reads:
+            v["text"] = ("reading" if s[TEXTP] else "idle") + (
+                f" ({s[TEXTB]} of {c_text} reads left)")
         v["delivered"] = _bits(s[DELIV])
         v["delivered_twice"] = _bits(s[DUPS])
         v["lost_counted"] = _bits(s[ACCT])

@@ -116,9 +116,24 @@ _rule(
 _rule(
     "vma_open", "counts",
     "What the VMA open callback does for a copy made at fork after MADV_DOFORK.",
-    counts="counts it as one more user mapping (mapped++)",
-    ignores="Linux 6.12 as tested: the copy is not counted; closing both copies "
-            "unmaps once too often",
+    counts="counts it as one more user mapping: ring_buffer_map_dup (user_mapped++, "
+           "mapped++) and tr->mapped++ (the seed: ring_buffer_map)",
+    map_dup="Linux 6.12.117: tracing_buffers_mmap_open calls ring_buffer_map_dup, "
+            "but tr->mapped is not incremented while the copy's close runs "
+            "put_snapshot_map: tr->mapped drops to 0 under a live mapping and the "
+            "last close hits WARN_ON(!tr->mapped)",
+    ignores="no open callback: the copy is not counted at all; closing both "
+            "copies unmaps once too often",
+)
+_rule(
+    "map_error", "undo",
+    "tracing_buffers_mmap when __rb_map_vma refuses the range (-EINVAL).",
+    undo="ring_buffer_map frees subbuf_ids and the meta page and drops "
+         "resize_disabled; tracing_buffers_mmap drops tr->mapped (put_snapshot_map)",
+    keep_resize_disabled="(broken) the first map's error path keeps "
+                         "resize_disabled",
+    keep_tr_mapped="(broken) tracing_buffers_mmap's error path forgets "
+                   "put_snapshot_map",
 )
 _rule(
     "data_index", "none",
@@ -151,6 +166,44 @@ _rule(
          "the next swap's rb_meta_page_head_swap writes the wrong slot",
     relist="a fix (not in the thread): list the ring's IDs again from the new head, "
            "data_page_head = 0",
+)
+_rule(
+    "commit_page_loss", "tail_warns",
+    "ring_buffer_map_get_reader after a swap that lost events when the new reader "
+    "page is the commit page (the loss cannot be written into a page the writer "
+    "still fills).",
+    tail_warns="Linux 6.12.117 (since 6.12.34): WARN_ONCE(\"Reader on commit with "
+               "%ld missed events\") if the reader page is also the tail page, "
+               "else pr_info(\"Ring buffer [%d] commit overrun lost %ld events "
+               "...\"); user space is told nothing",
+    warns="Linux 6.10: WARN_ON_ONCE(missed_events)",
+)
+_rule(
+    "swap_lost_events", "if_moved",
+    "What rb_get_reader_page does to cpu_buffer->lost_events when it swaps in a page.",
+    if_moved="if overrun moved since last_overrun: lost_events = overrun - "
+             "last_overrun; else lost_events keeps whatever it held (Linux 6.10-6.12)",
+    always="(a proposal) every swap sets lost_events = overrun - last_overrun, 0 "
+           "when nothing was lost: a count left by a consumer that peeked and did "
+           "not consume cannot reach the next page",
+)
+_rule(
+    "meta_lost_events", "counter",
+    "What rb_update_meta_page writes into meta->reader.lost_events.",
+    counter="cpu_buffer->lost_events (Linux 6.10-6.12): GET_READER clears it after "
+            "its swap, so it reads 0 after every ioctl that swapped",
+    at_swap="(a proposal) the number of events lost at the swap that brought in "
+            "the current reader page, what the uapi comment says",
+)
+_rule(
+    "meta_update", "all",
+    "Which fields rb_update_meta_page writes (map, GET_READER, reset).",
+    all="reader.{read,id,lost_events}, entries, overrun, read",
+    no_entries="(broken) leaves entries as it was",
+    no_overrun="(broken) leaves overrun as it was",
+    no_read="(broken) leaves read as it was",
+    no_reader_id="(broken) leaves reader.id as it was",
+    no_reader_read="(broken) leaves reader.read as it was",
 )
 _rule(
     "map_fault", "exact",

@@ -16,8 +16,19 @@ def rbmap(*args, cwd=None):
                           capture_output=True, text=True, cwd=cwd)
 
 
-def test_check_upstream_exits_0_with_every_property():
+def test_check_upstream_exits_1_on_the_kernel_findings_only():
+    """Upstream as merged violates the two meanings the kernel does not keep even
+    with the mapping as its only consumer (README, Findings); nothing else."""
     r = rbmap("check", "upstream", *SMALL, "--json")
+    assert r.returncode == 1, r.stderr
+    d = json.loads(r.stdout)
+    bad = sorted(p["name"] for p in d["properties"] if p["status"] == "violated")
+    assert bad == ["meta_reader_lost_events", "no_silent_commit_overrun"]
+
+
+def test_check_upstream_exits_0_with_every_property():
+    # producer/consumer mode: nothing is ever lost, so no loss is misreported
+    r = rbmap("check", "upstream", *SMALL, "--no-overwrite", "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     for key in ("variant", "config", "complete", "states", "transitions", "depth",

@@ -67,6 +67,8 @@ def test_v3_read_default_sizes_one_process_is_clean():
     ("v2", dict(SMALL, processes=1, nesting=2)),
     ("upstream", dict(SMALL, consumers="concurrent", events=3)),
     ("upstream", dict(SMALL, fork=True)),
+    ("upstream", dict(SMALL, processes=1, events=5, text_reads=1)),
+    ("upstream", dict(SMALL, processes=1, events=2, fork=True, refusals=True)),
     ("v2-data-index", dict(SMALL, processes=1, nc_readers=1, events=3)),
     ("v2", dict(pages=3, page_events=1, events=2, processes=1, nesting=1, resets=1,
                 overwrite=False)),

@@ -14,6 +14,8 @@ SMALL = dict(pages=2, page_events=1, events=4, processes=2, nesting=1)
 # is the one a swap left)
 SEED_RESET = dict(pages=3, page_events=1, events=2, processes=1, nesting=1, resets=1,
                   overwrite=False)
+TEXT = dict(SMALL, processes=1, events=5, text_reads=1)
+REFUSE = dict(SMALL, processes=1, events=2, refusals=True)
 
 # property -> (variant, rules that break it, config that breaks it, base variant/rules
 # that hold it on the same config)
@@ -44,6 +46,35 @@ TEETH = {
                           ("upstream", {})),
     "map_fault_in_bounds": ("upstream", {"map_fault": "off_by_one"}, SMALL,
                             ("upstream", {})),
+    # a 6.12 VMA copy that is not counted: its close unmaps an unmapped buffer
+    # upstream itself (a finding): the 6.12.117 VMA copy's close, put_snapshot_map
+    "no_kernel_warning": ("upstream", {}, dict(SMALL, fork=True),
+                          ("upstream", {"vma_open": "counts"})),
+    # upstream itself (a finding): GET_READER racing the writer's page crossing
+    "no_silent_commit_overrun": ("upstream", {}, SMALL,
+                                 ("upstream", {"commit_page_loss": "warns"})),
+    # upstream itself (a finding): 0 after every ioctl that swapped across a loss
+    "meta_reader_lost_events": ("upstream", {}, SMALL,
+                                ("upstream", {"meta_lost_events": "at_swap"})),
+    # upstream itself (a finding): a trace_pipe read leaves the count pending
+    "lost_events_reported_once": ("upstream", {}, TEXT,
+                                  ("upstream", {"swap_lost_events": "always"})),
+    # an mmap __rb_map_vma refuses, whose error path keeps resize_disabled
+    "refused_call_changes_nothing": ("upstream", {"map_error": "keep_resize_disabled"},
+                                     REFUSE, ("upstream", {})),
+    "refusal_lifted_after_unmap": ("upstream", {"map_error": "keep_tr_mapped"},
+                                   REFUSE, ("upstream", {})),
+    # upstream itself (a finding): the 6.12.117 VMA copy is not in tr->mapped
+    "snapshot_excludes_mapping": ("upstream", {}, dict(REFUSE, fork=True),
+                                  ("upstream", {"vma_open": "counts"})),
+    # a refresh that leaves one field alone (each meaning its own property)
+    "meta_entries": ("upstream", {"meta_update": "no_entries"}, SMALL, ("upstream", {})),
+    "meta_overrun": ("upstream", {"meta_update": "no_overrun"}, SMALL, ("upstream", {})),
+    "meta_read": ("upstream", {"meta_update": "no_read"}, SMALL, ("upstream", {})),
+    "meta_reader_id": ("upstream", {"meta_update": "no_reader_id"}, SMALL,
+                       ("upstream", {})),
+    "meta_reader_read": ("upstream", {"meta_update": "no_reader_read"}, SMALL,
+                         ("upstream", {})),
     "non_consuming_read_detects_overwrite": (
         "v2", {}, dict(SMALL, processes=1, nc_readers=1, events=3),
         ("v2-data-index", {})),

@@ -103,9 +103,17 @@ WORKLOAD = [
     ("pipe_reads", lambda d: click.option(
         "--pipe-reads", type=int, default=d, show_default=True,
         help="trace_pipe_raw reads to interleave.")),
+    ("text_reads", lambda d: click.option(
+        "--text-reads", type=int, default=d, show_default=True,
+        help="trace_pipe (text) reads to interleave; each may stop on a line that "
+             "does not fit, peeked but not consumed.")),
     ("resets", lambda d: click.option(
         "--resets", type=int, default=d, show_default=True,
         help="Resets (echo > trace) to interleave.")),
+    ("refusals", lambda d: click.option(
+        "--refusals/--no-refusals", default=d, show_default=True,
+        help="Try, in every state, the calls a mapping refuses (resize, order "
+             "change, snapshot, trigger, GET_READER unmapped, refused mmaps).")),
     ("fork", lambda d: click.option(
         "--fork/--no-fork", default=d, show_default=True,
         help="Let processes fork after MADV_DOFORK.")),
