@@ -54,7 +54,18 @@ def _run_impl(path_or_text, abi: str = "upstream", layout: str = "6.12", **opts)
     return _scn.run_scenarios(path_or_text, abi=abi, layout=layout)
 
 
-BACKENDS: dict[str, Callable[..., list[dict]]] = {"impl": _run_impl}
+def _run_model(path_or_text, **opts):
+    """The model (rbmap.scenario_model): what its abstraction covers, or exit 2
+    naming the operations it cannot run."""
+    from rbmap.scenario_model import ModelUnsupported, run_on_model
+    try:
+        return run_on_model(path_or_text, **opts)
+    except ModelUnsupported as exc:
+        raise BackendError(str(exc)) from None
+
+
+BACKENDS: dict[str, Callable[..., list[dict]]] = {"impl": _run_impl,
+                                                  "model": _run_model}
 
 
 def register_backend(name: str, run: Callable[..., list[dict]]) -> None:
