@@ -9,7 +9,7 @@ from rbmap.cli import main
 # small enough to run in-process in well under a second a column; nesting 2 so the
 # seed's meta counters can go backwards
 SMALL = ["--pages", "2", "--page-events", "1", "--events", "3", "--processes", "1",
-         "--nesting", "2"]
+         "--nesting", "2", "--no-extra"]
 
 
 def invoke(*args):
@@ -63,6 +63,27 @@ def test_markdown_links_cells_to_traces(tmp_path):
     assert "| `no_duplicate_delivery` |" in r.stdout
 
 
+def test_extra_rows_other_consumers_and_refusals(tmp_path):
+    """The text: and refusals: rows come from their own small runs (footer), with
+    replayable traces: the kernel findings K6 and K8 of README."""
+    d = tmp_path / "t"
+    r = invoke("compare", "upstream", "--pages", "2", "--page-events", "1",
+               "--events", "3", "--processes", "1", "--nesting", "1", "--no-abi",
+               "--no-nc", "--no-weak-memory", "--json", "--trace-dir", d)
+    mx = json.loads(r.output)
+    rows = {row["name"]: row["status"]["upstream"] for row in mx["rows"]}
+    assert rows["text:lost_events_reported_once"] == "violated"
+    assert rows["text:no_kernel_warning"] == "violated"
+    assert rows["text:text_read_leaves_loss_pending"] == "reached"
+    assert rows["refusals:refused_call_changes_nothing"] == "holds"
+    assert rows["refusals:refusal_lifted_after_unmap"] == "holds"
+    assert rows["refusals:snapshot_excludes_mapping"] == "violated"
+    assert rows["lost_events_reported_once"] == "holds"   # the mapping alone
+    assert mx["extra_configs"]["text"]["text_reads"] == 1
+    r2 = invoke("replay", d / "upstream.text.no_kernel_warning.json")
+    assert r2.exit_code == 0, r2.output
+
+
 def test_abi_rows_come_from_the_proofs():
     r = invoke("compare", "v2", *SMALL, "--no-nc", "--json")
     mx = json.loads(r.stdout)
@@ -81,7 +102,7 @@ def test_bad_variant_exits_2():
 # the same options as check, exit codes, a closed pipe
 
 TINY = ["--pages", "2", "--page-events", "1", "--events", "3", "--processes", "1",
-        "--nesting", "1", "--no-abi", "--no-nc", "--no-weak-memory"]
+        "--nesting", "1", "--no-abi", "--no-nc", "--no-weak-memory", "--no-extra"]
 CHECK_ONLY = {"variant", "sim_runs", "seed", "walk_depth", "as_json", "trace_out",
               "report_dir",   # output options: each names its own files
               "stop_on_violation"}  # a matrix of verdicts does not stop at the first
@@ -114,7 +135,10 @@ def test_compare_resets_reach_the_model():
 
 def test_compare_exits_1_when_a_property_is_violated_0_when_all_hold():
     assert invoke("compare", "v2", "upstream", *TINY).exit_code == 1
-    r = invoke("compare", "upstream", *TINY)
+    # upstream as merged: two loss findings (README, Findings K5, K7)
+    assert invoke("compare", "upstream", *TINY).exit_code == 1
+    # nothing is lost without overwrite, nothing is violated
+    r = invoke("compare", "upstream", *TINY, "--no-overwrite")
     assert r.exit_code == 0, r.output
     # the weak-memory rows: upstream's writer (W1) and the libtracefs client (W2)
     r = invoke("compare", "upstream", *TINY, "--weak-memory", "--json")
@@ -158,7 +182,7 @@ def test_compare_into_a_closed_pipe_keeps_the_verdict():
     import subprocess
     import sys
     p = subprocess.Popen([sys.executable, "-m", "rbmap.cli.__main__", "compare",
-                          "upstream", *TINY], stdout=subprocess.PIPE,
+                          "upstream", *TINY, "--no-overwrite"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     p.stdout.close()          # the reader is gone before the first write
     err = p.stderr.read().decode()

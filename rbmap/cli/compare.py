@@ -9,7 +9,10 @@ the variant. Plain text fits 80 columns (an email reply); ``--markdown`` and
 
 The non-consuming reader rows (variants with ``data_pages[]``) come from a second,
 smaller run with one non-consuming reader, since that reader multiplies the state
-space; the footer gives both configs.
+space; the footer gives both configs. So do the rows of the other consumers and the
+refused calls (:data:`EXTRA_RUNS`): ``text:`` rows from a small run with one
+trace_pipe read, ``refusals:`` rows from one that tries every refused call and lets
+a process fork after MADV_DOFORK.
 """
 
 from __future__ import annotations
@@ -37,20 +40,35 @@ from rbmap.model.properties import SPECS
 COMPARE_DEFAULT = dict(pages=2, page_events=2, events=5, processes=2, nesting=2)
 NC_CONFIG = dict(pages=2, page_events=1, events=3, processes=1, nesting=1, nc_readers=1)
 NC_ROWS = ("non_consuming_read_detects_overwrite", "non_consuming_reader_drops_page")
+#: (prefix, config of its run, the properties it adds as PREFIX:NAME rows)
+EXTRA_RUNS = (
+    ("text", dict(pages=2, page_events=1, events=5, processes=1, nesting=1,
+                  text_reads=1),
+     ("lost_events_reported_once", "no_kernel_warning", "meta_reader_lost_events",
+      "text_read_leaves_loss_pending")),
+    ("refusals", dict(pages=2, page_events=1, events=2, processes=1, nesting=1,
+                      refusals=True, fork=True),
+     ("refused_call_changes_nothing", "refusal_lifted_after_unmap",
+      "snapshot_excludes_mapping", "swap_cpu_refused_while_mapped",
+      "no_kernel_warning")),
+)
 CELL = {"holds": "holds", "violated": "VIOL", "reached": "reached",
         "unreached": "UNREACHED", "unknown": "unknown", "n/a": "n/a"}
 
 
 def _model_rows(m, variant: str, config: dict, rules: dict, traces: dict,
-                rows: str, bound: dict):
+                rows, bound: dict, tag: str = ""):
     """Cells of one exploration: ``rows`` is "main" (every property but the
-    non-consuming reader's), "nc" (only those) or "all"."""
+    non-consuming reader's), "nc" (only those), "all", or a tuple of names;
+    ``tag`` prefixes the trace keys (the extra runs)."""
     t = time.perf_counter()
     r = check_bfs(m, **bound)
     dt = time.perf_counter() - t
     info = model_info(variant, rules, config, m)
 
     def wanted(name):
+        if isinstance(rows, tuple):
+            return name in rows
         return rows == "all" or (name in NC_ROWS) == (rows == "nc")
     cells = {}
     for p in r.properties:
@@ -58,11 +76,11 @@ def _model_rows(m, variant: str, config: dict, rules: dict, traces: dict,
             continue
         cell = {"status": p.status}
         if p.path is not None and p.status == "violated":
-            key = f"{variant}:{p.name}"
+            key = f"{variant}:{tag}{p.name}"
             cell["steps"] = len(p.path)
             cell["trace"] = key
             traces[key] = {"command": command_line(info),
-                           "file": trace_file_name(variant, p.name),
+                           "file": trace_file_name(variant, tag + p.name),
                            "path": Path(p.path.init, list(p.path.actions), p.name,
                                         info).to_json(),
                            "model": m}
@@ -108,7 +126,7 @@ def nc_config(config: dict) -> dict:
 
 def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
                  progress=None, bound: dict | None = None,
-                 weak_memory: bool = False) -> dict:
+                 weak_memory: bool = False, extra: bool = False) -> dict:
     """The matrix of ``variants`` at ``config``. With ``config["nc_readers"]`` the
     non-consuming rows come from the main run (every variant must have
     ``data_pages[]``); otherwise, with ``nc``, from a second, small run of the
@@ -142,6 +160,17 @@ def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
                 nc_cells, st_nc = _model_rows(m_nc, v, nc_config(config), rules,
                                               traces, "nc", bound)
                 cells.update(nc_cells)
+        extra_stats = {}
+        for prefix, over, names in (EXTRA_RUNS if extra else ()):
+            if interrupt_requested():
+                break
+            if progress:
+                progress(f"checking {v} ({prefix} rows) ...")
+            cfg = {**config, **over}
+            x_cells, extra_stats[prefix] = _model_rows(
+                model_from(v, rules, cfg), v, cfg, rules, traces, names, bound,
+                tag=f"{prefix}.")
+            cells.update({f"{prefix}:{k}": c for k, c in x_cells.items()})
         if abi and not interrupt_requested():
             if progress:
                 progress(f"proving {v}'s ABI ...")
@@ -162,11 +191,13 @@ def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
         if interrupt_requested():
             missing[v] = "unknown"
         columns[v] = cells
-        stats[v] = {"main": st, "nc": st_nc}
+        stats[v] = {"main": st, "nc": st_nc, **extra_stats}
     nc = nc or nc_in_main
     order = [p.name for p in SPECS if p.name not in NC_ROWS]
     if nc:
         order += list(NC_ROWS)
+    if extra:
+        order += [f"{prefix}:{k}" for prefix, _, names in EXTRA_RUNS for k in names]
     abi_names = []
     for cells in columns.values():
         abi_names += [k for k in cells if k.startswith(("abi:", "wm:"))
@@ -181,6 +212,8 @@ def build_matrix(variants, config: dict, rules: dict, abi: bool, nc: bool,
                  "cells": cells})
     return {"variants": list(variants), "config": config,
             "nc_config": nc_config(config) if nc and not nc_in_main else None,
+            "extra_configs": {prefix: {**config, **over}
+                              for prefix, over, _ in EXTRA_RUNS} if extra else {},
             "rules": rules, "rows": rows, "traces": traces, "stats": stats}
 
 
@@ -218,6 +251,7 @@ def render_text(mx: dict, width: int = 80) -> str:
     st = "states/time: " + "; ".join(
         f"{v} {s['main']['states']} in {s['main']['seconds']} s"
         + (f" (+{s['nc']['states']} nc)" if s["nc"] else "")
+        + "".join(f" (+{s[p]['states']} {p})" for p, _, _ in EXTRA_RUNS if s.get(p))
         for v, s in mx["stats"].items())
     lines += textwrap.wrap(st, width)
     cfg = ", ".join(f"{k}={v}" for k, v in mx["config"].items())
@@ -225,6 +259,10 @@ def render_text(mx: dict, width: int = 80) -> str:
     if mx["nc_config"]:
         cfg = ", ".join(f"{k}={mx['nc_config'][k]}" for k in NC_CONFIG)
         lines += textwrap.wrap(f"non-consuming rows: the same with {cfg}", width)
+    for prefix, over, _ in EXTRA_RUNS:
+        if prefix in mx.get("extra_configs", {}):
+            cfg = ", ".join(f"{k}={v}" for k, v in over.items())
+            lines += textwrap.wrap(f"{prefix}: rows: the same with {cfg}", width)
     lines.append("VIOL n: violated, shortest counterexample n steps; abi: rows are "
                  "proofs")
     lines.append("for all sizes (rbmap abi); n/a: not meaningful for the variant.")
@@ -267,6 +305,10 @@ def render_markdown(mx: dict, trace_dir: str | None,
     if mx["nc_config"]:
         cfg = ", ".join(f"{k}={mx['nc_config'][k]}" for k in NC_CONFIG)
         out.append(f"Non-consuming reader rows: the same with {cfg}.")
+    for prefix, over, _ in EXTRA_RUNS:
+        if prefix in mx.get("extra_configs", {}):
+            cfg = ", ".join(f"{k}={v}" for k, v in over.items())
+            out.append(f"`{prefix}:` rows: the same with {cfg}.")
     return "\n".join(out)
 
 
@@ -284,6 +326,9 @@ def render_markdown(mx: dict, trace_dir: str | None,
 @click.option("--nc/--no-nc", "nc", default=True, show_default=True,
               help="Add the non-consuming reader rows (a second, small run of the "
                    "variants with data_pages[]).")
+@click.option("--extra/--no-extra", "extra", default=True, show_default=True,
+              help="Add the text: rows (a small run with one trace_pipe read) and "
+                   "the refusals: rows (one trying every refused call, with fork).")
 @click.option("--expect", type=click.Path(dir_okay=False), default=None,
               metavar="FILE",
               help="A matrix saved with --json: exit 0 when every cell is as in FILE, "
@@ -298,8 +343,8 @@ def render_markdown(mx: dict, trace_dir: str | None,
               help="Write each counterexample to DIR as VARIANT.PROPERTY.json (its "
                    "trace), .txt (for a mail), .svg (a sequence diagram) and .html; "
                    "--markdown links each violated cell to them.")
-def compare(variants, abi, weak_memory, nc, expect, as_json, markdown, trace_dir,
-            report_dir, **kw):
+def compare(variants, abi, weak_memory, nc, extra, expect, as_json, markdown,
+            trace_dir, report_dir, **kw):
     """Check VARIANTS side by side: properties and ABI checks as rows.
 
     VARIANTS are shipped names or paths to variant files (default: every shipped
@@ -329,7 +374,7 @@ def compare(variants, abi, weak_memory, nc, expect, as_json, markdown, trace_dir
            if progress or (progress is None and sys.stderr.isatty()) else None)
     with stop_on_sigint():
         mx = build_matrix(variants, config, rules, abi, nc, progress=say, bound=bound,
-                          weak_memory=weak_memory)
+                          weak_memory=weak_memory, extra=extra)
         stopped = interrupt_requested()
     written = _write_traces(mx, trace_dir, report_dir)
     for t in mx["traces"].values():
@@ -404,8 +449,8 @@ def _cells(mx: dict):
 def matrix_exit_code(mx: dict, diffs: list | None = None) -> int:
     """0 all hold / as expected, 1 a violation / a difference, 3 incomplete."""
     unknown = any(st == "unknown" for _, _, st in _cells(mx)) or any(
-        not s["main"]["complete"] or (s["nc"] is not None and not s["nc"]["complete"])
-        for s in mx["stats"].values())
+        not run["complete"] for s in mx["stats"].values() for run in s.values()
+        if run is not None)
     if diffs is not None:
         if any(d["got"] != "unknown" for d in diffs):
             return 1
