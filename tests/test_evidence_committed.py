@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EVIDENCE = ROOT / "specs" / "evidence"
 README = ROOT / "README.md"
-REGENERATE = ("rbmap compare v2 --no-abi --no-weak-memory --report specs/evidence; "
+REGENERATE = ("rbmap compare v2 --no-abi --no-weak-memory --no-extra --report specs/evidence; "
               "python tests/test_evidence_committed.py")
 DUPLICATE = "v2.no_duplicate_delivery"
 BLOCK = re.compile(r"(<!-- evidence: v2.no_duplicate_delivery.txt -->\n```text\n)"
