@@ -48,7 +48,7 @@ TEETH = {
                             ("upstream", {})),
     # a 6.12 VMA copy that is not counted: its close unmaps an unmapped buffer
     # upstream itself (a finding): the 6.12.117 VMA copy's close, put_snapshot_map
-    "no_kernel_warning": ("upstream", {}, dict(SMALL, fork=True),
+    "no_kernel_warning": ("upstream", {}, dict(SMALL, processes=1, events=2, fork=True),
                           ("upstream", {"vma_open": "counts"})),
     # upstream itself (a finding): GET_READER racing the writer's page crossing
     "no_silent_commit_overrun": ("upstream", {}, SMALL,
