@@ -28,6 +28,9 @@ class PropertySpec:
     kind: str
     fn: Callable
     applies: Callable = lambda m: True
+    #: for a property that only tests sticky bits of the FLAGS slot: those bits
+    #: (RingBufferModel.check_state decides from them without calling it)
+    flag: int = 0
 
     @property
     def doc(self) -> str:
@@ -37,9 +40,9 @@ class PropertySpec:
 SPECS: list[PropertySpec] = []
 
 
-def _prop(kind: str, applies=lambda m: True):
+def _prop(kind: str, applies=lambda m: True, flag: int = 0):
     def deco(fn):
-        SPECS.append(PropertySpec(fn.__name__, kind, fn, applies))
+        SPECS.append(PropertySpec(fn.__name__, kind, fn, applies, flag))
         return fn
     return deco
 
@@ -73,7 +76,7 @@ def no_unaccounted_loss(m, s) -> bool:
     return s[P.LOSTU] == 0
 
 
-@_prop(ALWAYS)
+@_prop(ALWAYS, flag=P.F_TORN)
 def no_torn_read(m, s) -> bool:
     """A user process never reads a page the writer has started to overwrite: every
     event it loads is one the page held when the process took the page from
@@ -81,7 +84,7 @@ def no_torn_read(m, s) -> bool:
     return not s[P.FLAGS] & P.F_TORN
 
 
-@_prop(ALWAYS)
+@_prop(ALWAYS, flag=P.F_IOCTL_META)
 def meta_reader_id_after_ioctl(m, s) -> bool:
     """After each get-reader ioctl the meta page's reader page ID
     (``meta->reader_page`` in the seed, ``reader.id`` upstream) names the real
@@ -118,7 +121,7 @@ def data_pages_in_ring_order(m, s) -> bool:
     return m.data_pages_ordered(s)
 
 
-@_prop(ALWAYS, applies=lambda m: m.has_data_pages)
+@_prop(ALWAYS, applies=lambda m: m.has_data_pages, flag=P.F_UPDATE_ORDER)
 def data_pages_order_after_update(m, s) -> bool:
     """The seed's own contract for ``data_pages[]``: when the update ioctl
     (ring_buffer_update_meta_page: rb_set_head_page under ``reader_lock``)
@@ -132,7 +135,7 @@ def data_pages_order_after_update(m, s) -> bool:
     return not s[P.FLAGS] & P.F_UPDATE_ORDER
 
 
-@_prop(ALWAYS, applies=lambda m: m.has_data_pages)
+@_prop(ALWAYS, applies=lambda m: m.has_data_pages, flag=P.F_DP_SLOT)
 def data_pages_lists_ring(m, s) -> bool:
     """``data_pages[]`` keeps the ID of every ring page exactly once (in some
     rotation), which no update ioctl could repair: it only moves
@@ -145,7 +148,7 @@ def data_pages_lists_ring(m, s) -> bool:
     return not s[P.FLAGS] & P.F_DP_SLOT
 
 
-@_prop(ALWAYS)
+@_prop(ALWAYS, flag=P.F_BACKWARDS)
 def meta_counters_monotonic(m, s) -> bool:
     """Meta page counters (``entries``, ``overrun``, ``pages_touched``) never go
     backwards between resets. The seed's writer stores ``local_read(&entries)`` into
@@ -172,28 +175,28 @@ def mapped_count_sane(m, s) -> bool:
     return mapped == vmas
 
 
-@_prop(ALWAYS)
+@_prop(ALWAYS, flag=P.F_RESIZED)
 def resize_refused_while_mapped(m, s) -> bool:
     """ring_buffer_resize returns -EBUSY while the buffer is mapped
     (``resize_disabled``): the mapping's page set and IDs must not change."""
     return not s[P.FLAGS] & P.F_RESIZED
 
 
-@_prop(ALWAYS)
+@_prop(ALWAYS, flag=P.F_SWAPPED)
 def swap_cpu_refused_while_mapped(m, s) -> bool:
     """ring_buffer_swap_cpu returns -EBUSY while either buffer is mapped: the pages a
     process mapped stay the live per-CPU buffer."""
     return not s[P.FLAGS] & P.F_SWAPPED
 
 
-@_prop(ALWAYS)
+@_prop(ALWAYS, flag=P.F_PAGE_LEFT)
 def mapped_pages_stay(m, s) -> bool:
     """While mapped, no page leaves the buffer: ring_buffer_read_page copies events out
     instead of swapping the reader page with the caller's page."""
     return not s[P.FLAGS] & P.F_PAGE_LEFT
 
 
-@_prop(ALWAYS)
+@_prop(ALWAYS, flag=P.F_FAULT)
 def map_fault_in_bounds(m, s) -> bool:
     """Every page offset of a mapping lands on the meta area or on a page of the buffer
     (ring_buffer_map_fault: ``subbuf_ids`` has nr_pages + 1 entries, so an index above
@@ -201,7 +204,7 @@ def map_fault_in_bounds(m, s) -> bool:
     return not s[P.FLAGS] & P.F_FAULT
 
 
-@_prop(ALWAYS, applies=lambda m: m.nc)
+@_prop(ALWAYS, applies=lambda m: m.nc, flag=P.F_NC_TORN)
 def non_consuming_read_detects_overwrite(m, s) -> bool:
     """A non-consuming reader (``data_pages[]`` from ``data_page_head``) never keeps a
     page the writer overwrote while it read it: it either read intact events or saw
@@ -213,7 +216,7 @@ def non_consuming_read_detects_overwrite(m, s) -> bool:
     return not s[P.FLAGS] & P.F_NC_TORN
 
 
-@_prop(ALWAYS)
+@_prop(ALWAYS, flag=P.K_WARN_BITS)
 def no_kernel_warning(m, s) -> bool:
     """No reachable state makes the kernel WARN (a WARN*() splat is a defect
     report, a crash with panic_on_warn). The steps that would warn set a flag named
@@ -227,7 +230,7 @@ def no_kernel_warning(m, s) -> bool:
     return not s[P.FLAGS] & P.K_WARN_BITS
 
 
-@_prop(ALWAYS, applies=lambda m: m.page_flags)
+@_prop(ALWAYS, applies=lambda m: m.page_flags, flag=P.K_COMMIT_OVERRUN)
 def no_silent_commit_overrun(m, s) -> bool:
     """No loss is only logged: ring_buffer_map_get_reader, when the page it swaps
     in with events lost is the commit page but not the tail page (a commit
@@ -238,7 +241,7 @@ def no_silent_commit_overrun(m, s) -> bool:
     return not s[P.FLAGS] & P.K_COMMIT_OVERRUN
 
 
-@_prop(ALWAYS, applies=_upstream_meta)
+@_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_LOST)
 def meta_reader_lost_events(m, s) -> bool:
     """``reader.lost_events`` means what include/uapi/linux/trace_mmap.h says:
     "Number of events lost at the time of the reader swap". Every time
@@ -249,7 +252,7 @@ def meta_reader_lost_events(m, s) -> bool:
     return not s[P.FLAGS] & P.F_META_LOST
 
 
-@_prop(ALWAYS, applies=_upstream_meta)
+@_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_ENTRIES)
 def meta_entries(m, s) -> bool:
     """``entries`` means what include/uapi/linux/trace_mmap.h says, "Number of
     entries in the ring-buffer", read as the kernel counts it (cpu_buffer->entries,
@@ -260,7 +263,7 @@ def meta_entries(m, s) -> bool:
     return not s[P.FLAGS] & P.F_META_ENTRIES
 
 
-@_prop(ALWAYS, applies=_upstream_meta)
+@_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_OVERRUN)
 def meta_overrun(m, s) -> bool:
     """``overrun``, "Number of entries lost in the ring-buffer": the events the
     writer overwrote since the last reset (rb_handle_head_page's count), wherever
@@ -268,7 +271,7 @@ def meta_overrun(m, s) -> bool:
     return not s[P.FLAGS] & P.F_META_OVERRUN
 
 
-@_prop(ALWAYS, applies=_upstream_meta)
+@_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_READ)
 def meta_read(m, s) -> bool:
     """``read``, "Number of entries that have been read": the events any consumer
     (GET_READER, trace_pipe_raw, trace_pipe) consumed since the last reset,
@@ -276,7 +279,7 @@ def meta_read(m, s) -> bool:
     return not s[P.FLAGS] & P.F_META_READ
 
 
-@_prop(ALWAYS, applies=_upstream_meta)
+@_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_RID)
 def meta_reader_id(m, s) -> bool:
     """``reader.id``, "subbuf ID of the current reader. ID range [0 : @nr_subbufs
     - 1]": the ID of cpu_buffer->reader_page, within the range, wherever the meta
@@ -285,7 +288,7 @@ def meta_reader_id(m, s) -> bool:
     return not s[P.FLAGS] & P.F_META_RID
 
 
-@_prop(ALWAYS, applies=_upstream_meta)
+@_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_RREAD)
 def meta_reader_read(m, s) -> bool:
     """``reader.read``, "Number of bytes read on the reader subbuf": what the
     kernel reader consumed of the reader page (reader_page->read, never beyond its
@@ -293,7 +296,7 @@ def meta_reader_read(m, s) -> bool:
     return not s[P.FLAGS] & P.F_META_RREAD
 
 
-@_prop(ALWAYS)
+@_prop(ALWAYS, flag=P.F_LOSS_MISREPORT)
 def lost_events_reported_once(m, s) -> bool:
     """Every loss is reported to user space at most once, on the first page after
     the gap, with its count (or is left to ``overrun``): the sub-buffer commit
@@ -311,7 +314,7 @@ def _refusals(m) -> bool:
     return m.config.refusals
 
 
-@_prop(ALWAYS, applies=_refusals)
+@_prop(ALWAYS, applies=_refusals, flag=P.F_REFUSAL_CHANGED)
 def refused_call_changes_nothing(m, s) -> bool:
     """A refused call leaves the kernel's state as it was (failure atomicity):
     ring_buffer_resize and ring_buffer_subbuf_order_set (-EBUSY while
@@ -325,7 +328,7 @@ def refused_call_changes_nothing(m, s) -> bool:
     return not s[P.FLAGS] & P.F_REFUSAL_CHANGED
 
 
-@_prop(ALWAYS, applies=_refusals)
+@_prop(ALWAYS, applies=_refusals, flag=P.F_REFUSAL_STUCK)
 def refusal_lifted_after_unmap(m, s) -> bool:
     """What a mapping refuses works again once nothing is mapped: a resize, a
     sub-buffer order change (resize_disabled), a snapshot or a snapshot trigger
@@ -335,7 +338,7 @@ def refusal_lifted_after_unmap(m, s) -> bool:
     return not s[P.FLAGS] & P.F_REFUSAL_STUCK
 
 
-@_prop(ALWAYS, applies=_refusals)
+@_prop(ALWAYS, applies=_refusals, flag=P.F_SNAP_MAPPED)
 def snapshot_excludes_mapping(m, s) -> bool:
     """A snapshot user and a mapping never coexist: mmap refuses while a snapshot
     trigger holds tr->snapshot (get_snapshot_map), and arming a snapshot refuses

@@ -497,6 +497,13 @@ class RingBufferModel:
             out.append(Property(spec.name, spec.kind,
                                 lambda s, f=spec.fn, m=self: f(m, s), spec.doc))
         self._always = [p.condition for p in out if p.kind == "always"]
+        # the always-properties that only test sticky FLAGS bits: (bits, index)
+        specs = [spec for spec in catalogue(self) if spec.kind == "always"]
+        self._flag_index = [(spec.flag, i) for i, spec in enumerate(specs)
+                            if spec.flag]
+        self._flag_bits = 0
+        for bits, _ in self._flag_index:
+            self._flag_bits |= bits
         return out
 
     def not_applicable(self) -> list[str]:
@@ -511,10 +518,24 @@ class RingBufferModel:
         (the VMA count, the ID table and data_pages[] while mapped); only when that
         fails are the properties evaluated one by one for the exact index (tests
         check both paths agree on every reachable state of small configs)."""
-        if (s[DUPS] or s[LOSTU] or s[FLAGS] & _VIOLATION_BITS) or not self._quick_ok(s):
-            for i, cond in enumerate(self._always):
-                if not cond(s):
-                    return i
+        if s[DUPS] or s[LOSTU] or not self._quick_ok(s):
+            return self._first_violated(s)
+        v = s[FLAGS] & _VIOLATION_BITS
+        if not v:
+            return -1
+        if v & ~self._flag_bits:
+            return self._first_violated(s)
+        # every other always-property holds (the looks above cover them): the
+        # first violated one is the first whose bits are set
+        for bits, i in self._flag_index:
+            if v & bits:
+                return i
+        return -1  # pragma: no cover - v is within _flag_bits
+
+    def _first_violated(self, s) -> int:
+        for i, cond in enumerate(self._always):
+            if not cond(s):
+                return i
         return -1
 
     def _quick_ok(self, s) -> bool:
