@@ -1295,6 +1295,51 @@ mutant("prop_nc_reads_drop_goal", "property always",
        "non_consuming_read_detects_overwrite reads the page-dropped goal flag",
        prop("non_consuming_read_detects_overwrite",
             lambda m, s: not s[P.FLAGS] & P.G_NC_DISCARD))
+mutant("prop_warning_reads_reader_on_commit_only", "property always",
+       "no_kernel_warning reads only the Reader-on-commit warning",
+       prop("no_kernel_warning", lambda m, s: not s[P.FLAGS] & P.K_READER_ON_COMMIT))
+mutant("prop_commit_overrun_reads_warning", "property always",
+       "no_silent_commit_overrun reads the Reader-on-commit warning",
+       prop("no_silent_commit_overrun",
+            lambda m, s: not s[P.FLAGS] & P.K_READER_ON_COMMIT))
+mutant("prop_meta_lost_unchecked", "property always",
+       "meta_reader_lost_events always holds",
+       prop("meta_reader_lost_events", lambda m, s: True))
+mutant("prop_meta_entries_reads_overrun_flag", "property always",
+       "meta_entries reads the overrun field's flag",
+       prop("meta_entries", lambda m, s: not s[P.FLAGS] & P.F_META_OVERRUN))
+mutant("prop_meta_overrun_reads_read_flag", "property always",
+       "meta_overrun reads the read field's flag",
+       prop("meta_overrun", lambda m, s: not s[P.FLAGS] & P.F_META_READ))
+mutant("prop_meta_read_reads_entries_flag", "property always",
+       "meta_read reads the entries field's flag",
+       prop("meta_read", lambda m, s: not s[P.FLAGS] & P.F_META_ENTRIES))
+mutant("prop_meta_reader_id_reads_read_flag", "property always",
+       "meta_reader_id reads reader.read's flag",
+       prop("meta_reader_id", lambda m, s: not s[P.FLAGS] & P.F_META_RREAD))
+mutant("prop_meta_reader_read_reads_id_flag", "property always",
+       "meta_reader_read reads reader.id's flag",
+       prop("meta_reader_read", lambda m, s: not s[P.FLAGS] & P.F_META_RID))
+mutant("prop_reported_once_reads_flagged_goal", "property always",
+       "lost_events_reported_once is violated by any flagged page",
+       prop("lost_events_reported_once",
+            lambda m, s: not s[P.FLAGS] & P.G_LOSS_FLAGGED))
+mutant("prop_refused_change_unchecked", "property always",
+       "refused_call_changes_nothing always holds",
+       prop("refused_call_changes_nothing", lambda m, s: True))
+mutant("prop_refusal_lifted_unchecked", "property always",
+       "refusal_lifted_after_unmap always holds",
+       prop("refusal_lifted_after_unmap", lambda m, s: True))
+mutant("prop_snapshot_exclusion_unchecked", "property always",
+       "snapshot_excludes_mapping always holds",
+       prop("snapshot_excludes_mapping", lambda m, s: True))
+mutant("goal_loss_flagged_never", "property sometimes",
+       "loss_flagged_in_page is never reached",
+       prop("loss_flagged_in_page", lambda m, s: False))
+mutant("goal_text_left_loss_any_read", "property sometimes",
+       "text_read_leaves_loss_pending is reached by any trace_pipe read",
+       prop("text_read_leaves_loss_pending",
+            lambda m, s: s[P.TEXTB] < m.config.text_reads))
 mutant("goal_delivered_reads_duplicates", "property sometimes",
        "event_delivered reads the delivered-twice mask",
        prop("event_delivered", lambda m, s: s[P.DUPS] != 0))

@@ -147,7 +147,9 @@ GOAL_TEETH = {
     "event_delivered": (("upstream", {"get_reader": "no_meta_refresh"}, SMALL),
                         ("upstream", {}, SMALL)),
     "reader_swap_by_ioctl": ("reader_buffer_always_empty", ("upstream", {}, SMALL)),
-    "overrun_while_mapped": (("upstream", {}, dict(SMALL, overwrite=False)),
+    # (not applicable without overwrite; nothing is overwritten with two events
+    # on two pages of one)
+    "overrun_while_mapped": (("upstream", {}, dict(SMALL, events=2)),
                              ("upstream", {}, SMALL)),
     "second_process_maps_after_first": ("processes_never_exit",
                                         ("upstream", {}, SMALL)),
@@ -155,6 +157,11 @@ GOAL_TEETH = {
     "writer_on_reader_page": ("reader_buffer_always_empty", ("upstream", {}, SMALL)),
     "non_consuming_reader_drops_page": (("v2-data-index", {}, NC_ONE),
                                         ("v2-data-index", {}, dict(NC_ONE, events=3))),
+    # nothing is overwritten with two events on two pages of one
+    "loss_flagged_in_page": (("upstream", {}, dict(SMALL, events=2)),
+                             ("upstream", {}, SMALL)),
+    "text_read_leaves_loss_pending": (("upstream", {}, dict(TEXT, events=2)),
+                                      ("upstream", {}, TEXT)),
 }
 
 
