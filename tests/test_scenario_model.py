@@ -35,6 +35,11 @@ REFUSED = {
     ("subbuf_max_event", "subbuf_max_event_4k"): "do not fit",
     ("subbuf_max_event", "subbuf_max_event_8k"): "do not fit",
     ("subbuf_max_event", "subbuf_max_event_16k"): "do not fit",
+    ("blocking_wait", "blocking_wait"): "the model's events have one size",
+    ("blocking_wait", "nonblocking_no_wait"): "the model's events have one size",
+    ("partial_read_lost_count", "partial_read_lost_count"): "do not fit",
+    ("refused_cpu_boot", "refused_cpu1"): "'trymap_cpu1': not in the model",
+    ("refused_cpu_boot", "refused_boot"): "'trymap_boot': not in the model",
 }
 
 
