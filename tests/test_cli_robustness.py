@@ -69,7 +69,13 @@ class Env:
         assert r.exit_code == 1, r.output
         self.trace = (root / "trace.json").read_text()
         r = self.run(["compare", "v3-read", *TINY, *NO_PROOFS, "--json"])
-        assert r.exit_code == 0, r.output
+        # the refusals: rows with MADV_DOFORK copies violate what K8 does (the
+        # trace.c accounting every variant shares); every other row holds
+        assert r.exit_code == 1, r.output
+        bad = {row["name"] for row in json.loads(r.stdout)["rows"]
+               if row["status"]["v3-read"] not in ("holds", "reached", "n/a")}
+        assert bad == {"refusals:snapshot_excludes_mapping",
+                       "refusals:swap_cpu_refused_while_mapped"}, bad
         self.matrix = r.stdout
         self.schedule = json.dumps({
             "format": "rbmap-conform-schedule/1", "variant": "upstream",
