@@ -188,3 +188,23 @@ def test_compare_into_a_closed_pipe_keeps_the_verdict():
     err = p.stderr.read().decode()
     assert p.wait() == 0, err
     assert err == ""
+
+
+def test_readme_set_up_line_reproduces_the_recorded_upstream_matrix():
+    """README's first command: the merged design's matrix as recorded (its findings
+    included) exits 0; the recording is the model's current result."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    first = block.splitlines()[0]
+    assert first == ("pip install -e . && rbmap compare upstream --expect "
+                     "specs/expected/compare-upstream.json")
+    exp = root / "specs" / "expected" / "compare-upstream.json"
+    r = invoke("compare", "upstream", "--expect", str(exp))
+    assert r.exit_code == 0, r.output
+    # what the line shows a newcomer: the kernel's findings K5 and K7 are in it
+    rows = {row["name"]: row["status"]["upstream"]
+            for row in json.loads(exp.read_text())["rows"]}
+    assert rows["meta_reader_lost_events"] == "violated"
+    assert rows["no_silent_commit_overrun"] == "violated"
