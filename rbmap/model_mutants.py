@@ -188,6 +188,11 @@ class Step:
             i = self.slot(n, k)
             self.t[i] = self.s[i]
 
+    def keep_flag(self, name):
+        """The step leaves flag bit ``name`` (``F_TORN``...) as it was."""
+        bit = Slots.flag(name)
+        self.set("FLAGS", self.after("FLAGS") & ~bit | self.before("FLAGS") & bit)
+
     def keep_pages(self, fld):
         for p in range(self.m.N + 1):
             self.keep(f"page.{fld}", k=p)
@@ -1030,8 +1035,7 @@ mutant("read_event_not_delivered", "process read_event",
 
 
 def _no_torn_flag(st):
-    bit = Slots.flag("F_TORN")
-    st.set("FLAGS", st.after("FLAGS") & ~bit | st.before("FLAGS") & bit)
+    st.keep_flag("F_TORN")
 
 
 mutant("read_event_no_generation_check", "process read_event",
@@ -1067,8 +1071,7 @@ def _exit_no_unmap(st):
         st.keep("page.id", k=p)
     for i in range(st.m.N):
         st.keep("data_pages", k=i)
-    bit = Slots.flag("F_ENODEV")
-    st.set("FLAGS", st.after("FLAGS") & ~bit | st.before("FLAGS") & bit)
+    st.keep_flag("F_ENODEV")
 
 
 mutant("exit_does_not_unmap", "process exit",
@@ -1116,8 +1119,7 @@ mutant("nc_counter_not_bumped", "non-consuming reader",
 
 
 def _nc_no_torn(st):
-    bit = Slots.flag("F_NC_TORN")
-    st.set("FLAGS", st.after("FLAGS") & ~bit | st.before("FLAGS") & bit)
+    st.keep_flag("F_NC_TORN")
 
 
 mutant("nc_keeps_torn_page", "non-consuming reader",
@@ -1139,6 +1141,127 @@ mutant("nc_ignores_data_page_head", "non-consuming reader",
        "the non-consuming reader starts at data_pages[0], not at data_page_head",
        edit("read_head", lambda st: st.set("nc.dph", 0)),
        configs=[_cfg("v2", **NC)])
+
+# ---- the text reader (trace_pipe) ------------------------------------------------------
+TEXT = dict(pages=2, page_events=1, events=5, processes=1, nesting=1, text_reads=1)
+
+
+def _offers(st, step):
+    return any(a == (st.a[0], step) for a, _ in _ORIG["successors"](st.m, st.s))
+
+
+
+
+def _no_lost_line(st):
+    st.keep("GAP")
+    st.keep_flag("F_LOSS_MISREPORT")
+
+
+mutant("text_read_no_lost_line", "text reader",
+       "a read's first line goes out without the [LOST n EVENTS] line its peek "
+       "returned (lost_events cleared unreported)",
+       edit("text_read", _no_lost_line),
+       configs=[_cfg("upstream", **TEXT)])
+mutant("text_line_not_counted", "text reader",
+       "rb_advance_reader does not count a read's next line in cpu_buffer->read",
+       edit("text_line", lambda st: st.keep("READCNT")),
+       configs=[_cfg("upstream", **TEXT)])
+mutant("text_full_drops_lost_events", "text reader",
+       "a read that stops at a full trace_seq clears the loss its peek set "
+       "(never reported)",
+       edit("text_full", lambda st: st.set("LOSTEV", 0)),
+       configs=[_cfg("upstream", **TEXT)])
+mutant("text_read_ignores_count", "text reader",
+       "a read ignores the user's count: it returns only when the trace_seq is "
+       "full or the buffer empty",
+       edit("text_done", lambda st: False,
+            when=lambda st: _offers(st, "text_line")),
+       configs=[_cfg("upstream", **TEXT)])
+
+# ---- refused calls (--refusals) --------------------------------------------------------
+REFUSE = dict(pages=2, page_events=1, events=2, processes=1, nesting=1,
+              refusals=True)
+
+
+def _as_if_added(step, change, restore=()):
+    """Transitions of ``step`` the model would list in the state changed by
+    ``change(m, state_list)`` (a guard dropped), with the ``restore`` slots put
+    back; only those the model does not list itself."""
+    def fn(m, s):
+        s2 = list(s)
+        if not change(m, s2):
+            return []
+        own = {a for a, _ in _ORIG["successors"](m, s) if a[1] == step}
+        out = []
+        for a, t in _ORIG["successors"](m, tuple(s2)):
+            if a[1] == step and a not in own:
+                t = list(t)
+                for name in restore:
+                    t[getattr(P, name)] = s[getattr(P, name)]
+                out.append((a, tuple(t)))
+        return out
+    return fn
+
+
+def _tr_unmapped(m, s2):
+    if s2[P.TRMAP] <= 0:
+        return False
+    s2[P.TRMAP] = 0
+    return True
+
+
+mutant("snapshot_arm_ignores_mapped", "refused calls",
+       "echo 1 > snapshot: tracing_arm_snapshot_locked does not refuse while "
+       "tr->mapped",
+       Extra(_as_if_added("snapshot", _tr_unmapped, restore=("TRMAP",)),
+             steps=("snapshot",)),
+       configs=[_cfg("upstream", **REFUSE)])
+mutant("trigger_arm_ignores_mapped", "refused calls",
+       "a snapshot trigger: tracing_arm_snapshot does not refuse while tr->mapped",
+       Extra(_as_if_added("trigger_on", _tr_unmapped, restore=("TRMAP",)),
+             steps=("trigger_on",)),
+       configs=[_cfg("upstream", **REFUSE)])
+
+
+def _no_swap_warning(st):
+    st.keep_flag("K_SWAP_CPU_MAPPED")
+
+
+mutant("swap_cpu_refusal_without_warning", "refused calls",
+       "ring_buffer_swap_cpu refuses a mapped buffer without its WARN_ON_ONCE",
+       edit("snapshot_cpu", _no_swap_warning),
+       configs=[_cfg("upstream", **dict(REFUSE, fork=True))])
+mutant("trigger_never_removed", "refused calls",
+       "a snapshot trigger is never removed (no tracing_disarm_snapshot)",
+       edit("trigger_off", lambda st: False),
+       configs=[_cfg("upstream", **REFUSE)])
+
+
+mutant("subbuf_order_ignores_resize_disabled", "refused calls",
+       "ring_buffer_subbuf_order_set does not check resize_disabled (never "
+       "refused)",
+       edit("subbuf_order", lambda st: False),
+       configs=[_cfg("upstream", {"map_error": "keep_resize_disabled"}, **REFUSE)])
+
+
+def _bad_range_maps(m, s):
+    # an idle process's mmap past the end accepted: the map the model lists,
+    # with the out-of-range page inserted (F_FAULT)
+    if not m.config.refusals:
+        return []
+    out = []
+    for a, t in _ORIG["successors"](m, s):
+        if a[1] == "map" and a[0] in m.proc_names:
+            t = list(t)
+            t[P.FLAGS] |= P.F_FAULT
+            out.append(((a[0], "trymap_bad"), tuple(t)))
+    return out
+
+
+mutant("mmap_range_unchecked", "refused calls",
+       "__rb_map_vma accepts a length or offset past the end of the buffer",
+       Extra(_bad_range_maps, steps=("trymap_bad",)),
+       configs=[_cfg("upstream", **REFUSE)])
 
 # ---- libtracefs ---------------------------------------------------------------------
 mutant("libtracefs_setup_skip_ignored", "libtracefs client",

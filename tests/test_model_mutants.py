@@ -34,7 +34,8 @@ def test_every_property_has_a_mutant():
 
 # small configs that, together, offer every step of the model: the kernel gates
 # let through, trace_pipe_raw reads and resets, the seed's writer and unmap and
-# its non-consuming reader at fine granularity, stale retries, libtracefs, fork
+# its non-consuming reader at fine granularity, stale retries, libtracefs, fork,
+# the text reader, root's calls a mapping refuses
 STEP_CONFIGS = [
     ("upstream", {"resize_mapped": "allow", "swap_cpu_mapped": "allow"},
      dict(pages=2, page_events=2, events=2, processes=1, nesting=2,
@@ -47,6 +48,11 @@ STEP_CONFIGS = [
                           client="libtracefs")),
     ("upstream", {"vma_open": "counts"},
      dict(pages=2, page_events=1, events=2, processes=2, nesting=1, fork=True)),
+    ("upstream", {}, dict(pages=2, page_events=1, events=3, processes=1, nesting=1,
+                          text_reads=2)),
+    # (a refusal is listed where it changes something: a broken error path)
+    ("upstream", {"map_error": "keep_resize_disabled"},
+     dict(pages=2, page_events=1, events=2, processes=1, nesting=1, refusals=True)),
 ]
 
 
