@@ -89,6 +89,9 @@ def _check_row(n):
         tail = next(o["tail"] for o in objs if o["op"] == "meta_tail")
         nonzero, total = map(int, re.search(r"(\d+) of the (\d+)", r["result"]).groups())
         assert (tail["nonzero"], tail["bytes"]) == (nonzero, total)
+    elif kind == "litmus":
+        got = json.loads(out)
+        assert got["agrees"] and got["verdict"] == r["result"].split(",")[0], (n, got)
     else:  # pragma: no cover
         pytest.fail(f"row {n}: unknown command {r['command']!r}")
 
