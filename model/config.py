@@ -53,6 +53,13 @@ class Config:
     with ``consumers`` "sequential" both run only while nothing is mapped and
     never during the other's read.
 
+    ``order_change``: root writes buffer_subbuf_size_kb while nothing maps the
+    buffer (ring_buffer_subbuf_order_set goes ahead): every page, the reader page
+    too, is replaced by an empty one and ``entries``, ``overrun``, ``read`` stay
+    as they were (README finding K1). The model's page holds ``page_events``
+    events whatever the order: the step is an order change and the change back.
+    Off by default (the counts of every recorded config stay); upstream ABI only.
+
     ``refusals``: root's calls that a mapping (or a snapshot user) refuses are
     tried in every state: resize, sub-buffer order change, snapshot (whole buffer
     and per CPU), snapshot trigger, GET_READER on an unmapped buffer, mmap while a
@@ -81,6 +88,7 @@ class Config:
     padding: bool = True
     kernel_ops: bool = True
     refusals: bool = False
+    order_change: bool = False
     granularity: str = "coarse"
 
     def __post_init__(self) -> None:
@@ -209,7 +217,7 @@ ASSUMPTION_KEYS = tuple(a.key for a in ASSUMPTIONS)
 #: Config is in exactly one of the three groups: tests/test_evidence_model.py)
 SIZE_KEYS = ("pages", "page_events", "events", "processes", "nesting")
 WORKLOAD_KEYS = ("overwrite", "pipe_reads", "text_reads", "resets", "nc_readers",
-                 "padding", "kernel_ops", "refusals")
+                 "padding", "kernel_ops", "refusals", "order_change")
 
 
 def option_words(key: str, value) -> str:

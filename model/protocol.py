@@ -742,6 +742,10 @@ class RingBufferModel:
                 append((("kernel", name), tuple(l)))
         if c.refusals:
             self._admin_steps(s, append)
+        elif c.order_change:
+            t = self._order_change(s)
+            if t is not None:
+                append((("admin", "subbuf_order"), t))
 
         # ---- user-space processes --------------------------------------------
         # facts every process step looks at, computed once per state
@@ -1663,12 +1667,32 @@ class RingBufferModel:
                 continue
             l = list(s)
             rc = fn(l, name)
-            if rc == 0:
+            if rc == 0 and name == "subbuf_order" and self.config.order_change:
+                t = self._order_change(s)
+                if t is not None:
+                    append((("admin", name), t))
+            elif rc == 0:
                 t = tuple(l)
                 if t != s:
                     append((("admin", name), t))
             elif rc != 1:
                 self._refused(s, l, append, ("admin", name), gated=name != "trigger_off")
+
+    def _order_change(self, s):
+        """(``order_change``) ring_buffer_subbuf_order_set going ahead: the state
+        after an order change and the change back (the model's sub-buffer holds
+        ``page_events`` events at every order), or None when the kernel refuses
+        it (resize_disabled: a mapping) or the model does not take it now (a write
+        in flight, a trace_pipe read under way, a VMA left, the seed's ABI).
+        Every page, the reader page too, is replaced by an empty one; entries,
+        overrun, read, lost_events stay: the unread events are gone without being
+        counted (README K1; :meth:`resized` with ``page_events``). Left out: the
+        allocation failure path and nr_pages recomputed for the new size."""
+        if (s[RESDIS] > 0 or s[WDEPTH] or s[TEXTP] or self.has_data_pages
+                or self._live_vmas(s)):
+            return None
+        _, t = self.resized(s, page_events=self.K)
+        return t if t != s else None
 
     def _resize(self, l, name) -> int:
         """ring_buffer_resize / ring_buffer_subbuf_order_set: -EBUSY while
@@ -2339,6 +2363,8 @@ class RingBufferModel:
         if c.refusals:
             out.append(("admin", "root's tracefs writes a mapping refuses: resize, "
                         "sub-buffer order, snapshot, snapshot trigger"))
+        elif c.order_change:
+            out.append(("admin", "root's buffer_subbuf_size_kb writes"))
         out += [(n, f"user-space process {n}: mmap, loads from the mapping, "
                  "the GET_READER ioctl") for n in self.proc_names]
         if self.nc:

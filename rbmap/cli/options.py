@@ -114,6 +114,10 @@ WORKLOAD = [
         "--refusals/--no-refusals", default=d, show_default=True,
         help="Try, in every state, the calls a mapping refuses (resize, order "
              "change, snapshot, trigger, GET_READER unmapped, refused mmaps).")),
+    ("order_change", lambda d: click.option(
+        "--order-change/--no-order-change", default=d, show_default=True,
+        help="Let root change the sub-buffer order while nothing maps the buffer "
+             "(every page replaced, the counters kept: finding K1).")),
     ("fork", lambda d: click.option(
         "--fork/--no-fork", default=d, show_default=True,
         help="Let processes fork after MADV_DOFORK.")),
