@@ -191,6 +191,8 @@ class _CGen:
         args = ["c"]
         if x.fn.uses_state:
             args.append(f"(uint64_t *){buf}" if buf == "src" else buf)
+        if x.fn.uses_source:
+            args.append("src")
         args += [self.e(a, buf) for a in x.args]
         return f"{x.fn.name}({', '.join(args)})"
 
@@ -250,7 +252,7 @@ class _CGen:
             return [f"{ind}continue;"]
         if isinstance(st, Return):
             if st.value is None:
-                return [f"{ind}goto {done};"]
+                return [f"{ind}return 0;" if done == "rb_never" else f"{ind}goto {done};"]
             return [f"{ind}return {self.e(st.value, buf)};"]
         if isinstance(st, CallStmt):
             return [f"{ind}{self.call(st.call, buf)};"]
@@ -294,7 +296,8 @@ class _CGen:
         return out
 
     def function(self, fc) -> list[str]:
-        params = ["rb_ctx *c"] + (["uint64_t *w"] if fc.uses_state else []) + [
+        params = ["rb_ctx *c"] + (["uint64_t *w"] if fc.uses_state else []) + (
+            ["const uint64_t *src"] if fc.uses_source else []) + [
             f"int64_t L_{p}" for p in fc.params]
         out = [f"/* {fc.source} */",
                f"static int64_t {fc.name}({', '.join(params)}) {{"]

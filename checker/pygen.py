@@ -104,7 +104,8 @@ class _PyGen:
         if isinstance(x, Table):
             return f"_tab({self.const(x.values)}, {self.e(x.index, buf)})"
         if isinstance(x, Call):
-            args = ([buf] if x.fn.uses_state else []) + [self.e(a, buf) for a in x.args]
+            args = ([buf] if x.fn.uses_state else []) + (
+                ["t"] if x.fn.uses_source else []) + [self.e(a, buf) for a in x.args]
             return f"{x.fn.name}({', '.join(args)})"
         if isinstance(x, Changed):
             return f"(tuple({buf}) != t)"
@@ -169,7 +170,8 @@ class _PyGen:
 
     # -- functions ---------------------------------------------------------------
     def function(self, fc, state: bool = False) -> list[str]:
-        params = (["w"] if fc.uses_state or state else []) + [f"L_{p}" for p in fc.params]
+        params = (["w"] if fc.uses_state or state else []) + (
+            ["t"] if fc.uses_source else []) + [f"L_{p}" for p in fc.params]
         out = [f"def {fc.name}({', '.join(params)}):", f"    # {fc.source}"]
         out += self.stmts(fc.body, "    ", "w", "None")
         return out

@@ -22,8 +22,8 @@ Values are integers (``True``/``False`` are 1/0). A function may use
   comparisons: ``x = a or b`` would differ between Python and C), ``c if t else
   e``, ``min``, ``max``, ``abs``, ``bool``, ``int``;
 - ``if``/``elif``/``else``, ``for i in range(...)``, ``while``, ``break``,
-  ``continue``, ``pass``, ``return`` (a step: done, enabled; a helper or a
-  property: its value);
+  ``continue``, ``pass``, ``return`` (a step: done, enabled; a property: its
+  value; a helper: its value, or a bare ``return`` in one that has none);
 - calls of helper functions written in the same subset (module functions or
   methods of the machine), passed the machine, the state and integers; one
   that changes the state is called as a statement, or alone on the right of an
@@ -32,8 +32,8 @@ Values are integers (``True``/``False`` are 1/0). A function may use
   local variables (the guard, see :mod:`rbmap.checker.steps`), or later, even in
   a block (a *late* guard: the step turns out not to be enabled, its changes are
   dropped; every engine but the Promela export takes it);
-- ``changed(s)`` in a step: the state differs from the one the step started
-  from.
+- ``changed(s)`` in a step or a helper it calls: the state differs from the
+  one the step started from.
 
 ``//`` and ``%`` keep Python's meaning (rounding down) in every back end.
 """
@@ -202,6 +202,8 @@ class FunctionCode:
     uses_state: bool = False
     writes_state: bool = False
     returns_value: bool = False
+    #: it asks changed(s): it is given the step's source state too
+    uses_source: bool = False
 
 
 @dataclass
@@ -349,6 +351,8 @@ class _Reader:
         self.writes = False
         self.uses_state = False
         self.returns_value = False
+        self.void_return = False
+        self.uses_source = False
 
     # -- messages --------------------------------------------------------------
     def fail(self, node, msg: str):
@@ -543,11 +547,11 @@ class _Reader:
         if fv is require:
             self.fail(node, "require() only as a statement of a step")
         if fv is changed:
-            if self.kind != "step":
-                self.fail(node, "changed(s) belongs in a step (helpers do not see the "
-                          "state the step started from)")
+            if self.kind == "property":
+                self.fail(node, "changed(s) belongs in a step or a helper a step calls")
             if len(node.args) != 1 or self._expr(node.args[0]) is not _STATE:
                 self.fail(node, "changed() takes the state: changed(s)")
+            self.uses_source = self.uses_state = True
             return Changed()
         if fv is len:
             if len(node.args) != 1:
@@ -601,6 +605,11 @@ class _Reader:
         fc = self.an.helper(target, binding, self, node)
         if fc.uses_state:
             self.uses_state = True
+        if fc.uses_source:
+            if self.kind == "property":
+                self.fail(node, f"{target.__name__}() asks changed(s): a property "
+                          "has no step source")
+            self.uses_source = True
         if fc.writes_state:
             self.writes = True
             if not statement:
@@ -716,11 +725,17 @@ class _Reader:
             return []
         if isinstance(node, ast.Return):
             if node.value is None:
-                if self.kind != "step":
+                if self.kind == "property":
                     self.fail(node, "must return a value")
+                if self.kind == "helper" and self.returns_value:
+                    self.fail(node, "returns a value elsewhere: return one here too")
+                self.void_return = True
                 return [Return()]
             if self.kind == "step":
                 self.fail(node, "a step returns nothing (require() disables it)")
+            if self.void_return:
+                self.fail(node, "a bare return elsewhere: a helper returns a value on "
+                          "every path or on none")
             self.returns_value = True
             return [Return(self.expr(node.value, cond=self.kind == "property"))]
         if isinstance(node, ast.Assert):
@@ -758,7 +773,8 @@ class _Analysis:
                 r.fail(r.node, "require() belongs in a step")
         fc = FunctionCode(f"h{len(self.order)}_{fn.__name__}",
                           f"{r.file}:{r.start} {fn.__qualname__}", r.params, r.locals,
-                          body, r.uses_state, r.writes, r.returns_value)
+                          body, r.uses_state, r.writes, r.returns_value,
+                          r.uses_source)
         self.busy.discard(key)
         self.helpers[key] = fc
         self.order.append(fc)

@@ -394,3 +394,85 @@ def test_late_guards_and_changed_mean_the_same_everywhere():
     # a disabled late guard drops the step's changes: replay gives None
     s0 = m.init_states()[0]
     assert m.run(m.step_of(("p", "consume")), s0) is None
+
+
+# ---- a helper without a value may return early -----------------------------------
+def top_up(m, s, i):
+    """Tops element i up unless it is full (a bare return)."""
+    if s.a[i] == 2:
+        return
+    s.a[i] = s.a[i] + 1
+
+
+@step("p")
+def top(m, s, i):
+    """Tops element i up through a helper that may return early."""
+    require(s.x < 3)
+    top_up(m, s, i)
+    s.x = s.x + 1
+
+
+def mixed(m, s):
+    """Returns a value on one path and none on another."""
+    if s.x == 0:
+        return
+    return 1
+
+
+@step("p")
+def uses_mixed(m, s):
+    """Calls a helper that mixes return and return value."""
+    mixed(m, s)
+
+
+def settle(m, s, i):
+    """Sets element i from x; says whether that changed the state (changed(s) in
+    a helper compares with the calling step's source)."""
+    s.a[i] = s.x % 3
+    if changed(s):
+        return 1
+    return 0
+
+
+@step("q")
+def settle_step(m, s, i):
+    """Listed only when settling element i changes something."""
+    got = settle(m, s, i)
+    require(got == 1)
+
+
+@always("never_settled")
+def never_settled(m, s):
+    """Asks a helper that asks changed(s): refused."""
+    return settle(m, s, 0) == 0
+
+
+class Early(StepMachine):
+    name = "early"
+
+    def declare(self, st):
+        st.slot("x", 4)
+        st.array("a", 2, 3)
+
+    def steps(self):
+        return [self.bind(top, 0), self.bind(top, 1), self.bind(settle_step, 1)]
+
+
+def test_a_helper_may_return_early_and_ask_changed():
+    m = Early()
+    r = same(m)
+    assert r.complete and r.states > 5
+    for s in r.exploration:
+        assert m.successors(s) == m.successors_as_written(s)
+
+    class Mixed(Early):
+        def steps(self):
+            return [uses_mixed]
+    with pytest.raises(StepError, match="helper mixed: a bare return elsewhere"):
+        Mixed()
+
+    class Asks(Early):
+        def property_list(self):
+            return [never_settled]
+    with pytest.raises(StepError, match="settle\\(\\) asks changed\\(s\\)"):
+        Asks()
