@@ -750,8 +750,11 @@ def run_random(factory, *, seed: int, runs: int = 1, check: Check | None = None,
     return res
 
 
-def replay(factory, schedule: Schedule, *, observer: Observer | None = None) -> Execution:
-    """Re-run *schedule* exactly; raise :class:`ScheduleDivergence` naming the step."""
+def replay(factory, schedule: Schedule, *, observer: Observer | None = None,
+           finish: bool = False) -> Execution:
+    """Re-run *schedule* exactly; raise :class:`ScheduleDivergence` naming the step.
+    With *finish*, a schedule that ends with tasks left (a recorded prefix) goes on
+    without preemption: the first runnable task in task order, to its end."""
     ex = Execution(factory)
     steps = schedule.steps
     for i, (name, label) in enumerate(steps):
@@ -772,6 +775,13 @@ def replay(factory, schedule: Schedule, *, observer: Observer | None = None) -> 
             raise ScheduleDivergence(f"step {i}: task {name} is at '{r.op[0]}', "
                                      f"the schedule says '{label}'")
         st = ex.step(r)
+        if observer is not None:
+            observer(ex, st)
+    while finish and not ex.done():
+        ready = [c for c in ex.runs if c.state != "done" and ex._may_run(c)]
+        if not ready:
+            break
+        st = ex.step(ready[0])
         if observer is not None:
             observer(ex, st)
     if not ex.done():

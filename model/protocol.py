@@ -20,6 +20,10 @@ resumes)::
                   push the head, overrun += its entries) or drop the event
                   (producer/consumer mode, or the commit page is next); then
                   rb_tail_page_update (pages_touched++, next page's write/commit = 0)
+    head_retry    (fine) a write that found the next page flagged HEAD while a
+                  reader swapped that page out (WR3 in W_BEGUN): its
+                  rb_handle_head_page cmpxchg fails (RB_PAGE_MOVED), it resets the
+                  tail and retries without a tail move
     end_commit_move  the rest of rb_move_tail: rb_reset_tail and rb_end_commit
                   ("commit what we have for now") up to its loads; the outermost
                   writer then takes publish / commit_release / commit_recheck
@@ -275,7 +279,9 @@ EBUSY, ENODEV, EINVAL = -16, -19, -22
 # writer phases (per nesting level)
 # (W_MOVED: the tail move is done and the write owes rb_move_tail's closing
 # rb_end_commit before it retries; in W_BEGUN, WR2 = 1 marks a write whose loaded
-# tail_page an interrupt has since moved)
+# tail_page an interrupt has since moved, and (fine) WR3 = 1 a write on a full tail
+# page whose next page, the head, a reader swapped out since: it may have seen
+# that page flagged HEAD before (head_retry))
 # (W_RECHECK: the outermost writer published its commit with rb_set_commit_to_write
 # and still owes rb_end_commit's re-check of cpu_buffer->commits: an interrupt that
 # writes in between is published by that re-check, not by itself)
@@ -352,7 +358,7 @@ NNF = 9
 
 
 #: the steps only the fine granularity has (coarse merges each into another step)
-FINE_STEPS = frozenset(("publish_page", "walk_done", "publish_load", "publish",
+FINE_STEPS = frozenset(("head_retry", "publish_page", "walk_done", "publish_load", "publish",
                         "published", "publish_again", "publish_end", "ioctl_meta",
                         "commit_load", "tail_meta_load", "unmap_sync"))
 #: the history variables of the view (what consumers got, what was lost)
@@ -594,6 +600,8 @@ class RingBufferModel:
                     append(((actor, "reserve"), self._reserve(s, top)))
                 else:
                     append(((actor, "move_tail"), self._move_tail(s, top)))
+                    if s[self.WR3 + top]:
+                        append(((actor, "head_retry"), self._head_retry(s, top)))
                 if s[self.WR2 + top]:
                     append(((actor, "stale_retry"), self._stale_retry(s, top)))
                     P0 = s[self.WR1 + top] - 1
@@ -825,7 +833,7 @@ class RingBufferModel:
         l[self.PWRITE + T] = slot + 1
         l[SEQ] = seq + 1
         l[self.WPH + top] = W_RESERVED
-        l[self.WR1 + top] = l[self.WR2 + top] = 0
+        l[self.WR1 + top] = l[self.WR2 + top] = l[self.WR3 + top] = 0
         return tuple(l)
 
     def _overwrite_generation(self, l, p):
@@ -850,6 +858,7 @@ class RingBufferModel:
         if self.padding:
             self._reset_tail(l, T)
         l[self.WR1 + top] = 0
+        l[self.WR3 + top] = 0
         if nxt == commit:
             # an interrupt storm went all the way around to the commit page
             return self._drop(l, top)
@@ -952,8 +961,21 @@ class RingBufferModel:
             # its reservation on the old page, padded by the interrupt, starts at
             # the end of the page: rb_reset_tail's tail == bsize case
             self._reset_tail(l, p)
-        l[self.WR1 + top] = 0
+        l[self.WR1 + top] = l[self.WR3 + top] = 0
         self._owe_tail_end(l, s, top, -1)
+        return tuple(l)
+
+    def _head_retry(self, s, top):
+        """rb_move_tail of a write that saw the next page flagged HEAD before a
+        reader swapped that page out (the reader's rb_head_page_replace won):
+        rb_handle_head_page's cmpxchg finds the page moved and returns 1, so
+        rb_move_tail skips rb_tail_page_update (the seed's meta stores too),
+        resets the tail and retries after rb_end_commit."""
+        l = list(s)
+        if self.padding:
+            self._reset_tail(l, s[TAIL])
+        l[self.WR1 + top] = l[self.WR2 + top] = l[self.WR3 + top] = 0
+        l[self.WPH + top] = W_MOVED
         return tuple(l)
 
     def _reset_tail(self, l, p):
@@ -992,6 +1014,7 @@ class RingBufferModel:
         l[self.WPH + top] = 0
         l[self.WR1 + top] = 0
         l[self.WR2 + top] = 0
+        l[self.WR3 + top] = 0
         l[WDEPTH] = top
         if outer:
             self._commit_to_write(l)
@@ -1135,6 +1158,12 @@ class RingBufferModel:
         H = l[HEAD]
         R = l[READER]
         prev = self._prev(l, H)
+        if self.fine and prev == l[TAIL] and l[self.PWRITE + prev] >= self.K:
+            # writes before their reservation on the full tail page: each may
+            # have seen H flagged HEAD already (head_retry)
+            for i in range(l[WDEPTH]):
+                if l[self.WPH + i] == W_BEGUN:
+                    l[self.WR3 + i] = 1
         l[PAGESP] = prev
         l[self.PWRITE + R] = 0
         l[self.PCOMMIT + R] = 0

@@ -153,11 +153,12 @@ def replay_path(m, actions, command: str = "", probe: bool = True) -> ReplayResu
                            states[0], sysm, [], command)
         return res
     for k, a in enumerate(actions, 1):
-        if a[1] == "crossed_retry":
+        if a[1] in ("crossed_retry", "head_retry"):
             # impl takes it only when the write's reservation crossed the page's
-            # end before the interrupt's did: a replay that runs each model step
-            # to its end cannot stop a write there (the interleaving explorer
-            # reaches it); the path is compared up to here
+            # end before the interrupt's did (head_retry: the write saw the head
+            # page flagged before a reader swapped it out): a replay that runs each
+            # model step to its end cannot stop a write there (the interleaving
+            # explorer reaches it); the path is compared up to here
             res.cut = True
             return res
         if a[1] == "write_begin":
@@ -468,8 +469,8 @@ class _Tracker:
         actor = self.m.actor_names[op.level]
         name = _writer_action(prev, ph, self.sysm.v2)
         op.action = (actor, name)
-        names = [name, "stale_retry", "crossed_retry"] if name == "move_tail" \
-            else [name]
+        names = [name, "stale_retry", "crossed_retry", "head_retry"] \
+            if name == "move_tail" else [name]
         # An interrupt that starts while the write it interrupts is inside its
         # rb_end_commit (its commit already published) is nested for the kernel
         # (committing > 1) but may linearize after that write: both levels are
@@ -760,7 +761,7 @@ def _schedule_mismatch(m, tracker, failure, schedule):
 SCHEDULE_FORMAT = "rbmap-conform-schedule/1"
 
 
-def replay_schedule(doc: dict):
+def replay_schedule(doc: dict, finish: bool = False):
     """Re-run a saved impl schedule (:data:`SCHEDULE_FORMAT`) with the refinement
     check; returns (impl steps, Mismatch or None)."""
     if not isinstance(doc, dict) or doc.get("format") != SCHEDULE_FORMAT:
@@ -780,7 +781,7 @@ def replay_schedule(doc: dict):
         holder["t"].observe(ex, st)
 
     try:
-        ex = sched.replay(fac, schedule, observer=observer)
+        ex = sched.replay(fac, schedule, observer=observer, finish=finish)
         if holder["t"].pending:
             holder["t"]._check(ex)
     except _LinearizationError as exc:

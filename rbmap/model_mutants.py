@@ -633,6 +633,14 @@ mutant("commit_page_move_merged", "writer publish",
        configs=[_cfg("upstream", **FINE)])
 
 
+mutant("head_retry_dropped", "writer move",
+       "fine: a write that saw the head page flagged before a reader swapped it "
+       "out always moves the tail (no retry on rb_handle_head_page's failed "
+       "cmpxchg)",
+       edit("head_retry", lambda st: False),
+       configs=[_cfg("upstream", **FINE)])
+
+
 def _no_publish_again(st):
     st.set("writer.phase", Slots.const("W_RECHECK"), k=st.level)
     return (st.a[:1] + ("publish_end",), tuple(st.t))

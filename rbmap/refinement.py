@@ -228,6 +228,20 @@ def stack(gen) -> list:
     return out
 
 
+def _deep_stack(gen) -> list:
+    """:func:`stack`, also into the generators driven by :func:`_run_until` and
+    :func:`_resume` (a system call a user step runs part of)."""
+    out = []
+    while gen is not None:
+        out.append(gen)
+        nxt = gen.gi_yieldfrom
+        if nxt is None and gen.gi_code.co_name in ("_run_until", "_resume") and \
+                gen.gi_frame is not None:
+            nxt = gen.gi_frame.f_locals.get("gen")
+        gen = nxt
+    return out
+
+
 def _names(gen) -> list[str]:
     return [g.gi_code.co_name for g in stack(gen)]
 
@@ -423,6 +437,8 @@ class Ghost:
     stale: dict = field(default_factory=dict)       # level -> page index of the
     #                                                 tail_page it may have loaded
     last_phase: dict = field(default_factory=dict)  # level -> model phase
+    headswap: dict = field(default_factory=dict)    # level -> True: a reader swapped
+    #             out the page after its full tail page (the model's WR3 in W_BEGUN)
 
 
 class ImplSystem:
@@ -533,6 +549,18 @@ class ImplSystem:
                 if lvl < level and ph in (0, P.W_BEGUN) and lvl not in g.stale:
                     # the page it may have loaded: the tail before this move
                     g.stale[lvl] = self.idx.get(id(old), -1)
+        elif label == "reader_page store" and gen is not None and any(
+                f.gi_code.co_name == "rb_get_reader_page" for f in _deep_stack(gen)):
+            # a reader swap took the page after the tail page: a write before its
+            # reservation on a full tail page may have seen it flagged HEAD
+            swap = [f for f in _deep_stack(gen)
+                    if f.gi_code.co_name == "rb_get_reader_page"]
+            hp = swap[-1].gi_frame.f_locals.get("hp")
+            if hp is not None and cb.tail_page.value is hp and \
+                    _page_counts(self, hp)[0] >= self.model.K:
+                for lvl, ph in g.last_phase.items():
+                    if ph == P.W_BEGUN:
+                        g.headswap[lvl] = True
         elif label == "meta_page->hdr.pages_touched store" and level is not None:
             g.deferred_overrun.pop(level, None)
             g.pushed.pop(level, None)
@@ -590,6 +618,7 @@ class ImplSystem:
         self.ghost.last_phase[level] = ph
         if ph != P.W_BEGUN:
             self.ghost.stale.pop(level, None)
+            self.ghost.headswap.pop(level, None)
         if ph == P.W_MOVED:
             # the seed's stores after the tail move are done (the model's
             # tail_meta_load or meta_store_tail made the head push's)
@@ -1217,6 +1246,8 @@ def abstract(sysm: ImplSystem, writer_gens=None) -> tuple:
         if ph == P.W_BEGUN and lvl in g.stale:
             s[m.WR2 + depth] = 1
             s[m.WR1 + depth] = g.stale[lvl] + 1
+        if ph == P.W_BEGUN and g.headswap.get(lvl) and sysm.fine_commit:
+            s[m.WR3 + depth] = 1
         if ph in P.END_COMMIT_PHASES:
             # rb_end_commit's re-check will loop: cpu_buffer->commits moved since
             # its frame loaded ``commits``; WR1: it returns into rb_move_tail

@@ -29,9 +29,10 @@ def machine(variant, cfg):
         @rule(data=st.data())
         def step(self, data):
             # stale_retry needs the interrupted write to have loaded tail_page
-            # before the interrupt: only a replay that looks ahead can arrange it
+            # before the interrupt (head_retry: to have seen the head page flagged
+            # before the swap): only a replay that looks ahead can arrange it
             succ = [x for x in self.m.successors(self.s)
-                    if x[0][1] not in ("stale_retry", "crossed_retry")]
+                    if x[0][1] not in ("stale_retry", "crossed_retry", "head_retry")]
             if not succ:
                 return
             a, t = data.draw(st.sampled_from(succ), label="action")
