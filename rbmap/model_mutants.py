@@ -881,7 +881,8 @@ mutant("get_reader_ignores_unmapped", "GET_READER",
        "(no -ENODEV)",
        edit("ioctl", as_if(_mapped_for_ioctl, restore=("MAPPED",)),
             when=lambda st: st.before("MAPPED") <= 0),
-       configs=[_cfg("upstream", **FORK)])
+       # (mapped is 0 under a live VMA only where a fork's copy is not counted)
+       configs=[_cfg("upstream", {"vma_open": "ignores"}, **dict(FORK, events=2))])
 
 # ---- ring_buffer_read_page (trace_pipe_raw) --------------------------------------
 PIPE = dict(SMALL, pipe_reads=1, events=2, consumers="concurrent")
