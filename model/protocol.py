@@ -788,9 +788,10 @@ class RingBufferModel:
         return out
 
     #: process steps that enter the kernel (blocked while a GET_READER holds the
-    #: locks); the others are loads from the mapping
+    #: locks: rb_get_mapped_buffer keeps cpu_buffer->mapping_lock, which an mmap,
+    #: refused or not, takes first); the others are loads from the mapping
     _SYSCALLS = frozenset(("map", "exit", "unmap", "ioctl", "update_meta", "dofork",
-                           "child_exit"))
+                           "child_exit", "trymap_bad"))
 
     def _ioctl_pending_steps(self, s, append):
         """The steps while process IOCTLP-1 is inside GET_READER, between its reader
