@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import subprocess
@@ -806,49 +807,42 @@ mutant("ioctl_meta_merged", "GET_READER",
        configs=[_cfg("upstream", **FINE)])
 
 
-def _refresh_keep(*names):
+def _keeping(*names):
+    """A wrap for a helper ``f(self, l)`` that updates the state list ``l`` in
+    place: the helper runs, then the named slots get their old values back (the
+    helper "does not update" them)."""
     def wrap(orig):
-        def _refresh_meta(self, l):
+        @functools.wraps(orig)
+        def keeping(self, l):
             old = {n: l[getattr(P, n)] for n in names}
             orig(self, l)
             for n, v in old.items():
                 l[getattr(P, n)] = v
-        return _refresh_meta
+        return keeping
     return wrap
 
 
 mutant("meta_refresh_entries_stale", "GET_READER",
        "rb_update_meta_page does not refresh meta entries",
-       hook("_refresh_meta", _refresh_keep("M_ENTRIES")),
+       hook("_refresh_meta", _keeping("M_ENTRIES")),
        configs=[_cfg("upstream", **SMALL)])
 mutant("meta_refresh_reader_read_stale", "GET_READER",
        "rb_update_meta_page does not refresh meta reader.read",
-       hook("_refresh_meta", _refresh_keep("M_RREAD")),
+       hook("_refresh_meta", _keeping("M_RREAD")),
        configs=[_cfg("upstream", **SMALL)])
 mutant("meta_refresh_read_stale", "GET_READER",
        "rb_update_meta_page does not refresh meta read (events consumed)",
-       hook("_refresh_meta", _refresh_keep("M_READ")),
+       hook("_refresh_meta", _keeping("M_READ")),
        configs=[_cfg("upstream", **SMALL)])
-
-
-def _swap_keep(*names):
-    def wrap(orig):
-        def _swap(self, l):
-            old = {n: l[getattr(P, n)] for n in names}
-            orig(self, l)
-            for n, v in old.items():
-                l[getattr(P, n)] = v
-        return _swap
-    return wrap
 
 
 mutant("swap_last_overrun_kept", "GET_READER",
        "the reader swap computes lost_events but does not update last_overrun",
-       hook("_swap", _swap_keep("LASTOV")),
+       hook("_swap", _keeping("LASTOV")),
        configs=[_cfg("upstream", **SMALL)])
 mutant("seed_swap_reader_id_stale", "GET_READER",
        "the seed's rb_meta_page_head_swap leaves meta reader_page at the old ID",
-       hook("_swap", _swap_keep("M_RID")),
+       hook("_swap", _keeping("M_RID")),
        configs=[_cfg("v2", **SMALL)])
 
 
