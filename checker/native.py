@@ -367,6 +367,7 @@ class _CGen:
                  "    (void)c; (void)w;",
                  (f"    return {fin.name}(c{', (uint64_t *)w' if fin.uses_state else ''}) != 0;"
                   if fin is not None else "    return 0;"), "}"]
+        key, key_size = self.key_function()
         tabs = []
         for values, name in self.tables.items():
             n = len(values)
@@ -382,6 +383,7 @@ class _CGen:
                 f"#define RB_NALWAYS {max(1, len(kinds[ALWAYS]))}",
                 f"#define RB_NSOME {max(1, len(kinds[SOMETIMES]))}",
                 f"#define RB_NEVENT {max(1, len(kinds[EVENTUALLY]))}",
+                f"#define RB_KEY {key_size}",
                 ENGINE_C.read_text(),
                 "/* ---- the model ---- */",
                 f"static const int rb_nalways = {len(kinds[ALWAYS])}, "
@@ -391,7 +393,42 @@ class _CGen:
         for line in fns:
             if line.startswith("static int64_t "):
                 protos.append(line[:-2] + ";")
-        return "\n".join(head + tabs + body + protos + fns + succ + disp) + "\n"
+        return "\n".join(head + tabs + body + protos + fns + succ + disp + key) + "\n"
+
+    def key_function(self) -> tuple[list[str], int]:
+        """``rb_key``: a state as the interpreted explorer's key (the machine's
+        ``state_struct``, little-endian), and its size (0: a format it does not
+        print, whose keys Python packs)."""
+        sizes = _struct_sizes(getattr(self.code.machine, "state_struct", ""),
+                              len(self.layout.slots))
+        out = ["static void rb_key(const uint64_t *w, uint8_t *out) {"]
+        if sizes is None:
+            return out + ["    (void)w; (void)out;", "}"], 0
+        at = 0
+        for sl, size in zip(self.layout.slots, sizes):
+            out.append(f"    {{ uint64_t v = (uint64_t){self.read(sl, 'w')};")
+            out += [f"      out[{at + k}] = (uint8_t)(v >> {8 * k});" for k in range(size)]
+            out.append("    }")
+            at += size
+        return out + ["}"], at
+
+
+_STRUCT_SIZES = {"b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 4, "L": 4,
+                 "q": 8, "Q": 8}
+
+
+def _struct_sizes(fmt: str, nslots: int) -> list[int] | None:
+    """The byte size of each slot in a little-endian ``struct`` format of integer
+    codes (``"<h3q"``), or None for any other format or another slot count."""
+    import re
+    if not fmt or fmt[0] != "<":
+        return None
+    sizes: list[int] = []
+    for count, code in re.findall(r"(\d*)(.)", fmt[1:]):
+        if code not in _STRUCT_SIZES:
+            return None
+        sizes += [_STRUCT_SIZES[code]] * (int(count) if count else 1)
+    return sizes if len(sizes) == nslots else None
 
 
 def _boolish(x) -> bool:
@@ -503,7 +540,7 @@ def _build(source: str) -> tuple[FsPath, float]:
 _I64 = ctypes.c_int64
 _P64 = ctypes.POINTER(ctypes.c_uint64)
 _PI64 = ctypes.POINTER(ctypes.c_int64)
-_STATS = 19
+_STATS = 20
 
 
 def _load(path: FsPath):
@@ -529,6 +566,8 @@ def _load(path: FsPath):
         "rb_scc": (_I64, [ctypes.c_void_p]),
         "rb_terminal": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, _PI64]),
         "rb_graph": (None, [ctypes.c_void_p, _PI64, ctypes.POINTER(ctypes.c_uint32)]),
+        "rb_keys": (ctypes.c_int, [ctypes.c_void_p, _I64, _I64, ctypes.c_char_p]),
+        "rb_key_size": (ctypes.c_int, []),
     }
     for name, (res, args) in sig.items():
         f = getattr(lib, name)
@@ -663,8 +702,17 @@ class NativeExploration:
         first use: a Python loop over all states)."""
         keys = self.__dict__.get("_keys")
         if keys is None:
-            pack = self.pack
-            keys = self.__dict__["_keys"] = [pack(*s) for s in self]
+            size = self.nm.lib.rb_key_size()
+            if size:
+                buf = ctypes.create_string_buffer(size * max(1, self._n))
+                if self.nm.lib.rb_keys(self._ctx, 0, self._n, buf) < 0:
+                    raise RuntimeError("internal: the compiled engine gave no keys")
+                raw = buf.raw
+                keys = [raw[i:i + size] for i in range(0, size * self._n, size)]
+            else:
+                pack = self.pack
+                keys = [pack(*s) for s in self]
+            self.__dict__["_keys"] = keys
         return keys
 
     @property
@@ -763,16 +811,11 @@ class NativeExploration:
 
 
 # ------------------------------------------------------------------ the search
-_notice_shown = False
-
-
 def engine_choice(engine: str = "auto") -> str:
     """``"native"`` or ``"interpreted"`` for an engine request (``auto``: native
     when a compiler works; ``RBMAP_ENGINE`` overrides ``auto``)."""
-    if engine == "auto":
-        engine = os.environ.get("RBMAP_ENGINE", "auto") or "auto"
-    if engine not in ("auto", "native", "interpreted"):
-        raise ValueError(f"unknown engine {engine!r} (auto, native, interpreted)")
+    from .engine import requested_engine
+    engine = requested_engine(engine)
     if engine == "auto":
         try:
             compiler()
@@ -790,28 +833,11 @@ def notice(why) -> str:
 
 
 def check(machine, engine: str = "auto", threads: int = 1, **options) -> CheckResult:
-    """Explore ``machine`` exhaustively (``check_bfs``'s options and result).
-
-    Parameters
-    ----------
-    engine : {"auto", "native", "interpreted"}
-        ``auto``: compiled when a C compiler works, else interpreted with a
-        one-line notice on stderr.
-    threads : int
-        Threads of the compiled search (the result does not depend on it).
-    """
-    global _notice_shown
-    choice = engine_choice(engine)
-    if choice == "native":
-        return check_native(machine, threads=threads, **options)
-    if engine == "auto" and not _notice_shown:
-        _notice_shown = True
-        try:
-            compiler()
-        except NoCompiler as exc:
-            print(notice(exc), file=sys.stderr)
-    from .bfs import check_bfs
-    return check_bfs(machine, **options)
+    """Explore ``machine`` exhaustively: :func:`rbmap.checker.engine.explore`
+    (compiled when it can be, else interpreted, with a one-line notice when no
+    C compiler works)."""
+    from .engine import explore
+    return explore(machine, engine=engine, threads=threads, **options)
 
 
 def check_native(machine, max_states: int | None = None, max_depth: int | None = None,
@@ -909,12 +935,23 @@ def check_native(machine, max_states: int | None = None, max_depth: int | None =
         na, ns = max(1, len(nm.props[ALWAYS])), max(1, len(nm.props[SOMETIMES]))
         fa, fs = (_I64 * na)(), (_I64 * ns)()
         lib.rb_found(ctx, fa, fs)
+        # The compiled search checks a state when it finds it, the interpreted one
+        # when it leaves the queue. Stopped at a violation, both stop when the queue
+        # gets to it (or to a deadlock before it): what the compiled search found
+        # beyond that point the interpreted one never looked at, so it is left out.
+        always_end = some_end = n
+        if rc == 2:
+            stop_at = st[19]
+            if deadlock >= 0 and (stop_at < 0 or deadlock < stop_at):
+                always_end = some_end = deadlock + 1
+            else:
+                always_end, some_end = stop_at + 1, stop_at
         found = {}
         for k, p in enumerate(nm.props[ALWAYS]):
-            if fa[k] >= 0:
+            if 0 <= fa[k] < always_end:
                 found[p.name] = fa[k]
         for k, p in enumerate(nm.props[SOMETIMES]):
-            if fs[k] >= 0:
+            if 0 <= fs[k] < some_end:
                 found[p.name] = fs[k]
         explo = NativeExploration(nm, ctx, n, level_starts, init_index, dropped,
                                   bool(events))

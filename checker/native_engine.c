@@ -80,6 +80,10 @@ struct rb_ctx {
     int64_t nlevels, levels_cap, level_end, max_depth;
     int depth_frozen, dropped, drop_reason, started;
     int stop_on_violation, check_deadlock, record_edges, stop;
+    int64_t stop_at;       /* stop_on_violation: the first violating id; the search
+                            * stops when its cursor gets there, as the interpreted
+                            * explorer (which checks a state when it leaves the
+                            * queue) does: same states, transitions and verdicts */
     int64_t found_always[RB_NALWAYS], found_some[RB_NSOME];
     int open_always, open_some;
     int64_t deadlock;
@@ -104,6 +108,9 @@ static int rb_some(rb_ctx *c, int k, const uint64_t *w);
 static int rb_event(rb_ctx *c, int k, const uint64_t *w);
 static int rb_finished(rb_ctx *c, const uint64_t *w);
 static const int rb_nalways, rb_nsome, rb_nevent;
+/* the state as the interpreted explorer's key (the model's state_struct),
+ * RB_KEY bytes; RB_KEY is 0 when the generator could not print that format */
+static void rb_key(const uint64_t *w, uint8_t *out);
 
 /* ---- arithmetic with Python's meaning ------------------------------------ */
 #define RB_E_ARITH 1
@@ -282,7 +289,8 @@ static inline void rb_check_new(rb_ctx *c, const uint64_t *w, int64_t id) {
             if (c->found_always[k] < 0 && !rb_always(c, k, w)) {
                 c->found_always[k] = id;
                 c->open_always--;
-                if (c->stop_on_violation) c->stop = 1;
+                if (c->stop_on_violation && (c->stop_at < 0 || id < c->stop_at))
+                    c->stop_at = id;
             }
         }
     }
@@ -534,6 +542,7 @@ rb_ctx *rb_new(int64_t max_states, int64_t max_depth, int stop_on_violation,
     c->check_deadlock = check_deadlock;
     c->record_edges = record_edges;
     c->deadlock = -1;
+    c->stop_at = -1;
     c->err_state = -1;
     for (int k = 0; k < RB_NALWAYS; k++) c->found_always[k] = -1;
     for (int k = 0; k < RB_NSOME; k++) c->found_some[k] = -1;
@@ -645,7 +654,12 @@ int rb_run(rb_ctx *c, int64_t budget) {
     while (c->cursor < c->n) {
         if (budget-- <= 0) return RB_MORE;
         int r = rb_level_start(c);
-        if (!r) r = rb_expand_one(c);
+        if (r) return r;
+        if (c->stop_at >= 0 && c->cursor >= c->stop_at) {
+            c->stop = 1;
+            return RB_STOPPED;
+        }
+        r = rb_expand_one(c);
         if (r) return r;
         if (c->stop) return RB_STOPPED;
     }
@@ -727,7 +741,9 @@ static int rb_chunk(rb_ctx *c, rb_worker *wk, int64_t hi) {
             }
         if (c->found_always[k] >= 0) {
             c->open_always--;
-            if (c->stop_on_violation) c->stop = 1;
+            if (c->stop_on_violation
+                && (c->stop_at < 0 || c->found_always[k] < c->stop_at))
+                c->stop_at = c->found_always[k];
         }
     }
     for (int k = 0; k < rb_nsome; k++) {
@@ -770,7 +786,9 @@ static int rb_chunk(rb_ctx *c, rb_worker *wk, int64_t hi) {
  * small or a bound could drop states). */
 int rb_run_parallel(rb_ctx *c, int64_t budget) {
     int T = c->nthreads;
-    if (T == 1) return rb_run(c, budget);
+    /* stopping at the first violation needs the serial order of expansion (a
+     * deadlock ends the search at its own id, not at the end of a chunk) */
+    if (T == 1 || c->stop_on_violation) return rb_run(c, budget);
     rb_start(c);
     if (c->stop) return RB_STOPPED;
     rb_worker *wk = calloc((size_t)T, sizeof *wk);
@@ -817,6 +835,15 @@ int rb_run_parallel(rb_ctx *c, int64_t budget) {
     return c->cursor < c->n ? RB_MORE : RB_OK;
 }
 
+/* The keys of states [lo, hi) (RB_KEY bytes each) into out. */
+int rb_keys(rb_ctx *c, int64_t lo, int64_t hi, uint8_t *out) {
+    if (!RB_KEY || lo < 0 || hi > c->n) return -1;
+    for (int64_t id = lo; id < hi; id++, out += RB_KEY) rb_key(RB_STATE(c, id), out);
+    return 0;
+}
+
+int rb_key_size(void) { return RB_KEY; }
+
 /* Statistics (see native.py: _STATS). */
 void rb_stats(rb_ctx *c, int64_t *out) {
     int64_t tcap = 0;
@@ -826,7 +853,7 @@ void rb_stats(rb_ctx *c, int64_t *out) {
     out[7] = c->err; out[8] = c->err_step; out[9] = c->err_slot; out[10] = c->err_value;
     out[11] = tcap; out[12] = c->cap; out[13] = c->level_end; out[14] = c->ntargets;
     out[15] = c->err_state; out[16] = c->par_chunks; out[17] = c->serial_chunks;
-    out[18] = c->noffsets;
+    out[18] = c->noffsets; out[19] = c->stop_at;
 }
 
 void rb_found(rb_ctx *c, int64_t *always_out, int64_t *some_out) {

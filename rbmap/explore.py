@@ -35,7 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlparse
 
-from rbmap.checker import Path, check_bfs
+from rbmap.checker import Path
+from rbmap.checker.engine import explore
 from rbmap.checker.report import change_text, diff_views
 from rbmap.evidence import (TraceError, evidence, model_for, read_trace_data,
                             traces_text)
@@ -177,7 +178,7 @@ class Explorer:
 
     def _check(self) -> None:
         t = time.perf_counter()
-        r = check_bfs(self.model, time_limit=self.check_time_limit, progress=False)
+        r = explore(self.model, time_limit=self.check_time_limit, progress=False)
         out = {"status": "done", "complete": r.complete, "states": r.states,
                "seconds": round(time.perf_counter() - t, 1), "paths": []}
         for p in r.properties:

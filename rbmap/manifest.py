@@ -34,7 +34,7 @@ import json
 import time
 from pathlib import Path
 
-from rbmap.checker import check_bfs
+from rbmap.checker.engine import explore
 from rbmap.model import build
 from rbmap.model.variants import SPECS_DIR
 
@@ -135,7 +135,7 @@ def summary(variant: str, rules: dict | None = None, max_states: int | None = No
     got = _CACHE.get(key)
     if got is None:
         t = time.perf_counter()
-        r = check_bfs(m, max_states=max_states)
+        r = explore(m, max_states=max_states)
         got = summarize(m, r)
         got["seconds"] = round(time.perf_counter() - t, 2)
         if r.complete:

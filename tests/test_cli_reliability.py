@@ -70,7 +70,7 @@ def test_trace_out_that_cannot_be_written_is_refused_before_exploring(
 
     def must_not_explore(*a, **k):
         raise AssertionError("explored before refusing --trace-out")
-    monkeypatch.setattr(check_mod, "check_bfs", must_not_explore)
+    monkeypatch.setattr(check_mod, "explore", must_not_explore)
     path = where if where.startswith("/") else tmp_path / where
     line = one_line_error(invoke("check", "upstream", *TINY, "--trace-out", path))
     assert str(path) in line

@@ -11,7 +11,8 @@ from pathlib import Path as FsPath
 import click
 
 from rbmap.checker import (NondeterminismError, Path, PathFormatError, ReplayError,
-                           check_bfs, simulate)
+                           simulate)
+from rbmap.checker.engine import explore
 from rbmap.checker import replay as replay_path
 from rbmap.checker.report import STATUS_WORDS, result_to_json, step_table
 from rbmap.checker.interrupt import requested as interrupt_requested
@@ -126,7 +127,7 @@ def check(variant, sim_runs, seed, walk_depth, as_json, trace_out, report_dir,
                               time_limit=bound["time_limit"],
                               progress=bound["progress"])
         else:
-            result = check_bfs(m, stop_on_violation=stop_on_violation, **bound)
+            result = explore(m, stop_on_violation=stop_on_violation, **bound)
         stopped = interrupt_requested()
     ok = report(m, result, info, as_json, trace_out, report_dir)
     if stopped:
@@ -447,19 +448,25 @@ def list_cmd(as_json):
 @click.option("--time-limit", type=SECONDS, default=20.0, show_default=True,
               help="Seconds per run; a run cut short still measures states/s "
                    "(marked 'partial').")
+@click.option("--vs-interpreted", is_flag=True,
+              help="Also time each variant on the interpreted engine (within "
+                   "--time-limit) and print the compiled engine's speed-up.")
 @ring_options
 @progress_option
-def bench(variants, as_json, repeat, time_limit, ring_size, vs_spin, threads, progress):
+def bench(variants, as_json, repeat, time_limit, vs_interpreted, ring_size, vs_spin,
+          threads, progress):
     """Print states/s of the exhaustive explorer on the default configs.
 
     Default VARIANTS: every shipped variant, and the benchmark ring (``ring``:
     a small producer/consumer model written once for every engine, so that
     rbmap's compiled engine and SPIN can be compared on the same work in the
-    same run, ``--vs-spin``). Times are CPU seconds of this process (steadier
-    than wall time on a busy machine). Also prints bytes per state of the
-    visited set (states are packed: 2 bytes a slot; the ring's compiled engine
-    packs them into bits). Ctrl-C prints the rows measured so far (the current
-    one marked 'interrupted'), exit 130."""
+    same run, ``--vs-spin``). Each variant is explored by the engine `rbmap
+    check` uses (compiled for a model written as steps, where a C compiler
+    works); ``--threads T`` adds a row with T threads, ``--vs-interpreted`` one
+    on the interpreted engine. Times are CPU seconds of this process (steadier
+    than wall time on a busy machine; the compiled engine's C build is left
+    out). Also prints bytes per state of the visited set. Ctrl-C prints the rows
+    measured so far (the current one marked 'interrupted'), exit 130."""
     if repeat <= 0:
         fail(f"--repeat must be positive, got {repeat}")
     with_ring = not variants or RING_NAME in variants
@@ -470,18 +477,10 @@ def bench(variants, as_json, repeat, time_limit, ring_size, vs_spin, threads, pr
     lines = []
     with stop_on_sigint():
         for name, m in models:
-            best = None
-            for _ in range(repeat):
-                t = time.process_time()
-                r = check_bfs(m, time_limit=time_limit, progress=progress)
-                dt = max(time.process_time() - t, 1e-9)
-                if best is None or dt < best[0]:
-                    best = (dt, r)
-                if r.stopped_by == "interrupted":
-                    break
-            dt, r = best
-            rows.append(_bench_row(name, m, r, dt))
-            if r.stopped_by == "interrupted":
+            done = _bench_variant(name, m, repeat, time_limit, progress, threads,
+                                  vs_interpreted)
+            rows += done
+            if done[-1]["stopped_by"] == "interrupted":
                 break
         if with_ring and not interrupt_requested():
             ring_rows, lines = ring_section(ring_size, vs_spin, threads, repeat,
@@ -492,31 +491,75 @@ def bench(variants, as_json, repeat, time_limit, ring_size, vs_spin, threads, pr
         click.echo(json.dumps(rows))
     else:
         if protocol:
-            click.echo(f"{'variant':<14} {'states':>9} {'transitions':>11} "
-                       f"{'cpu s':>6} {'states/s':>8} {'trans/s':>8} {'B/state':>7}")
+            click.echo(f"{'variant':<14} {'engine':<11} {'states':>9} {'transitions':>11} "
+                       f"{'cpu s':>6} {'wall s':>6} {'states/s':>9} {'B/state':>7}")
         for r in rows:
-            if "engine" in r:
+            if r["variant"] not in protocol:
                 continue
             part = ("" if r["complete"] else " interrupted"
                     if r["stopped_by"] == "interrupted" else " partial")
-            click.echo(f"{r['variant']:<14} {r['states']:>9} {r['transitions']:>11} "
-                       f"{r['seconds']:>6} {r['states_per_second']:>8} "
-                       f"{r['transitions_per_second']:>8} "
+            click.echo(f"{r['variant']:<14} {r['engine']:<11} {r['states']:>9} "
+                       f"{r['transitions']:>11} {r['seconds']:>6.2f} "
+                       f"{r['wall_seconds']:>6.2f} {r['states_per_second']:>9} "
                        f"{r['bytes_per_state']:>7}{part}")
+        for name in protocol:
+            mine = {r["engine"]: r for r in rows if r["variant"] == name}
+            fast, slow = mine.get("compiled"), mine.get("interpreted")
+            if fast and slow and slow["states_per_second"]:
+                click.echo(f"{name}: compiled {fast['states_per_second'] / slow['states_per_second']:.1f}x "
+                           "the interpreted engine's states per CPU second")
         for line in lines[0 if protocol else 1:]:
             click.echo(line)
     if stopped:
-        interrupted(f"{sum('engine' not in r for r in rows)} of {len(models)} "
-                    "variants measured")
+        interrupted(f"{len({r['variant'] for r in rows if r['variant'] in protocol})} "
+                    f"of {len(models)} variants measured")
 
 
-def _bench_row(name: str, m, r, dt: float) -> dict:
+def _bench_variant(name: str, m, repeat: int, time_limit: float, progress,
+                   threads: int, vs_interpreted: bool) -> list[dict]:
+    """The rows of one variant: the engine `rbmap check` uses, then (compiled)
+    ``threads`` threads and ``vs_interpreted`` the interpreted engine; the run
+    with the least CPU time of each."""
+    from rbmap.checker.engine import explore
+    runs = [("auto", 1)]
+    rows: list[dict] = []
+    while runs:
+        engine, t = runs.pop(0)
+        best = None
+        for _ in range(repeat):
+            c0, w0 = time.process_time(), time.perf_counter()
+            r = explore(m, engine=engine, threads=t, time_limit=time_limit,
+                        progress=progress)
+            cpu = getattr(r, "explore_cpu", time.process_time() - c0)
+            wall = getattr(r, "explore_seconds", time.perf_counter() - w0)
+            if best is None or cpu < best[0]:
+                best = (max(cpu, 1e-9), wall, r)
+            if r.stopped_by == "interrupted":
+                break
+        rows.append(_bench_row(name, m, *best, t))
+        if best[2].stopped_by == "interrupted":
+            break
+        if engine == "auto" and best[2].engine == "native":
+            runs += [("native", threads)] if threads > 1 else []
+            runs += [("interpreted", 1)] if vs_interpreted else []
+    return rows
+
+
+def _bench_row(name: str, m, dt: float, wall: float, r, threads: int) -> dict:
     import struct
-    # packed key + its dict slot + the BFS tree entry
-    per_state = (sys.getsizeof(b"x" * struct.calcsize(m.state_struct)) + 8 * 3)
-    return {"variant": name, "complete": r.complete, "stopped_by": r.stopped_by,
+    if r.engine == "native":
+        per_state = round(r.exploration.bytes / max(1, r.states), 1)
+        engine = "compiled" if threads == 1 else f"compiled x{threads}"
+    else:
+        # packed key + its dict slot + the BFS tree entry
+        per_state = (sys.getsizeof(b"x" * struct.calcsize(m.state_struct)) + 8 * 3)
+        engine = "interpreted"
+    return {"variant": name, "engine": engine, "threads": threads,
+            "complete": r.complete, "stopped_by": r.stopped_by,
             "states": r.states, "transitions": r.transitions,
-            "seconds": round(dt, 3), "states_per_second": round(r.states / dt),
+            "seconds": round(dt, 3), "wall_seconds": round(wall, 3),
+            "build_seconds": round(getattr(r, "build_seconds", 0.0), 2),
+            "states_per_second": round(r.states / dt),
             "transitions_per_second": round(r.transitions / dt),
             "bytes_per_state": per_state}
 

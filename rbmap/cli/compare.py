@@ -26,7 +26,8 @@ from pathlib import Path as FsPath
 
 import click
 
-from rbmap.checker import Path, check_bfs
+from rbmap.checker import Path
+from rbmap.checker.engine import explore
 from rbmap.checker.interrupt import request as interrupt_request
 from rbmap.checker.interrupt import requested as interrupt_requested
 from rbmap.checker.interrupt import stop_on_sigint
@@ -62,7 +63,7 @@ def _model_rows(m, variant: str, config: dict, rules: dict, traces: dict,
     non-consuming reader's), "nc" (only those), "all", or a tuple of names;
     ``tag`` prefixes the trace keys (the extra runs)."""
     t = time.perf_counter()
-    r = check_bfs(m, **bound)
+    r = explore(m, **bound)
     dt = time.perf_counter() - t
     info = model_info(variant, rules, config, m)
 

@@ -10,7 +10,8 @@ help and validation.
   may give other defaults for the sizes (``compare`` uses a smaller config), or take
   only some of them (``only=``).
 - :func:`bound_options`: ``--max-states``, ``--max-depth``, ``--time-limit`` (seconds:
-  a positive, finite number) and ``--progress``.
+  a positive, finite number), ``--progress`` and ``--threads`` (of the compiled
+  engine, :func:`rbmap.checker.engine.explore`).
 - :func:`workload_config` / :func:`parse_rules`: turn what click parsed into the
   config dict and the rule overrides :func:`rbmap.model.build` takes.
 """
@@ -171,7 +172,8 @@ progress_option = click.option(
 
 def bound_options(f):
     """``--max-states``, ``--max-depth``, ``--time-limit``, ``--progress``: bounds of
-    each exploration (a bounded run is incomplete: verdict ``unknown``, exit 3)."""
+    each exploration (a bounded run is incomplete: verdict ``unknown``, exit 3);
+    ``--threads``: of the compiled search (the result does not depend on it)."""
     opts = [
         click.option("--max-states", type=int, default=None, callback=_positive_int,
                      help="Stop each exploration after this many distinct states "
@@ -182,6 +184,10 @@ def bound_options(f):
                      help="Stop each exploration after SECONDS (verdict: "
                           "incomplete)."),
         progress_option,
+        click.option("--threads", type=click.IntRange(1, 64), default=1,
+                     show_default=True,
+                     help="Threads of the compiled engine's search (the same "
+                          "result; the interpreted engine has one)."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -198,9 +204,10 @@ def workload_config(kw: dict) -> dict:
 
 
 def bounds(kw: dict) -> dict:
-    """Pop the bound options out of ``kw`` (``check_bfs`` keyword arguments)."""
+    """Pop the bound options out of ``kw`` (keyword arguments of
+    :func:`rbmap.checker.engine.explore`)."""
     return {key: kw.pop(key) for key in ("max_states", "max_depth", "time_limit",
-                                         "progress")}
+                                         "progress", "threads")}
 
 
 def parse_rules(pairs) -> dict:

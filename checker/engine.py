@@ -1,0 +1,124 @@
+"""Which engine explores a model: the one path every exploring command takes.
+
+:func:`explore` is :func:`rbmap.checker.check_bfs` with the engine chosen for
+the model: a :class:`~rbmap.checker.steps.StepMachine` is explored by the
+compiled engine (:mod:`rbmap.checker.native`) where a C compiler works, any
+other model (and a step machine whose Python behaviour the C cannot see, see
+:func:`compile_blocker`) by the interpreted explorer. Both give the same
+:class:`~rbmap.checker.result.CheckResult`: the same states, transitions,
+depth, verdicts and shortest paths, also when a bound or ``stop_on_violation``
+ends the search (a path's actions always come from the interpreted engine).
+
+Without a compiler a step machine is explored interpreted, after one line on
+stderr (once per process); ``RBMAP_ENGINE=interpreted`` asks for the
+interpreted engine without a notice. The compiled engine is imported only when
+a step machine is explored.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from .bfs import check_bfs
+from .result import CheckResult
+
+__all__ = ["explore", "compile_blocker", "requested_engine", "ENGINES"]
+
+#: what ``engine=`` (and ``RBMAP_ENGINE``) may ask for
+ENGINES = ("auto", "native", "interpreted")
+
+#: methods a step machine gets from StepMachine; overriding one in Python changes
+#: what the interpreted engine runs, which the C generated from the steps cannot see
+_STEP_METHODS = ("successors", "successor_states", "terminal_ok", "init_states")
+#: hooks the interpreted explorer honours and the compiled one has no equivalent of
+_PYTHON_HOOKS = ("within_boundary",)
+
+_notice_shown = False
+
+
+def requested_engine(engine: str = "auto") -> str:
+    """The engine asked for: ``engine``, or for ``"auto"`` the ``RBMAP_ENGINE``
+    environment variable when set (ValueError on an unknown name)."""
+    if engine == "auto":
+        engine = os.environ.get("RBMAP_ENGINE", "").strip() or "auto"
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} ({', '.join(ENGINES)})")
+    return engine
+
+
+def compile_blocker(model: Any) -> str | None:
+    """Why the compiled engine cannot explore ``model`` (None: it can).
+
+    It can explore a :class:`~rbmap.checker.steps.StepMachine` whose
+    successors, initial states and end states are the ones its steps define:
+    a subclass (or instance) that replaces ``successors``, ``terminal_ok``...
+    in Python (a mutant wrapping a helper, say), or has ``within_boundary``,
+    is explored interpreted.
+    """
+    from .steps import StepMachine
+    if not isinstance(model, StepMachine):
+        return f"{type(model).__name__} is not written as steps"
+    cls = type(model)
+    for name in _STEP_METHODS:
+        if name in vars(model) or getattr(cls, name) is not getattr(StepMachine, name):
+            return f"{cls.__name__} replaces {name}() in Python"
+    for name in _PYTHON_HOOKS:
+        if getattr(model, name, None) is not None:
+            return f"{cls.__name__} has {name}(), which the compiled engine lacks"
+    return None
+
+
+def explore(model: Any, engine: str = "auto", threads: int = 1,
+            **options: Any) -> CheckResult:
+    """Explore ``model`` exhaustively with the engine chosen for it.
+
+    Parameters
+    ----------
+    model : object
+        Any checker model (:mod:`rbmap.checker.model`).
+    engine : {"auto", "native", "interpreted"}
+        ``auto``: compiled for a step machine when a C compiler works (else
+        interpreted, with a one-line notice on stderr), interpreted for any
+        other model; ``RBMAP_ENGINE`` overrides ``auto``. ``native`` on a model
+        the compiled engine cannot explore raises
+        :class:`~rbmap.checker.steps.StepError`.
+    threads : int
+        Threads of the compiled search (the result does not depend on it; the
+        interpreted engine has one).
+    **options
+        :func:`~rbmap.checker.check_bfs`'s options (``max_states``,
+        ``max_depth``, ``time_limit``, ``progress``, ``stop_on_violation``,
+        ``check_deadlock``).
+
+    Returns
+    -------
+    CheckResult
+        With ``engine`` set to ``"native"`` or ``"interpreted"``.
+    """
+    global _notice_shown
+    if threads < 1:
+        raise ValueError(f"threads must be positive, got {threads}")
+    want = requested_engine(engine)
+    if want != "interpreted":
+        blocker = compile_blocker(model)
+        if blocker is not None:
+            if want == "native":
+                from .steps import StepError
+                raise StepError(f"the compiled engine cannot explore it: {blocker}")
+        else:
+            from . import native
+            try:
+                native.compiler()
+            except native.NoCompiler as exc:
+                if want == "native":
+                    raise
+                if not _notice_shown:
+                    _notice_shown = True
+                    print(native.notice(exc), file=sys.stderr)
+            else:
+                return native.check_native(model, threads=threads, **options)
+    result = check_bfs(model, **options)
+    result.engine = "interpreted"
+    return result
