@@ -568,6 +568,7 @@ def _load(path: FsPath):
         "rb_graph": (None, [ctypes.c_void_p, _PI64, ctypes.POINTER(ctypes.c_uint32)]),
         "rb_keys": (ctypes.c_int, [ctypes.c_void_p, _I64, _I64, ctypes.c_char_p]),
         "rb_key_size": (ctypes.c_int, []),
+        "rb_digest": (ctypes.c_int, [ctypes.c_void_p, _P64]),
     }
     for name, (res, args) in sig.items():
         f = getattr(lib, name)
@@ -737,6 +738,15 @@ class NativeExploration:
             g.targets = array("i", targ[:ntarg])
             self.__dict__["_graph"] = g
         return g
+
+    def graph_digest(self) -> str | None:
+        """:func:`rbmap.manifest.graph_digest` of this exploration, computed in C
+        (None when the machine's ``state_struct`` is not one the C prints)."""
+        out = ctypes.c_uint64()
+        r = self.nm.lib.rb_digest(self._ctx, ctypes.byref(out))
+        if r == -2:
+            raise MemoryError("the compiled engine ran out of memory in the digest")
+        return None if r < 0 else f"{out.value:016x}"
 
     def state(self, i: int) -> tuple:
         W = self.nm.packing.words

@@ -844,6 +844,122 @@ int rb_keys(rb_ctx *c, int64_t lo, int64_t hi, uint8_t *out) {
 
 int rb_key_size(void) { return RB_KEY; }
 
+/* ---- the graph digest (rbmap.manifest.graph_digest), with BLAKE2b ----------
+ * Each state contributes BLAKE2b with an 8-byte digest of its key followed by
+ * its successors' keys, sorted (RFC 7693; checked against Python's hashlib by
+ * the tests); the digest is the sum of the contributions modulo 2^64. */
+typedef struct { uint64_t h[8], t; uint8_t b[128]; size_t c; } rb_b2;
+
+static const uint64_t rb_b2_iv[8] = {
+    0x6a09e667f3bcc908ull, 0xbb67ae8584caa73bull, 0x3c6ef372fe94f82bull,
+    0xa54ff53a5f1d36f1ull, 0x510e527fade682d1ull, 0x9b05688c2b3e6c1full,
+    0x1f83d9abfb41bd6bull, 0x5be0cd19137e2179ull};
+static const uint8_t rb_b2_sigma[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
+    {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13},
+    {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11},
+    {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
+    {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3}};
+
+static inline uint64_t rb_rotr(uint64_t x, int n) { return (x >> n) | (x << (64 - n)); }
+
+#define RB_B2G(a, b, c, d, x, y) do { \
+    v[a] += v[b] + (x); v[d] = rb_rotr(v[d] ^ v[a], 32); \
+    v[c] += v[d]; v[b] = rb_rotr(v[b] ^ v[c], 24); \
+    v[a] += v[b] + (y); v[d] = rb_rotr(v[d] ^ v[a], 16); \
+    v[c] += v[d]; v[b] = rb_rotr(v[b] ^ v[c], 63); } while (0)
+
+static void rb_b2_compress(rb_b2 *s, int last) {
+    uint64_t v[16], m[16];
+    for (int i = 0; i < 16; i++) {
+        uint64_t x = 0;
+        for (int k = 7; k >= 0; k--) x = (x << 8) | s->b[8 * i + k];
+        m[i] = x;
+    }
+    for (int i = 0; i < 8; i++) { v[i] = s->h[i]; v[i + 8] = rb_b2_iv[i]; }
+    v[12] ^= s->t;          /* messages here are far below 2^64 bytes */
+    if (last) v[14] = ~v[14];
+    for (int r = 0; r < 12; r++) {
+        const uint8_t *g = rb_b2_sigma[r];
+        RB_B2G(0, 4, 8, 12, m[g[0]], m[g[1]]);
+        RB_B2G(1, 5, 9, 13, m[g[2]], m[g[3]]);
+        RB_B2G(2, 6, 10, 14, m[g[4]], m[g[5]]);
+        RB_B2G(3, 7, 11, 15, m[g[6]], m[g[7]]);
+        RB_B2G(0, 5, 10, 15, m[g[8]], m[g[9]]);
+        RB_B2G(1, 6, 11, 12, m[g[10]], m[g[11]]);
+        RB_B2G(2, 7, 8, 13, m[g[12]], m[g[13]]);
+        RB_B2G(3, 4, 9, 14, m[g[14]], m[g[15]]);
+    }
+    for (int i = 0; i < 8; i++) s->h[i] ^= v[i] ^ v[i + 8];
+}
+
+static void rb_b2_init8(rb_b2 *s) {
+    for (int i = 0; i < 8; i++) s->h[i] = rb_b2_iv[i];
+    s->h[0] ^= 0x01010000ull ^ 8;   /* no key, 8-byte digest */
+    s->t = 0;
+    s->c = 0;
+}
+
+static void rb_b2_update(rb_b2 *s, const uint8_t *in, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        if (s->c == 128) {
+            s->t += 128;
+            rb_b2_compress(s, 0);
+            s->c = 0;
+        }
+        s->b[s->c++] = in[i];
+    }
+}
+
+static uint64_t rb_b2_final8(rb_b2 *s) {
+    s->t += s->c;
+    memset(s->b + s->c, 0, 128 - s->c);
+    rb_b2_compress(s, 1);
+    return s->h[0];         /* the 8 digest bytes, read little-endian */
+}
+
+static int rb_key_cmp(const void *a, const void *b) { return memcmp(a, b, RB_KEY); }
+
+/* The digest into *out; -1 without keys (RB_KEY 0), -2 out of memory. */
+int rb_digest(rb_ctx *c, uint64_t *out) {
+    if (!RB_KEY) return -1;
+    uint8_t key[RB_KEY ? RB_KEY : 1];
+    uint8_t *succ = 0;
+    int64_t succ_cap = 0;
+    uint64_t total = 0;
+    for (int64_t u = 0; u < c->n; u++) {
+        rb_b2 s;
+        rb_b2_init8(&s);
+        rb_key(RB_STATE(c, u), key);
+        rb_b2_update(&s, key, RB_KEY);
+        if (c->record_edges && u < c->noffsets) {
+            int64_t a = c->offsets[u];
+            int64_t b = u + 1 < c->noffsets ? c->offsets[u + 1] : c->ntargets;
+            if (b - a > succ_cap) {
+                free(succ);
+                succ_cap = (b - a) * 2;
+                succ = malloc((size_t)succ_cap * RB_KEY);
+                if (!succ) return -2;
+            }
+            for (int64_t e = a; e < b; e++)
+                rb_key(RB_STATE(c, c->targets[e]), succ + (e - a) * RB_KEY);
+            if (b - a > 1) qsort(succ, (size_t)(b - a), RB_KEY, rb_key_cmp);
+            rb_b2_update(&s, succ, (size_t)(b - a) * RB_KEY);
+        }
+        total += rb_b2_final8(&s);
+    }
+    free(succ);
+    *out = total;
+    return 0;
+}
+
 /* Statistics (see native.py: _STATS). */
 void rb_stats(rb_ctx *c, int64_t *out) {
     int64_t tcap = 0;

@@ -63,7 +63,15 @@ def graph_digest(exploration) -> str:
     only the states count.
 
     A model whose state layout changes (slots added or moved) gets other digests
-    for the same behaviour; its entries then differ only in ``graph``."""
+    for the same behaviour; its entries then differ only in ``graph``.
+
+    The compiled engine's exploration computes the same digest in C
+    (``exploration.graph_digest()``)."""
+    fast = getattr(exploration, "graph_digest", None)
+    if fast is not None:
+        got = fast()
+        if got is not None:
+            return got
     keys = exploration.keys
     if exploration.pack is None:
         keys = [repr(k).encode() for k in keys]

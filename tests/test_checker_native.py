@@ -266,6 +266,50 @@ def test_the_manifest_digest_is_the_same(machine):
     assert graph_digest(b.exploration) == graph_digest(a.exploration)
 
 
+@step("w")
+def flip(m, s, i):
+    """Cell i flips between its two values."""
+    s.cells[i] = (1 << 40) - 1 - s.cells[i]
+
+
+@eventually("first_set")
+def first_set(m, s):
+    """Cell 0 ends at its high value (it does not: it flips back)."""
+    return s.cells[0] > 0
+
+
+class Wide(StepMachine):
+    """States of ``n`` 8-byte slots: keys of one, two and more BLAKE2b blocks."""
+
+    def __init__(self, n):
+        self.n = n
+        self.name = f"wide{n}"
+        super().__init__()
+
+    def declare(self, st):
+        st.array("cells", self.n, hi=(1 << 40) - 1)
+
+    def initial(self, s):
+        for i in range(3, self.n):
+            s.cells[i] = (i * 0x9E3779B97F) % (1 << 40)
+
+    def steps(self):
+        return [self.bind(flip, i) for i in range(3)]
+
+    def property_list(self):
+        return [first_set]
+
+
+@pytest.mark.parametrize("n", [3, 15, 16, 17, 40])
+def test_the_digest_in_c_is_pythons_over_several_blocks(n):
+    """16 cells: each key one full 128-byte block; 40: several blocks a key."""
+    from rbmap.manifest import graph_digest
+    m = Wide(n)
+    b = native.check_native(m)
+    assert b.states == 8 and b.exploration.graph is not None
+    assert b.exploration.graph_digest() == graph_digest(check_bfs(m).exploration)
+
+
 # ---- records: fields interleaved in the tuple, each field an array ---------------
 @step("p")
 def advance(m, s, i):
