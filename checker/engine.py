@@ -9,9 +9,18 @@ other model (and a step machine whose Python behaviour the C cannot see, see
 depth, verdicts and shortest paths, also when a bound or ``stop_on_violation``
 ends the search (a path's actions always come from the interpreted engine).
 
+The compiled engine's C is generated at the model's configuration and built
+once per configuration (cached, :mod:`rbmap.checker.native`); a build takes
+about a second, longer than the interpreted engine takes for a small
+configuration. So where the configuration's library is not built yet, ``auto``
+first explores interpreted, up to :data:`PROBE_STATES` states: a configuration
+that small is done (the answer is the same); a larger one is then built and
+explored compiled, from the start.
+
 Without a compiler a step machine is explored interpreted, after one line on
 stderr (once per process); ``RBMAP_ENGINE=interpreted`` asks for the
-interpreted engine without a notice. The compiled engine is imported only when
+interpreted engine without a notice, ``RBMAP_ENGINE=native`` for the compiled
+one without the interpreted start. The compiled engine is imported only when
 a step machine is explored.
 """
 
@@ -19,12 +28,18 @@ from __future__ import annotations
 
 import os
 import sys
+from time import perf_counter
 from typing import Any
 
 from .bfs import check_bfs
 from .result import CheckResult
 
-__all__ = ["explore", "compile_blocker", "requested_engine", "ENGINES"]
+__all__ = ["explore", "compile_blocker", "requested_engine", "ENGINES", "PROBE_STATES"]
+
+#: states the interpreted engine explores, for a configuration whose compiled
+#: library is not built yet, before that is built (about 0.5 s of exploring, the
+#: time a build takes)
+PROBE_STATES = 50_000
 
 #: what ``engine=`` (and ``RBMAP_ENGINE``) may ask for
 ENGINES = ("auto", "native", "interpreted")
@@ -81,9 +96,9 @@ def explore(model: Any, engine: str = "auto", threads: int = 1,
     engine : {"auto", "native", "interpreted"}
         ``auto``: compiled for a step machine when a C compiler works (else
         interpreted, with a one-line notice on stderr), interpreted for any
-        other model; ``RBMAP_ENGINE`` overrides ``auto``. ``native`` on a model
-        the compiled engine cannot explore raises
-        :class:`~rbmap.checker.steps.StepError`.
+        other model; ``RBMAP_ENGINE`` overrides ``auto`` (for a model the
+        compiled engine can explore). ``native`` on a model the compiled engine
+        cannot explore raises :class:`~rbmap.checker.steps.StepError`.
     threads : int
         Threads of the compiled search (the result does not depend on it; the
         interpreted engine has one).
@@ -104,7 +119,7 @@ def explore(model: Any, engine: str = "auto", threads: int = 1,
     if want != "interpreted":
         blocker = compile_blocker(model)
         if blocker is not None:
-            if want == "native":
+            if engine == "native":      # asked in code, not by RBMAP_ENGINE
                 from .steps import StepError
                 raise StepError(f"the compiled engine cannot explore it: {blocker}")
         else:
@@ -118,7 +133,30 @@ def explore(model: Any, engine: str = "auto", threads: int = 1,
                     _notice_shown = True
                     print(native.notice(exc), file=sys.stderr)
             else:
+                if want == "auto" and not native.is_built(model):
+                    t0 = perf_counter()
+                    probe = _probe(model, options)
+                    if probe is not None:
+                        return probe
+                    limit = options.get("time_limit")
+                    if limit is not None:
+                        options = dict(options, time_limit=max(0.0, limit - (
+                            perf_counter() - t0)))
                 return native.check_native(model, threads=threads, **options)
     result = check_bfs(model, **options)
     result.engine = "interpreted"
     return result
+
+
+def _probe(model: Any, options: dict) -> CheckResult | None:
+    """The interpreted search up to :data:`PROBE_STATES` states: its result when
+    that is the answer (it ended for another reason than the probe's bound),
+    else None."""
+    bound = options.get("max_states")
+    probe = dict(options, max_states=PROBE_STATES if bound is None else min(
+        bound, PROBE_STATES))
+    r = check_bfs(model, **probe)
+    if r.stopped_by == "max_states" and (bound is None or bound > PROBE_STATES):
+        return None
+    r.engine = "interpreted"
+    return r

@@ -58,7 +58,7 @@ from .stepcode import (Assign, Binary, BoolOp, Break, Call, CallStmt, Changed, C
 from .steps import StepError
 
 __all__ = ["check", "notice", "compile_machine", "NativeModel", "NativeExploration", "NoCompiler",
-           "compiler", "generate_c", "Packing", "engine_choice"]
+           "compiler", "generate_c", "Packing", "engine_choice", "is_built"]
 
 ENGINE_C = FsPath(__file__).with_name("native_engine.c")
 CFLAGS = ["-O2", "-std=gnu11", "-shared", "-fPIC", "-w"]
@@ -500,22 +500,43 @@ def cache_dir() -> FsPath:
     return root / "native"
 
 
-def _build(source: str) -> tuple[FsPath, float]:
-    """Compile ``source`` into the cache (once per text): the library and the
-    seconds the build took (0 when it was cached)."""
+def _library(source: str, create: bool = True) -> FsPath:
+    """Where the library built from ``source`` is (or goes) in the cache."""
     cc = compiler()
     digest = hashlib.sha256((" ".join(cc + CFLAGS) + "\0" + source).encode()).hexdigest()[:24]
     d = cache_dir()
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        probe = d / ".w"
-        probe.touch()
+        if create:
+            d.mkdir(parents=True, exist_ok=True)
+            probe = d / ".w"
+            probe.touch()
     except OSError:
         d = FsPath(tempfile.gettempdir()) / f"rbmap-native-{os.getuid()}"
         d.mkdir(parents=True, exist_ok=True)
-    lib = d / f"{digest}.so"
+    return d / f"{digest}.so"
+
+
+def is_built(machine) -> bool:
+    """Whether the library of ``machine``'s configuration is in the cache (a run
+    loads it without compiling). Raises :class:`NoCompiler` without a compiler."""
+    if machine.__dict__.get("_native") is not None:
+        return True
+    source = _CGen(machine.code, Packing(machine.layout)).generate()
+    lib = _library(source, create=False)
+    if lib.exists():
+        return True
+    alt = FsPath(tempfile.gettempdir()) / f"rbmap-native-{os.getuid()}" / lib.name
+    return alt.exists()
+
+
+def _build(source: str) -> tuple[FsPath, float]:
+    """Compile ``source`` into the cache (once per text): the library and the
+    seconds the build took (0 when it was cached)."""
+    lib = _library(source)
     if lib.exists():
         return lib, 0.0
+    d = lib.parent
+    cc = compiler()
     t0 = perf_counter()
     fd, tmp_src = tempfile.mkstemp(suffix=".c", dir=d)
     with os.fdopen(fd, "w") as f:

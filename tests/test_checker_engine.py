@@ -105,9 +105,29 @@ def test_bounded_runs_say_the_same(machine, kw):
 
 # ---- the choice ------------------------------------------------------------------
 @needs_cc
-def test_a_step_machine_is_compiled_and_any_other_model_interpreted(monkeypatch):
+def test_a_step_machine_is_compiled_and_any_other_model_interpreted(monkeypatch, tmp_path):
     monkeypatch.delenv("RBMAP_ENGINE", raising=False)
-    assert engine.explore(StepPeterson("ok")).engine == "native"
+    monkeypatch.setenv("RBMAP_CACHE", str(tmp_path))
+    # not built yet: a model smaller than the probe is answered interpreted...
+    small = StepPeterson("ok")
+    assert not native.is_built(small)
+    assert engine.explore(small).engine == "interpreted"
+    assert not native.is_built(small)
+    # ... a larger one is built and explored compiled, from the start
+    monkeypatch.setattr(engine, "PROBE_STATES", 100)
+    big = Ring(2, 2, 2, bug=True)
+    r = engine.explore(big, max_depth=12, time_limit=60)
+    assert r.engine == "native" and native.is_built(Ring(2, 2, 2, bug=True))
+    assert signature(r) == signature(check_bfs(big, max_depth=12))
+    # a bound below the probe's is the probe's answer
+    assert engine.explore(Ring(2, 2, 3), max_states=50).engine == "interpreted"
+    assert engine.explore(Ring(2, 2, 3), stop_on_violation=True).engine == "native"
+    # built: compiled however small; RBMAP_ENGINE=native: compiled at once
+    assert engine.explore(small).engine == "interpreted"
+    native.compile_machine(small)
+    assert engine.explore(small).engine == "native"
+    monkeypatch.setenv("RBMAP_ENGINE", "native")
+    assert engine.explore(StepPeterson("turn_first")).engine == "native"
     assert engine.explore(Peterson("ok")).engine == "interpreted"
     monkeypatch.setenv("RBMAP_ENGINE", "interpreted")
     assert engine.explore(StepPeterson("ok")).engine == "interpreted"

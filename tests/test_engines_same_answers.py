@@ -113,7 +113,7 @@ def test_the_cli_says_the_same_under_both_engines(args, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     rc_a, out_a, err_a = _run(args, "interpreted", tmp_path / "a")
-    rc_b, out_b, err_b = _run(args, "auto", tmp_path / "b")
+    rc_b, out_b, err_b = _run(args, "native", tmp_path / "b")
     assert rc_a in (0, 1, 3), err_a
     assert (rc_b, _clockless(out_b), err_b) == (rc_a, _clockless(out_a), err_a)
     if "--trace-out" in args:
