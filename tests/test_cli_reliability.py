@@ -182,7 +182,8 @@ def _interrupt(p, seen_err=b""):
 
 
 def test_ctrl_c_during_check_prints_the_incomplete_verdict_and_exits_130():
-    p = proc("check", "upstream", "--progress")
+    # v2's default config: 10.4M states, long enough on the compiled engine too
+    p = proc("check", "v2", "--progress")
     seen = _wait_for(p, b"states/s")
     rc, out, err, _ = _interrupt(p, seen)
     assert rc == 130, (out, err)
