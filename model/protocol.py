@@ -145,217 +145,11 @@ from .config import ASSUMPTION_KEYS, Config
 from .errors import SpecError
 from .rules import Variant
 
-# ---------------------------------------------------------------------------------
-# Global slots of the state tuple
-SEQ = 0        # events attempted so far (next event's sequence number)
-HEAD = 1       # the real head page (where the HEAD flag points)
-TAIL = 2       # cpu_buffer->tail_page
-COMMITP = 3    # cpu_buffer->commit_page
-READER = 4     # cpu_buffer->reader_page
-HCACHE = 5     # cpu_buffer->head_page (a hint fixed up by rb_set_head_page)
-PAGESP = 6     # cpu_buffer->pages (where rb_reset_cpu puts the head)
-ENTRIES = 7    # cpu_buffer->entries
-OVERRUN = 8    # cpu_buffer->overrun
-TOUCHED = 9    # cpu_buffer->pages_touched
-READCNT = 10   # cpu_buffer->read (events consumed)
-LASTOV = 11    # cpu_buffer->last_overrun
-LOSTEV = 12    # cpu_buffer->lost_events
-DROPPED = 13   # dropped_events + commit_overrun
-MAPPED = 14    # cpu_buffer->mapped
-WDEPTH = 15    # writers in flight (nesting depth)
-DELIV = 16     # history: bit i = event i delivered to some consumer
-DUPS = 17      # history: bit i = event i delivered more than once
-ACCT = 18      # history: bit i = event i lost and counted (overrun, dropped, reset)
-LOSTU = 19     # history: bit i = event i overwritten, never delivered nor counted
-FLAGS = 20     # history: sticky bits below
-PIPEB = 21     # trace_pipe_raw reads left
-RESETB = 22    # resets left
-M_ENTRIES = 23
-M_OVERRUN = 24
-M_TOUCHED = 25
-M_READ = 26
-M_RID = 27     # meta reader_page / reader.id
-M_RREAD = 28   # meta reader.read
-M_DPH = 29     # meta data_page_head
-IOCTLP = 30    # 1 + the process inside GET_READER before its rb_update_meta_page
-UNMAPW = 31    # 1 + the process whose last unmap waits in synchronize_rcu (seed)
-REAL0 = 32     # bit p: page p is padded but its real_end is 0 (a later write that
-               # crossed it found it full: rb_reset_tail's ``tail == bsize`` case)
-M_LOST = 33    # meta reader.lost_events
-RFLAG = 34     # the RB_MISSED_* flags in the reader page's commit word: 0 none, else
-               # (stored count << 1) | 1 (RB_MISSED_EVENTS; the count is 0 when
-               # RB_MISSED_STORED is not set). Only the reader page ever has them:
-               # a page leaving the reader slot gets commit = 0
-GAP = 35       # history: (events lost at the swap that brought in the current
-               # reader page: overrun since the previous swap) << 1 | 1 once that loss
-               # has been reported to user space (page flags, a raw read's copy, a
-               # trace_pipe [LOST] line)
-TEXTB = 36     # trace_pipe (text) reads left
-TEXTP = 37     # 1 while a trace_pipe read is under way (it has consumed a line)
-TRMAP = 38     # tr->mapped (get_snapshot_map / put_snapshot_map; upstream only)
-SNAP = 39      # tr->snapshot: armed snapshot users (a snapshot trigger), 0 or 1
-RESDIS = 40    # cpu_buffer->resize_disabled (the mapping's unit)
-SNAPB = 41     # snapshots that may still go ahead (--refusals: 1)
-NGLOBAL = 42
-
-# sticky flags
-F_TORN = 1 << 0          # a process read a page the writer had started to overwrite
-F_IOCTL_META = 1 << 1    # after an ioctl the meta reader ID did not name the reader page
-F_BACKWARDS = 1 << 2     # a meta counter went backwards (not by a reset)
-F_RESIZED = 1 << 3       # a resize went ahead while mapped
-F_SWAPPED = 1 << 4       # swap_cpu went ahead while mapped
-F_PAGE_LEFT = 1 << 5     # a page left the ring while mapped
-F_FAULT = 1 << 6         # a mapping offset translated past the tables
-F_ENODEV = 1 << 7        # an unmap found the buffer unmapped (-ENODEV, a warning)
-G_OVERRUN_MAPPED = 1 << 8  # goal: the writer overran the head while mapped
-G_IOCTL_SWAP = 1 << 9      # goal: an ioctl swapped the reader page
-F_NC_TORN = 1 << 10        # a non-consuming reader kept a page overwritten under it
-G_NC_DISCARD = 1 << 11     # goal: a non-consuming reader dropped an overwritten page
-F_UPDATE_ORDER = 1 << 12   # the seed's update ioctl returned with data_pages[] out of
-                           # ring order from data_page_head
-F_DP_SLOT = 1 << 13        # a swap wrote data_pages[data_page_head] while that slot
-                           # did not hold the head page's ID (the list lost an ID)
-F_META_LOST = 1 << 14      # a refresh wrote reader.lost_events != the loss at the swap
-F_LOSS_MISREPORT = 1 << 15  # lost events reported twice, off the page after the gap,
-                            # or with another count
-G_LOSS_FLAGGED = 1 << 16    # goal: GET_READER flagged a page with lost events
-# kernel log lines (sticky, one bit each; :data:`KERNEL_LOG` names them)
-K_READER_ON_COMMIT = 1 << 17
-K_COMMIT_OVERRUN = 1 << 18
-K_MMAP_CLOSE = 1 << 19
-K_PUT_SNAPSHOT_MAP = 1 << 20
-K_SWAP_CPU_MAPPED = 1 << 21
-K_MAP_DUP = 1 << 22
-G_TEXT_LEFT_LOSS = 1 << 23  # goal: a trace_pipe read returned with a loss pending
-F_REFUSAL_CHANGED = 1 << 24  # a refused call changed the kernel's state
-F_REFUSAL_STUCK = 1 << 25    # a call a mapping refuses was refused with nothing mapped
-F_SNAP_MAPPED = 1 << 26      # a snapshot user and a mapping at the same time
-# where the meta page is documented fresh (first map, GET_READER, reset while
-# mapped), a field did not hold what its uapi comment says
-F_META_ENTRIES = 1 << 27
-F_META_OVERRUN = 1 << 28
-F_META_READ = 1 << 29
-F_META_RID = 1 << 30
-F_META_RREAD = 1 << 31
-#: (bit, kind, function, message, source): what a step that sets the bit makes
-#: the kernel log (Linux 6.12.117 kernel/trace/ring_buffer.c and trace.c), as the
-#: kernel's report names it: kind "WARNING" for a WARN*() splat, "info" for a
-#: pr_info() line; function is the one the report names (for a WARN in an inlined
-#: function, its caller); message the text WARN()/WARN_ONCE()/pr_info() print
-#: ("" for WARN_ON(); ``{missed}`` is the count of the loss, the time stamp is
-#: not printed); source the line that fires
-KERNEL_LOG = (
-    (K_READER_ON_COMMIT, "WARNING", "ring_buffer_map_get_reader",
-     "Reader on commit with {missed} missed events",
-     "ring_buffer_map_get_reader: WARN_ONCE(reader_page == tail_page, ...) "
-     "(6.10: WARN_ON_ONCE(missed_events), no message)"),
-    (K_COMMIT_OVERRUN, "info", "ring_buffer_map_get_reader",
-     "Ring buffer [0] commit overrun lost {missed} events at timestamp:",
-     "ring_buffer_map_get_reader: pr_info(...) when the new reader page is the "
-     "commit page but not the tail page"),
-    (K_MMAP_CLOSE, "WARNING", "tracing_buffers_mmap_close", "",
-     "tracing_buffers_mmap_close: WARN_ON(ring_buffer_unmap(...)) (-ENODEV)"),
-    (K_PUT_SNAPSHOT_MAP, "WARNING", "tracing_buffers_mmap_close", "",
-     "put_snapshot_map (inlined): WARN_ON(!tr->mapped)"),
-    (K_SWAP_CPU_MAPPED, "WARNING", "ring_buffer_swap_cpu", "",
-     "ring_buffer_swap_cpu: WARN_ON_ONCE(cpu_buffer_a->mapped || "
-     "cpu_buffer_b->mapped)"),
-    (K_MAP_DUP, "WARNING", "ring_buffer_map_dup",
-     "Unexpected buffer stat, it should be mapped",
-     "ring_buffer_map_dup: WARN(1, ...) when not mapped"),
-)
-K_WARN_BITS = 0
-for _entry in KERNEL_LOG:
-    if _entry[1] == "WARNING":
-        K_WARN_BITS |= _entry[0]
-_VIOLATION_BITS = (F_TORN | F_IOCTL_META | F_BACKWARDS | F_RESIZED | F_SWAPPED
-                   | F_PAGE_LEFT | F_FAULT | F_NC_TORN | F_UPDATE_ORDER | F_DP_SLOT
-                   | F_META_LOST | F_LOSS_MISREPORT
-                   | K_WARN_BITS | K_COMMIT_OVERRUN | F_REFUSAL_CHANGED
-                   | F_REFUSAL_STUCK | F_SNAP_MAPPED | F_META_ENTRIES | F_META_OVERRUN
-                   | F_META_READ | F_META_RID | F_META_RREAD)
-EBUSY, ENODEV, EINVAL = -16, -19, -22
-
-# writer phases (per nesting level)
-# (W_MOVED: the tail move is done and the write owes rb_move_tail's closing
-# rb_end_commit before it retries; in W_BEGUN, WR2 = 1 marks a write whose loaded
-# tail_page an interrupt has since moved, and (fine) WR3 = 1 a write on a full tail
-# page whose next page, the head, a reader swapped out since: it may have seen
-# that page flagged HEAD before (head_retry))
-# (W_RECHECK: the outermost writer published its commit with rb_set_commit_to_write
-# and still owes rb_end_commit's re-check of cpu_buffer->commits: an interrupt that
-# writes in between is published by that re-check, not by itself)
-# (W_WINDOW: rb_move_tail's rb_end_commit has dropped this write's committing count
-# and its local_inc(&committing) has not run yet: an interrupt landing here is the
-# outermost committer)
-# (W_RELEASED: the outermost writer's rb_end_commit has run local_dec(&committing)
-# and not yet re-checked cpu_buffer->commits: an interrupt here is the outermost
-# committer and publishes itself; in W_RECHECK, before the decrement, it is nested)
-# (W_COMMITTING: the outermost writer's rb_end_commit has loaded cpu_buffer->commits
-# and found committing == 1; rb_set_commit_to_write is at the head of its walk of
-# the commit page up to the tail page: an interrupt here is nested, the walk
-# publishes its event, and the re-check will loop because commits moved)
-W_BEGUN, W_RESERVED, W_INC, W_STORED, W_MTSTORE, W_MOVED, W_RECHECK, W_WINDOW = (
-    range(1, 9))
-# (W_PUBLISHING: rb_set_commit_to_write has walked the commit page up to the tail
-# page, published the tail page's write index and is at its final check: if an
-# interrupt moved the tail meanwhile it walks again (``publish_again``), else it
-# returns (``publish_end``))
-W_RELEASED = 9
-# (W_STORING: that loop loaded a write index (WR3) different from the commit and
-# stores it next; an interrupt that writes on the page meanwhile makes it stale)
-# (W_WALKED: the walk found the commit page at the tail page; it now publishes that
-# page's write index until it reads commit == write: an interrupt that moves the
-# tail meanwhile leaves the rest to publish_again)
-W_COMMITTING = 10
-W_PUBLISHING = 11
-W_WALKED = 12
-W_STORING = 13
-W_COUNTED = 14   # the seed's rb_commit did entries++; it loads mapped next
-W_TMOVED = 15    # the seed's rb_tail_page_update moved the tail; loads mapped next
-# (W_PAGE_SET: the walk stored the commit page's commit; rb_inc_page of
-# cpu_buffer->commit_page is next)
-W_PAGE_SET = 16
-#: the outermost writer inside rb_end_commit, after its load of cpu_buffer->commits
-#: (WR2: commits moved since; WR1: it returns into rb_move_tail)
-END_COMMIT_PHASES = frozenset((W_COMMITTING, W_PAGE_SET, W_WALKED, W_STORING,
-                               W_PUBLISHING, W_RECHECK, W_RELEASED))
-WPHASE_NAMES = {0: "-", W_BEGUN: "begun", W_RESERVED: "reserved", W_INC: "inc",
-                W_STORED: "stored", W_MTSTORE: "tail_moved", W_MOVED: "moved",
-                W_RECHECK: "committed", W_WINDOW: "retrying",
-                W_RELEASED: "released", W_COMMITTING: "committing",
-                W_PUBLISHING: "publishing", W_WALKED: "walked",
-                W_STORING: "storing", W_COUNTED: "counted",
-                W_TMOVED: "tail_updated", W_PAGE_SET: "page_published"}
-
-# process phases
-# (P_PAGE_DONE: a process reading up to the live commit saw the end of the page and is
-# about to call the ioctl; the writer may append in between)
-P_IDLE, P_MAPPED, P_READING, P_PAGE_DONE, P_IOCTLED, P_EXITED = 0, 1, 2, 3, 4, 5
-PPHASE_NAMES = {P_IDLE: "idle", P_MAPPED: "mapped", P_READING: "reading",
-                P_PAGE_DONE: "page_done", P_IOCTLED: "ioctl_done", P_EXITED: "exited"}
-# process fields
-PH, PG, POS, LIM, PB, CHILD = range(6)
-NPF = 6
-
-# the libtracefs client (Config.client == "libtracefs"): a block of its own per
-# process after the other slots (LPH: where it is in tracefs_cpu_read_buf, SKIP:
-# the setup kbuffer's read index, tmap->kbuf's kbuffer_curr_index, in events).
-# While it holds a mapping PH is P_READING (P_MAPPED before mmap_setup).
-L_CALL, L_UNLOADED, L_ITER, L_IOCTL_MORE, L_IOCTL_NEXT, L_RELOAD = range(6)
-LPH_NAMES = {L_CALL: "between calls", L_UNLOADED: "kbuf not loaded",
-             L_ITER: "iterating", L_IOCTL_MORE: "ioctl (still events)",
-             L_IOCTL_NEXT: "ioctl (no more events)", L_RELOAD: "reload"}
-LPH, SKIP = range(2)
-NLF = 2
-
-# the non-consuming reader (seed: data_pages[] + update ioctl)
-NC_IDLE, NC_START, NC_LIST, NC_OPEN, NC_PAGE = range(5)
-NC_NAMES = {NC_IDLE: "idle", NC_START: "update", NC_LIST: "list", NC_OPEN: "open",
-            NC_PAGE: "reading"}
-NPH, NI, NDPH, NPG, NPB, NPOS, NCNT, NTORN, NCOM = range(9)
-NNF = 9
-
+# The state's slots and the values they hold (index constants, phases, flag bits):
+# model/state.py; re-exported here, where code has always found them.
+from .state import *  # noqa: E402,F401,F403
+from .state import _VIOLATION_BITS  # noqa: E402
+from . import state as _state  # noqa: E402
 
 #: the steps only the fine granularity has (coarse merges each into another step)
 FINE_STEPS = frozenset(("head_retry", "publish_page", "walk_done", "publish_load", "publish",
@@ -467,6 +261,20 @@ class RingBufferModel:
         # while step_assumptions asks: action -> the dropped assumptions (config
         # keys) that step exists by; None while exploring
         self._why = None
+        # the state's named slots and their ranges (model/state.py)
+        from rbmap.checker.steps import Layout, _state_class
+        self.layout = Layout()
+        _state.declare(self, self.layout)
+        assert len(self.layout) == self.SIZE
+        self._view_cls = _state_class(self.layout, False)
+
+    def reader(self, s):
+        """A read-only view of state ``s`` with the slots by name (``v.entries``,
+        ``v.page_commit[p]``, ``v.proc_pos[i]``; model/state.py)."""
+        v = self._view_cls()
+        v._v = s
+        v._where = "protocol: state view"
+        return v
 
     # ------------------------------------------------------------------ checker API
     def init_states(self):
