@@ -10,27 +10,57 @@ is one more option, enabled only where the property is false, that asserts it:
 SPIN checks it in every state, the initial one included, and stores no state
 more. Other properties are left to rbmap (SPIN would need never claims).
 
+How the step subset is said in Promela
+--------------------------------------
+- A step's guard (its leading ``require`` calls and the locals they use) is
+  the ``d_step``'s guard expression. Helpers that change nothing are inlined
+  into expressions: locals by substitution, ``if``/``return`` as conditional
+  expressions, ``for`` loops unrolled (over constants, or up to the largest
+  value a slot bound can take, each pass tested), so a guard such as
+  ``require(s.seq + pending_writes(m, s, d) < m.E)`` stays a guard.
+- A *late* guard (a ``require`` after the first change) cannot be a guard
+  expression: the step saves the slots it may write (hidden variables, not in
+  the state vector), runs, and when a late ``require`` fails puts them back.
+  So the states are the same, but SPIN takes that step as a transition back
+  to the same state where rbmap lists none: SPIN's transition count exceeds
+  rbmap's by the number of such (state, step) pairs (:func:`self_loops`
+  counts them). ``changed(s)`` compares the written slots with the saved copy.
+- A helper that changes the state, or a helper with a loop used as a value in
+  an update, is inlined as statements: its locals are hidden variables named
+  after it, its ``return`` a jump to its end (its value in a hidden variable).
+- Locals are hidden ``int`` variables: steps' ``L_x``, a helper's ``hN_f_x``.
+
 Python's meaning is kept where Promela's differs: ``//`` and ``%`` round down
 (their divisor must be a positive constant here), and constant tuples become
-conditional expressions. Promela's ``int`` has 32 bits: a slot or constant that
-does not fit, a ``continue``, or a helper or property that is not one
-expression is refused with :class:`PromelaError` (naming what).
+conditional expressions. Promela's ``int`` has 32 bits: a slot whose values
+lie in 0 .. 2**32 - 1 beyond int's range (a word of sticky bits) is an ``int``
+holding the same bits, and may only be used with ``& | ^ == !=``; any other
+slot or constant that does not fit, or a ``while`` loop in a guard's helper,
+is refused with :class:`PromelaError` (naming what).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from .properties import ALWAYS
 from .stepcode import (Assign, Binary, BoolOp, Break, Call, CallStmt, Changed, Compare,
                        Cond, Const, Continue, For, If, Local, MinMax, Read, ReadElem,
                        Require, Return, Table, Unary, While, is_bool, walk)
 
-__all__ = ["to_promela", "PromelaError", "extra_states"]
+__all__ = ["to_promela", "PromelaError", "extra_states", "self_loops"]
 
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
+UINT_MAX = (1 << 32) - 1
+_BITWISE = ("&", "|", "^")
 
 
 class PromelaError(ValueError):
     """The machine uses something the Promela export cannot say."""
+
+
+class _NotExpr(Exception):
+    """This helper cannot be one expression (it has a while loop...)."""
 
 
 def _type(lo: int, hi: int) -> str:
@@ -38,9 +68,46 @@ def _type(lo: int, hi: int) -> str:
         return "byte"
     if -32768 <= lo and hi <= 32767:
         return "short"
-    if INT_MIN <= lo and hi <= INT_MAX:
+    if INT_MIN <= lo and hi <= UINT_MAX:
         return "int"
     raise PromelaError(f"values {lo}..{hi} do not fit Promela's 32-bit int")
+
+
+def _lit(v: int) -> str:
+    """A constant as Promela text; 2**31 .. 2**32 - 1 as the int with the same bits."""
+    if v > INT_MAX and v <= UINT_MAX:
+        v -= 1 << 32
+    elif not INT_MIN <= v <= INT_MAX:
+        raise PromelaError(f"constant {v} does not fit 32 bits")
+    if v == INT_MIN:
+        return f"({INT_MIN + 1} - 1)"
+    return str(v) if v >= 0 else f"({v})"
+
+
+# ------------------------------------------------------------------ loops unrolled
+@dataclass
+class _Block:
+    """Unrolled statements: ``kind`` "loop" (a break leaves it) or "pass" (one
+    iteration: a continue leaves it)."""
+
+    kind: str
+    items: list
+
+
+def _flow(stmts) -> bool:
+    """Whether ``stmts`` return, break or continue (anywhere, unrolled blocks included)."""
+    for st in stmts:
+        if isinstance(st, (Return, Break, Continue)):
+            return True
+        if isinstance(st, If) and (_flow(st.body) or _flow(st.orelse)):
+            return True
+        if isinstance(st, _Block) and _flow(st.items):
+            return True
+    return False
+
+
+def _slot_ref(slot) -> str:
+    return f"{slot.array}[{slot.element}]" if slot.array else slot.name
 
 
 class _Printer:
@@ -48,28 +115,50 @@ class _Printer:
         self.m = machine
         self.assertions = assertions
         self.code = machine.code
-        self.hidden: list[str] = []
-        self.ntemp = 0
+        self.hidden: dict[str, str] = {}       # name -> declaration
+        self.nlabel = 0
+        self.wide = {sl.name for sl in machine.layout.slots if sl.hi > INT_MAX}
+        self.scope = "L_"                       # the current function's locals
+        self.frames: list = []                  # (end label, return variable) per helper
+        self.step_end = ""                      # the current step's end label
+        self.fail_label = ""                    # where a failed late require goes
+        self.written: list = []                 # slots the current step may write
+        self.saved = False                      # the written slots were saved
+        self.conts: list = []                   # continue labels of the open loops
+        self.hoisted: dict = {}                 # id(call) -> the variable holding its value
+        self.frame: dict = {}                   # the inlined helper's constant parameters
 
-    # -- expressions: env maps local names to their defining expression (text)
+    def label(self, what: str) -> str:
+        self.nlabel += 1
+        return f"{what}{self.nlabel}"
+
+    def var(self, name: str) -> str:
+        v = f"{self.scope}{name}"
+        self.hidden.setdefault(v, f"hidden int {v};")
+        return v
+
+    # -- expressions: env maps local names to their value (text) when substituted
     def e(self, x, env: dict) -> str:
         if isinstance(x, Const):
-            if not INT_MIN <= x.value <= INT_MAX:
-                raise PromelaError(f"constant {x.value} does not fit 32 bits")
-            return str(x.value) if x.value >= 0 else f"({x.value})"
+            return _lit(x.value)
         if isinstance(x, Read):
-            s = x.slot
-            return f"{s.array}[{s.element}]" if s.array else s.name
+            return _slot_ref(x.slot)
         if isinstance(x, ReadElem):
             return f"{x.array}[{self.e(x.index, env)}]"
         if isinstance(x, Local):
             if x.name in env:
                 return env[x.name]
-            return f"L_{x.name}"
+            if x.name in self.frame:
+                return self.frame[x.name]
+            return self.var(x.name)
         if isinstance(x, Unary):
+            self.narrow(x.a, x.op)
             op = "!" if x.op == "not" else x.op
             return f"({op}{self.e(x.a, env)})"
         if isinstance(x, Binary):
+            if x.op not in _BITWISE:
+                self.narrow(x.a, x.op)
+                self.narrow(x.b, x.op)
             a, b = self.e(x.a, env), self.e(x.b, env)
             if x.op in ("//", "%"):
                 if not (isinstance(x.b, Const) and x.b.value > 0):
@@ -82,6 +171,9 @@ class _Printer:
                 return f"(({a}) >= 0 -> ({a}) / {d} : -((-({a}) + {d - 1}) / {d}))"
             return f"({a} {x.op} {b})"
         if isinstance(x, Compare):
+            if x.op not in ("==", "!="):
+                self.narrow(x.a, x.op)
+                self.narrow(x.b, x.op)
             return f"({self.e(x.a, env)} {x.op} {self.e(x.b, env)})"
         if isinstance(x, BoolOp):
             op = " && " if x.op == "and" else " || "
@@ -98,121 +190,403 @@ class _Printer:
             return acc
         if isinstance(x, Table):
             i = self.e(x.index, env)
-            acc = str(x.values[-1])
+            acc = _lit(x.values[-1])
             for k in range(len(x.values) - 2, -1, -1):
-                acc = f"({i} == {k} -> {x.values[k]} : {acc})"
+                acc = f"({i} == {k} -> {_lit(x.values[k])} : {acc})"
             return acc
+        if isinstance(x, Changed):
+            return self.changed()
         if isinstance(x, Call):
-            return self.inline_value(x, env)
+            if id(x) in self.hoisted:
+                return self.hoisted[id(x)]
+            try:
+                return self.value_of(x, env)
+            except _NotExpr as exc:
+                raise PromelaError(f"{x.fn.source}: {exc}; in an update, give its value "
+                                   "to a local (x = f(m, s)) so that it is inlined as "
+                                   "statements") from None
         raise PromelaError(f"cannot print {type(x).__name__}")
 
-    def expression_of(self, fc, env: dict) -> str:
-        """A function made of local definitions and returns (maybe under if/else) as
-        one conditional expression."""
-        def conv(body, env):
-            env = dict(env)
-            for i, st in enumerate(body):
-                if isinstance(st, Assign) and isinstance(st.target, Local):
-                    env[st.target.name] = f"({self.e(st.value, env)})"
-                    continue
-                if isinstance(st, Return):
-                    return self.e(st.value, env)
-                if isinstance(st, If):
-                    rest = body[i + 1:]
-                    a = conv(st.body + rest, env)
-                    b = conv(st.orelse + rest, env)
-                    return f"({self.e(st.test, env)} -> {a} : {b})"
-                raise PromelaError(f"{fc.source}: not one expression (the Promela export "
-                                   "needs locals, if/else and returns only)")
-            raise PromelaError(f"{fc.source}: a path ends without return")
-        return conv(fc.body, env)
+    def narrow(self, x, op: str) -> None:
+        """A 32-bit word of bits (kept in an int) may only be masked and compared."""
+        if isinstance(x, (Read, ReadElem)):
+            name = x.slot.name if isinstance(x, Read) else x.elems[0].name
+            if name in self.wide:
+                raise PromelaError(f"slot {name} holds values past 2**31: Promela keeps "
+                                   f"its bits in an int, so it may only be used with & | ^ "
+                                   f"== != (not {op})")
 
-    def inline_value(self, call: Call, env: dict) -> str:
+    def changed(self) -> str:
+        """``changed(s)``: a written slot differs from its saved copy."""
+        if not self.saved:
+            return "0"           # in a guard: nothing changed yet
+        if not self.written:
+            return "0"
+        return "(" + " || ".join(f"{_slot_ref(sl)} != S_{_slot_ref(sl)}"
+                                 for sl in self.written) + ")"
+
+    # -- a helper as one expression
+    def value_of(self, call: Call, env: dict) -> str:
         fc = call.fn
         if fc.writes_state:
-            raise PromelaError(f"{fc.source}: a helper that changes the state, used as a value")
+            raise _NotExpr(f"{fc.source} changes the state")
+        if not fc.returns_value:
+            raise _NotExpr(f"{fc.source} returns no value")
         inner = {p: f"({self.e(a, env)})" for p, a in zip(fc.params, call.args)}
-        return self.expression_of(fc, inner)
+        return self.conv(self.unroll(fc.body, fc, _consts(inner)), inner, [], fc)
 
-    # -- statements
-    def stmts(self, body, ind: str, env: dict, end: str) -> list[str]:
+    def bound(self, x, consts: dict) -> int:
+        """The largest value ``x`` can take (a loop's stop), or _NotExpr."""
+        if isinstance(x, Const):
+            return x.value
+        if isinstance(x, Local) and x.name in consts:
+            return consts[x.name]
+        if isinstance(x, Read):
+            return x.slot.hi
+        if isinstance(x, ReadElem):
+            return x.elems[0].hi
+        if isinstance(x, Binary) and x.op == "+":
+            return self.bound(x.a, consts) + self.bound(x.b, consts)
+        if isinstance(x, Binary) and x.op == "-" and isinstance(x.b, Const):
+            return self.bound(x.a, consts) - x.b.value
+        if isinstance(x, MinMax) and x.op == "min":
+            out = []
+            for i in x.items:
+                try:
+                    out.append(self.bound(i, consts))
+                except _NotExpr:
+                    pass
+            if out:
+                return min(out)
+        raise _NotExpr("a loop bound that is not a constant or a slot")
+
+    def unroll(self, stmts, fc, consts: dict) -> list:
+        """``stmts`` with every for loop unrolled (``consts``: the parameters
+        whose value is a constant at this call)."""
+        def const(x):
+            if isinstance(x, Const):
+                return x.value
+            if isinstance(x, Local) and x.name in consts:
+                return consts[x.name]
+            return None
         out = []
-        for st in body:
-            out += self.stmt(st, ind, env, end)
+        for st in stmts:
+            if isinstance(st, For):
+                start, stop = const(st.start), const(st.stop)
+                if start is None:
+                    raise _NotExpr("a for loop from a non-constant start")
+                if stop is not None:
+                    vals, test = range(start, stop, st.step), False
+                elif st.step > 0:
+                    vals, test = range(start, self.bound(st.stop, consts), st.step), True
+                else:
+                    raise _NotExpr("a downward for loop to a non-constant stop")
+                if len(vals) > 256:
+                    raise _NotExpr("a for loop of more than 256 passes")
+                passes = []
+                body = self.unroll(st.body, fc, consts)
+                for v in vals:
+                    one = [Assign(Local(st.var), Const(v)), _Block("pass", list(body))]
+                    if test:
+                        one = [If(Compare("<", Const(v), st.stop), one, [Break()])]
+                    passes += one
+                out.append(_Block("loop", passes))
+            elif isinstance(st, While):
+                raise _NotExpr("a while loop")
+            elif isinstance(st, If):
+                out.append(If(st.test, self.unroll(st.body, fc, consts),
+                              self.unroll(st.orelse, fc, consts)))
+            elif isinstance(st, (Assign, Return, Break, Continue)):
+                if isinstance(st, Assign) and not isinstance(st.target, Local):
+                    raise _NotExpr("it changes the state")
+                out.append(st)
+            else:
+                raise _NotExpr(f"a {type(st).__name__} statement")
         return out
 
-    def local(self, name: str) -> str:
-        v = f"L_{name}"
-        if v not in self.hidden:
-            self.hidden.append(v)
-        return v
+    def conv(self, stmts, env, konts, fc) -> str:
+        """The value of running ``stmts`` then the continuations ``konts`` (a stack of
+        (kind, statements after the block)) from ``env``."""
+        env = dict(env)
+        for i, st in enumerate(stmts):
+            rest = stmts[i + 1:]
+            if isinstance(st, Assign):
+                env[st.target.name] = f"({self.e(st.value, env)})"
+            elif isinstance(st, Return):
+                if st.value is None:
+                    raise _NotExpr("a bare return")
+                return self.e(st.value, env)
+            elif isinstance(st, _Block):
+                return self.conv(st.items, env, konts + [(st.kind, rest)], fc)
+            elif isinstance(st, (Break, Continue)):
+                want = "loop" if isinstance(st, Break) else "pass"
+                for k in range(len(konts) - 1, -1, -1):
+                    if konts[k][0] == want:
+                        return self.conv(konts[k][1], env, konts[:k], fc)
+                raise _NotExpr("break/continue outside a loop")
+            elif isinstance(st, If):
+                if not _flow([st]):
+                    env = self.merge(st, env, fc)
+                    continue
+                t = self.e(st.test, env)
+                return (f"({t} -> {self.conv(st.body + rest, env, konts, fc)} : "
+                        f"{self.conv(st.orelse + rest, env, konts, fc)})")
+            else:
+                raise _NotExpr(f"a {type(st).__name__} statement")
+        if konts:
+            return self.conv(konts[-1][1], env, konts[:-1], fc)
+        raise PromelaError(f"{fc.source}: a path ends without return")
 
-    def stmt(self, st, ind: str, env: dict, end: str) -> list[str]:
+    def merge(self, st: If, env: dict, fc) -> dict:
+        """The locals after an ``if`` without return, break or continue: a local
+        the branches set differently is a conditional expression. ``n += x`` in
+        one branch only is ``n + (test -> x : 0)`` (so a counting loop does not
+        double its text at every pass)."""
+        t = self.e(st.test, env)
+        for body, other, neg in ((st.body, st.orelse, False), (st.orelse, st.body, True)):
+            if not other and body and all(_accumulates(x, body) for x in body):
+                env = dict(env)
+                for x in body:
+                    v = x.target.name
+                    inc = self.e(x.value.b, env)
+                    cond = f"(!{t})" if neg else t
+                    env[v] = f"({env.get(v, self.var(v))} {x.value.op} ({cond} -> {inc} : 0))"
+                return env
+        a = self.run(st.body, env, fc)
+        b = self.run(st.orelse, env, fc)
+        out = dict(env)
+        for name in sorted(set(a) | set(b)):
+            va, vb = a.get(name, "0"), b.get(name, "0")
+            out[name] = va if va == vb else f"({t} -> {va} : {vb})"
+        return out
+
+    def run(self, stmts, env, fc) -> dict:
+        """The locals after straight-line ``stmts`` (no return, break or continue)."""
+        env = dict(env)
+        for st in stmts:
+            if isinstance(st, Assign):
+                env[st.target.name] = f"({self.e(st.value, env)})"
+            elif isinstance(st, _Block):
+                env = self.run(st.items, env, fc)
+            elif isinstance(st, If):
+                env = self.merge(st, env, fc)
+            else:
+                raise _NotExpr(f"a {type(st).__name__} statement")
+        return env
+
+    # -- statements
+    def stmts(self, body, ind: str) -> list[str]:
+        out = []
+        for st in body:
+            out += self.stmt(st, ind)
+        return out
+
+    def loop_stmts(self, body, ind: str, cont: str) -> list[str]:
+        """A loop's body; a continue jumps to label ``cont``."""
+        self.conts.append(cont)
+        try:
+            return self.stmts(body, ind)
+        finally:
+            self.conts.pop()
+
+    def hoist(self, x, ind: str) -> list[str]:
+        """Statements computing, before it, the helpers of expression ``x`` that
+        are not one expression and that ``x`` always evaluates (not behind an
+        ``and``, ``or`` or a condition: those would be refused)."""
+        out = []
+        for c in _eager_calls(x):
+            if id(c) in self.hoisted:
+                continue
+            try:
+                self.value_of_check(c)
+                continue
+            except _NotExpr:
+                pass
+            lines, ret = self.inline(c, ind)
+            tmp = self.label("_v")
+            self.hidden.setdefault(tmp, f"hidden int {tmp};")
+            out += lines + [f"{ind}{tmp} = {ret};"]
+            self.hoisted[id(c)] = tmp
+        return out
+
+    def stmt(self, st, ind: str) -> list[str]:
+        hoisted = dict(self.hoisted)
+        pre = []
+        if isinstance(st, (Assign, If, Require, Return)) and not (
+                isinstance(st, Assign) and isinstance(st.value, Call)):
+            for x in _stmt_exprs(st):
+                pre += self.hoist(x, ind)
+        elif isinstance(st, For):
+            pre = self.hoist(st.start, ind) + self.hoist(st.stop, ind)
+        try:
+            return pre + self.stmt_(st, ind)
+        finally:
+            self.hoisted = hoisted      # (a helper's tree is printed again elsewhere)
+
+    def stmt_(self, st, ind: str) -> list[str]:
         if isinstance(st, Assign):
-            val = self.e(st.value, env)
             t = st.target
+            if isinstance(st.value, Call):
+                try:
+                    val = self.value_of(st.value, {})
+                except _NotExpr:
+                    lines, ret = self.inline(st.value, ind)
+                    return lines + [f"{ind}{self.e(t, {})} = {ret};"]
+            else:
+                val = self.e(st.value, {})
             if isinstance(t, Local):
-                env.pop(t.name, None)
-                return [f"{ind}{self.local(t.name)} = {val};"]
-            return [f"{ind}{self.e(t, env)} = {val};"]
+                return [f"{ind}{self.var(t.name)} = {val};"]
+            return [f"{ind}{self.e(t, {})} = {val};"]
         if isinstance(st, If):
-            a = self.stmts(st.body, ind + "   ", env, end) or [f"{ind}   skip;"]
-            b = self.stmts(st.orelse, ind + "   ", env, end) or [f"{ind}   skip;"]
-            return ([f"{ind}if", f"{ind}:: {self.e(st.test, env)} ->"] + a
+            test = self.e(st.test, {})
+            a = self.stmts(st.body, ind + "   ") or [f"{ind}   skip;"]
+            b = self.stmts(st.orelse, ind + "   ") or [f"{ind}   skip;"]
+            return ([f"{ind}if", f"{ind}:: {test} ->"] + a
                     + [f"{ind}:: else ->"] + b + [f"{ind}fi;"])
         if isinstance(st, For):
-            var = self.local(st.var)
-            if isinstance(st.start, Const) and isinstance(st.stop, Const):
+            var = self.var(st.var)
+            jumps = any(isinstance(x, (Break, Continue)) for x in _loop_level(st.body))
+            bounds = _consts({"start": self.e(st.start, {}), "stop": self.e(st.stop, {})})
+            start, stop = bounds.get("start"), bounds.get("stop")
+            if start is not None and stop is not None and not jumps:
                 out = []
-                for v in range(st.start.value, st.stop.value, st.step):
+                for v in range(start, stop, st.step):
                     out.append(f"{ind}{var} = {v};")
-                    out += self.stmts(st.body, ind, env, end)
-                if any(isinstance(x, (Break, Continue)) for x in walk(st.body)):
-                    raise PromelaError("break/continue in a for loop over constants")
+                    out += self.loop_stmts(st.body, ind, "")
                 return out
-            self.ntemp += 1
-            stop = f"_stop{self.ntemp}"
-            self.hidden.append(stop)
+            stop = self.label("_stop")
+            self.hidden.setdefault(stop, f"hidden int {stop};")
+            cont = self.label("cont")
             cmp = "<" if st.step > 0 else ">"
-            return ([f"{ind}{stop} = {self.e(st.stop, env)};",
-                     f"{ind}{var} = {self.e(st.start, env)};",
+            return ([f"{ind}{stop} = {self.e(st.stop, {})};",
+                     f"{ind}{var} = {self.e(st.start, {})};",
                      f"{ind}do", f"{ind}:: {var} {cmp} {stop} ->"]
-                    + self.stmts(st.body, ind + "   ", env, end)
-                    + [f"{ind}   {var} = {var} + {st.step}", f"{ind}:: else -> break",
+                    + self.loop_stmts(st.body, ind + "   ", cont)
+                    + [f"{ind}{cont}: {var} = {var} + {st.step}", f"{ind}:: else -> break",
                        f"{ind}od;"])
         if isinstance(st, While):
-            return ([f"{ind}do", f"{ind}:: {self.e(st.test, env)} ->"]
-                    + (self.stmts(st.body, ind + "   ", env, end) or [f"{ind}   skip;"])
-                    + [f"{ind}:: else -> break", f"{ind}od;"])
+            cont = self.label("cont")
+            return ([f"{ind}do", f"{ind}:: {self.e(st.test, {})} ->"]
+                    + self.loop_stmts(st.body, ind + "   ", cont)
+                    + [f"{ind}{cont}: skip", f"{ind}:: else -> break", f"{ind}od;"])
         if isinstance(st, Break):
             return [f"{ind}break;"]
         if isinstance(st, Continue):
-            raise PromelaError("continue is not exported to Promela")
+            if not self.conts or not self.conts[-1]:
+                raise PromelaError("continue in a loop that is unrolled")
+            return [f"{ind}goto {self.conts[-1]};"]
         if isinstance(st, Return):
-            return [f"{ind}goto {end};"]
-        if isinstance(st, CallStmt):
-            fc = st.call.fn
-            if fc.returns_value:
-                raise PromelaError(f"{fc.source}: a helper's value is dropped")
-            inner = dict(env)
+            if not self.frames:                 # a step: done, enabled
+                return [f"{ind}goto {self.step_end};"]
+            end, ret = self.frames[-1]
             out = []
-            for p, a in zip(fc.params, st.call.args):
-                out.append(f"{ind}{self.local(p)} = {self.e(a, env)};")
-                inner.pop(p, None)
-            self.ntemp += 1
-            return out + self.stmts(fc.body, ind, inner, f"hend{self.ntemp}") + [
-                f"hend{self.ntemp}: skip;"]
+            if st.value is not None:
+                out.append(f"{ind}{ret} = {self.e(st.value, {})};")
+            return out + [f"{ind}goto {end};"]
+        if isinstance(st, CallStmt):
+            lines, _ = self.inline(st.call, ind)
+            return lines
+        if isinstance(st, Require):             # a late guard
+            return [f"{ind}if", f"{ind}:: {self.e(st.test, {})} -> skip",
+                    f"{ind}:: else -> goto {self.fail_label}", f"{ind}fi;"]
         raise PromelaError(f"cannot print {type(st).__name__}")
 
-    def guard(self, sc) -> tuple[str, dict]:
+    def inline(self, call: Call, ind: str) -> tuple[list[str], str]:
+        """A helper's body as statements; the hidden variable holding its value."""
+        fc = call.fn
+        pre = [x for a in call.args for x in self.hoist(a, ind)]
+        args = [self.e(a, {}) for a in call.args]
+        outer, conts, frame = self.scope, self.conts, self.frame
+        assigned = {st.target.name for st in walk(fc.body)
+                    if isinstance(st, Assign) and isinstance(st.target, Local)}
+        # a parameter given a constant and never assigned is that constant
+        # (so loops up to it unroll and helpers given it are expressions)
+        self.frame = {p: a for p, a in zip(fc.params, args)
+                      if p not in assigned and p in _consts({p: a})}
+        self.scope, self.conts = f"{fc.name}_", []
+        try:
+            out = pre + [f"{ind}{self.var(p)} = {a};" for p, a in zip(fc.params, args)
+                         if p not in self.frame]
+            end = self.label(f"{fc.name}_end")
+            ret = self.var("_ret") if fc.returns_value else ""
+            self.frames.append((end, ret))
+            out += self.stmts(fc.body, ind)
+            self.frames.pop()
+            out.append(f"{ind}{end}: skip;")
+        finally:
+            self.scope, self.conts, self.frame = outer, conts, frame
+        return out, ret
+
+    # -- a step
+    def guard(self, sc) -> tuple[list, list, list]:
+        """The guard's items that are expressions, their texts, and the items that
+        are not (they go to the update as late guards)."""
         env: dict = {}
         conds = []
-        for g in sc.guard:
-            if isinstance(g, Require):
-                conds.append(self.e(g.test, env))
-            else:
-                env[g.target.name] = f"({self.e(g.value, env)})"
-        return (" && ".join(conds) if conds else "true"), env
+        for k, g in enumerate(sc.guard):
+            try:
+                if isinstance(g, Require):
+                    conds.append(self.e_guard(g.test, env))
+                else:
+                    env[g.target.name] = f"({self.e_guard(g.value, env)})"
+            except _NotExpr:
+                return sc.guard[:k], conds, sc.guard[k:]
+        return sc.guard, conds, []
+
+    def e_guard(self, x, env) -> str:
+        """An expression of a guard: a helper that is not one expression raises
+        _NotExpr (the rest of the guard is then late) instead of PromelaError."""
+        for sub in _calls(x):
+            self.value_of_check(sub)
+        return self.e(x, env)
+
+    def value_of_check(self, call: Call) -> None:
+        fc = call.fn
+        if fc.writes_state or not fc.returns_value:
+            raise _NotExpr(fc.source)
+        self.unroll(fc.body, fc, {p: a.value for p, a in zip(fc.params, call.args)
+                                  if isinstance(a, Const)})
+        for st in walk(fc.body):
+            for sub in _stmt_calls(st):
+                self.value_of_check(sub)
+
+    def step(self, sc) -> list[str]:
+        self.scope, self.frames, self.conts, self.frame = "L_", [], [], {}
+        self.step_end = f"done{sc.index}"
+        self.fail_label = f"fail{sc.index}"
+        self.saved = False
+        early, conds, late = self.guard(sc)
+        body = late + sc.body
+        self.written = _written(body, self.m.layout)
+        needs_save = any(isinstance(st, Require) for st in _all_stmts(body)) or any(
+            isinstance(x, Changed) for x in _all_exprs(body))
+        lines = []
+        for gd in early:      # the guard's locals, again, for the update
+            if isinstance(gd, Assign):
+                lines.append(f"      {self.var(gd.target.name)} = "
+                             f"{self.e(gd.value, {})};")
+        if needs_save:
+            for sl in self.written:
+                ref = _slot_ref(sl)
+                name = f"S_{sl.array or sl.name}"
+                n = len(self.m.layout.arrays[sl.array]) if sl.array else 0
+                self.hidden.setdefault(name, f"hidden {_type(sl.lo, sl.hi)} {name}"
+                                       + (f"[{n}];" if sl.array else ";"))
+                lines.append(f"      S_{ref} = {ref};")
+            self.saved = True
+        lines += self.stmts(body, "      ")
+        if any(x.endswith(f"goto {self.fail_label}") for x in lines):
+            lines.append(f"      goto {self.step_end};")
+            lines.append(f"{self.fail_label}:")
+            lines += [f"      {_slot_ref(sl)} = S_{_slot_ref(sl)};" for sl in self.written]
+        if any(f"goto {self.step_end};" in x for x in lines):
+            lines.append(f"{self.step_end}: skip;")
+        elif lines and lines[-1].endswith("od;"):
+            lines.append("      skip;")     # (a break needs a statement after the loop)
+        inst = self.m.instances[sc.index]
+        g = " && ".join(conds) if conds else "true"
+        return ([f"  /* {sc.index}: {inst.actor} {self.m.format_action(inst.action)} */",
+                 f"  :: d_step {{ {g} ->"] + (lines or ["      skip;"]) + ["     }"])
 
     def program(self) -> str:
         m = self.m
@@ -224,68 +598,165 @@ class _Printer:
         for name, sl in lay.scalars.items():
             v = inits[0][sl.index]
             ty = _type(sl.lo, sl.hi)
-            decl.append(f"{ty} {name}" + (f" = {v};" if single and v else ";")
+            decl.append(f"{ty} {name}" + (f" = {_lit(v)};" if single and v else ";")
                         + (f"  /* {sl.doc} */" if sl.doc else ""))
         for name, elems in lay.arrays.items():
-            ty = _type(elems[0].lo, elems[0].hi)
+            ty = _type(min(e.lo for e in elems), max(e.hi for e in elems))
             vals = {inits[0][e.index] for e in elems}
             uniform = single and len(vals) == 1
             v = next(iter(vals))
-            decl.append(f"{ty} {name}[{len(elems)}]" + (f" = {v};" if uniform and v else ";")
+            decl.append(f"{ty} {name}[{len(elems)}]"
+                        + (f" = {_lit(v)};" if uniform and v else ";")
                         + (f"  /* {lay.docs.get(name)} */" if lay.docs.get(name) else ""))
         need_init = not single or any(
             len({inits[0][e.index] for e in elems}) > 1 for elems in lay.arrays.values())
         if need_init:
             opts = []
             for t in inits:
-                sets = [f"{self.e(Read(sl), {})} = {t[sl.index]}" for sl in lay.slots]
+                sets = [f"{_slot_ref(sl)} = {_lit(t[sl.index])}" for sl in lay.slots]
                 opts.append(f"  :: d_step {{ {'; '.join(sets)} }}")
             init_steps = ["  if"] + opts + ["  fi;"]
         body = []
         for sc in self.code.steps:
-            if sc.late or any(_changed(st) for st in walk(sc.body)):
-                raise PromelaError(f"{sc.source}: step {sc.label}: a late require() or "
-                                   "changed(s) is not exported to Promela (a d_step "
-                                   "needs its guard up front)")
-            g, env = self.guard(sc)
-            lines = []
-            for gd in sc.guard:   # the guard's locals, again, for the update
-                if isinstance(gd, Assign):
-                    lines.append(f"      {self.local(gd.target.name)} = "
-                                 f"{self.e(gd.value, {})};")
-            end = f"done{sc.index}"
-            lines += self.stmts(sc.body, "      ", {}, end)
-            if any(f"goto {end};" in x for x in lines):
-                lines.append(f"{end}: skip;")
-            inst = m.instances[sc.index]
-            body.append(f"  /* {sc.index}: {inst.actor} {m.format_action(inst.action)} */")
-            body.append(f"  :: d_step {{ {g} ->")
-            body += lines or ["      skip;"]
-            body.append("     }")
-        for p, fc in self.code.properties:
+            body += self.step(sc)
+        self.scope, self.saved = "L_", False
+        for k, (p, fc) in enumerate(self.code.properties):
             if p.kind == ALWAYS and self.assertions:
-                a = self.expression_of(fc, {})
-                body.append(f"  /* always {p.name} */")
-                body.append(f"  :: d_step {{ !{a} -> assert({a}) }}")
-        hidden = [f"hidden int {h};" for h in self.hidden]
+                try:
+                    a = self.conv(self.unroll(fc.body, fc, {}), {}, [], fc)
+                except _NotExpr as exc:
+                    raise PromelaError(f"{fc.source}: property {p.name} is not one "
+                                       f"expression ({exc})") from None
+                # "(k == 0 || ...)": pan's message names the property by its number
+                body.append(f"  /* always {p.name} (property {k + 1}) */")
+                body.append(f"  :: d_step {{ !{a} -> assert({k + 1} == 0 || {a}) }}")
         head = [f"/* {getattr(m, 'label', m.name)}: generated by rbmap export promela from "
                 f"{type(m).__module__}.{type(m).__qualname__}; do not edit.",
                 "   One process; every step instance is one d_step option. */"]
         return "\n".join(
-            head + decl + hidden + ["", "active proctype machine() {"] + init_steps
+            head + decl + list(self.hidden.values())
+            + ["", "active proctype machine() {"] + init_steps
             + ["end:", "  do"] + body + ["  od", "}", ""])
 
 
-def _changed(st) -> bool:
-    """Whether a statement's expressions use changed(s)."""
-    def has(e):
-        if isinstance(e, Changed):
-            return True
-        if isinstance(e, Call):
-            return any(has(a) for a in e.args)
-        return any(has(getattr(e, f)) for f in ("a", "b", "test", "index", "value")
-                   if hasattr(e, f)) or any(has(x) for x in getattr(e, "items", ()))
-    return has(st.value if isinstance(st, Assign) else getattr(st, "test", None))
+# ------------------------------------------------------------------ tree walks
+def _loop_level(stmts):
+    """Statements of one loop body, not descending into inner loops."""
+    for st in stmts:
+        yield st
+        if isinstance(st, If):
+            yield from _loop_level(st.body)
+            yield from _loop_level(st.orelse)
+
+
+def _stmt_exprs(st):
+    if isinstance(st, Assign):
+        return [st.target, st.value]
+    if isinstance(st, (If, While, Require)):
+        return [st.test]
+    if isinstance(st, For):
+        return [st.start, st.stop]
+    if isinstance(st, Return):
+        return [st.value] if st.value is not None else []
+    if isinstance(st, CallStmt):
+        return [st.call]
+    return []
+
+
+def _subexprs(e):
+    yield e
+    for f in ("a", "b", "test", "index", "value"):
+        x = getattr(e, f, None)
+        if x is not None and not isinstance(x, (int, str)):
+            yield from _subexprs(x)
+    for x in getattr(e, "items", ()) or ():
+        yield from _subexprs(x)
+    if isinstance(e, Call):
+        for x in e.args:
+            yield from _subexprs(x)
+
+
+def _consts(env: dict) -> dict:
+    """The locals of ``env`` whose text is a number."""
+    out = {}
+    for k, v in env.items():
+        t = v.strip("()")
+        if t.lstrip("-").isdigit():
+            out[k] = int(t)
+    return out
+
+
+def _accumulates(st, body) -> bool:
+    """``st`` is ``n = n op x`` (op + - | ^, whose 0 changes nothing), ``x``
+    using no local ``body`` sets."""
+    if not (isinstance(st, Assign) and isinstance(st.target, Local)
+            and isinstance(st.value, Binary) and st.value.op in ("+", "-", "|", "^")
+            and st.value.a == st.target):
+        return False
+    set_here = {x.target.name for x in body if isinstance(x, Assign)
+                and isinstance(x.target, Local)}
+    return not any(isinstance(x, Local) and x.name in set_here
+                   for x in _subexprs(st.value.b))
+
+
+def _eager_calls(e):
+    """The calls in ``e`` that evaluating it always makes, innermost first."""
+    if isinstance(e, Call):
+        for a in e.args:
+            yield from _eager_calls(a)
+        yield e
+    elif isinstance(e, (Binary, Compare)):
+        yield from _eager_calls(e.a)
+        yield from _eager_calls(e.b)
+    elif isinstance(e, Unary):
+        yield from _eager_calls(e.a)
+    elif isinstance(e, BoolOp):
+        yield from _eager_calls(e.items[0])
+    elif isinstance(e, Cond):
+        yield from _eager_calls(e.test)
+    elif isinstance(e, MinMax):
+        for x in e.items:
+            yield from _eager_calls(x)
+    elif isinstance(e, (Table, ReadElem)):
+        yield from _eager_calls(e.index)
+
+
+def _calls(e):
+    return [x for x in _subexprs(e) if isinstance(x, Call)]
+
+
+def _stmt_calls(st):
+    return [c for x in _stmt_exprs(st) for c in _calls(x)]
+
+
+def _all_stmts(body, seen=None):
+    """Every statement of ``body`` and of the helpers it calls, inlined or not."""
+    seen = set() if seen is None else seen
+    for st in walk(body):
+        yield st
+        for c in _stmt_calls(st):
+            if id(c.fn) not in seen:
+                seen.add(id(c.fn))
+                yield from _all_stmts(c.fn.body, seen)
+
+
+def _all_exprs(body):
+    for st in _all_stmts(body):
+        for x in _stmt_exprs(st):
+            yield from _subexprs(x)
+
+
+def _written(body, lay) -> list:
+    """The slots ``body`` (helpers included) may write, in layout order."""
+    names: set = set()
+    for st in _all_stmts(body):
+        if isinstance(st, Assign):
+            t = st.target
+            if isinstance(t, Read):
+                names.add(t.slot.array or t.slot.name)
+            elif isinstance(t, ReadElem):
+                names.add(t.array)
+    return [sl for sl in lay.slots if (sl.array or sl.name) in names]
 
 
 def _nonneg(x) -> bool:
@@ -293,9 +764,9 @@ def _nonneg(x) -> bool:
     if isinstance(x, Const):
         return x.value >= 0
     if isinstance(x, Read):
-        return x.slot.lo >= 0
+        return x.slot.lo >= 0 and x.slot.hi <= INT_MAX
     if isinstance(x, ReadElem):
-        return x.elems[0].lo >= 0
+        return x.elems[0].lo >= 0 and x.elems[0].hi <= INT_MAX
     if isinstance(x, Binary) and x.op in ("+", "*", "//", "%", "&", "|", ">>"):
         return _nonneg(x.a) and _nonneg(x.b)
     return isinstance(x, (Compare, BoolOp)) or (isinstance(x, Unary) and x.op == "not")
@@ -319,3 +790,32 @@ def extra_states(machine) -> int:
     lay = machine.layout
     return int(len(inits) > 1 or any(
         len({inits[0][e.index] for e in elems}) > 1 for elems in lay.arrays.values()))
+
+
+def self_loops(machine, states) -> int:
+    """Transitions SPIN takes that rbmap does not list: for every state of
+    ``states`` and step whose guard holds but a late ``require`` fails, SPIN
+    runs the step, puts the saved slots back and so steps to the same state.
+    (The guard here is the part the export prints as the ``d_step``'s guard.)"""
+    from .pygen import _PyGen
+    from .stepcode import StepCode
+
+    p = _Printer(machine)
+    gen = _PyGen(machine.code)
+    lines, late = [], []
+    for sc in machine.code.steps:
+        early, _, rest = p.guard(sc)
+        if rest or sc.late:
+            late.append(sc.index)
+            lines += gen.step(StepCode(sc.index, sc.label, sc.source, early, [], []))
+    if not late:
+        return 0
+    ns = dict(machine.fast()._ns)        # the helpers, accessors and checks
+    ns.update({v: k for k, v in gen.consts.items()})
+    exec(compile("\n".join(lines) + "\n", "<rbmap early guards>", "exec"), ns)
+    n = 0
+    for t in states:
+        for k in late:
+            if ns[f"st_{k}"](t) is not None and machine.run(machine.instances[k], t) is None:
+                n += 1
+    return n

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from time import perf_counter
 
-__all__ = ["MODES", "SpinResult", "available", "run", "SpinError"]
+__all__ = ["MODES", "SpinResult", "available", "run", "violated", "SpinError"]
 
 #: name -> (cc -D flags, pan flags): exact modes store every state
 MODES = {
@@ -64,6 +64,14 @@ class SpinResult:
     def rate(self) -> float:
         """States stored per second of pan's CPU time."""
         return self.stored / self.cpu if self.stored and self.cpu > 0 else 0.0
+
+
+def violated(res: SpinResult) -> set[int]:
+    """The numbers of the properties whose assertion pan found violated (the
+    export writes property k's assertion as ``assert(k == 0 || ...)``; run pan
+    with ``-c0`` to have it go on and report every one)."""
+    return {int(k) for k in re.findall(r"assertion violated \(\((\d+)==0\)\|\|",
+                                       res.output)}
 
 
 def available() -> str | None:

@@ -31,7 +31,8 @@ Values are integers (``True``/``False`` are 1/0). A function may use
 - ``require(cond)`` in a step: at its start, before anything else than
   local variables (the guard, see :mod:`rbmap.checker.steps`), or later, even in
   a block (a *late* guard: the step turns out not to be enabled, its changes are
-  dropped; every engine but the Promela export takes it);
+  dropped; the Promela export saves the slots the step writes and puts
+  them back, a transition to the same state SPIN counts and rbmap does not);
 - ``changed(s)`` in a step or a helper it calls: the state differs from the
   one the step started from.
 

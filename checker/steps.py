@@ -36,7 +36,8 @@ back end can tell whether a step is enabled without running it (Promela needs a
 guard expression). A ``require`` after a change (a *late* guard: the step
 turns out not to be enabled, as when the kernel code it abstracts finds nothing
 to do only after it has looked; ``require(changed(s))``: a step that would change
-nothing is not listed) is taken by every engine but the Promela export. A step
+nothing is not listed) is taken by every engine (in Promela, a step a late
+guard disables is a transition back to the same state). A step
 is enabled when every ``require`` holds; it then
 yields exactly one next state (choices are step parameters: one instance per
 value). Values written to a slot must lie in its declared range; an array index

@@ -3,9 +3,10 @@
 import pytest
 
 from rbmap.checker import check_bfs, spin
-from rbmap.checker.promela import PromelaError, extra_states, to_promela
+from rbmap.checker.promela import PromelaError, extra_states, self_loops, to_promela
 from rbmap.checker.ring import Ring
-from rbmap.checker.steps import StepMachine, require, step
+from rbmap.checker.properties import always
+from rbmap.checker.steps import StepMachine, changed, require, step
 from rbmap.checker.toys import StepPeterson, StepRetry
 
 needs_spin = pytest.mark.skipif(spin.available() is not None,
@@ -44,41 +45,45 @@ class Unexportable(StepMachine):
 def test_what_promela_cannot_say_is_refused():
     with pytest.raises(PromelaError, match="non-constant"):
         to_promela(Unexportable())
-    with pytest.raises(PromelaError, match="step late_step: a late require"):
-        to_promela(LateGuard())
+    with pytest.raises(PromelaError, match="may only be used with"):
+        to_promela(WideCompared())
 
 
 @step("p")
-def late_step(m, s):
-    """Enabled only if the update leaves x below 3 (a late guard)."""
-    s.x = s.x + 2
-    require(s.x < 3)
+def wide_compared(m, s):
+    """Orders a 32-bit word of bits (Promela keeps it in a signed int)."""
+    require(s.w < 5)
+    s.w = s.w | (1 << 31)
 
 
-class LateGuard(StepMachine):
-    name = "late_guard"
+class WideCompared(StepMachine):
+    name = "wide_compared"
 
     def declare(self, st):
-        st.slot("x", 5)
+        st.slot("w", lo=0, hi=(1 << 32) - 1)
 
     def steps(self):
-        return [late_step]
+        return [wide_compared]
 
 
 def spin_agrees(machine):
-    """SPIN stores as many states as rbmap explores, and finds an assertion
-    violated exactly when rbmap finds an always-property violated."""
-    r = check_bfs(machine)
-    broken = any(p.kind == "always" and p.status == "violated"
-                 for p in r.properties if p.name != "deadlock")
-    if broken:
-        # SPIN goes no deeper than a failed assertion: count without them
-        s = spin.run(to_promela(machine, assertions=False), "dfs", expected_states=r.states)
-        v = spin.run(to_promela(machine), "bfs", expected_states=r.states)
-    else:
-        s = v = spin.run(to_promela(machine), "dfs", expected_states=r.states)
+    """SPIN stores as many states as rbmap explores; its transitions are rbmap's,
+    plus one (into the initial state), plus the self-loops of steps a late
+    require disables (counted by self_loops); and the assertions it finds
+    violated are exactly rbmap's violated always-properties."""
+    r = check_bfs(machine, check_deadlock=False)
+    always = [p for p, _ in machine.code.properties if p.kind == "always"]
+    broken = {p.name for p in r.properties if p.kind == "always" and p.status == "violated"}
+    s = spin.run(to_promela(machine), "dfs", expected_states=r.states,
+                 extra_flags=["-c0"])
     assert s.stored == r.states + extra_states(machine)
-    assert bool(v.errors) == broken
+    loops = self_loops(machine, r.exploration)
+    # and a failed assertion is one more transition (back to the same state)
+    asserts = sum(not p(t) for t in r.exploration for p in machine.properties()
+                  if p.kind == "always")
+    assert s.transitions == r.transitions + 1 + loops + asserts + extra_states(machine)
+    assert {always[k - 1].name for k in spin.violated(s)} == broken
+    return r, s, loops
 
 
 @needs_spin
@@ -104,3 +109,174 @@ def test_spin_finds_the_ring_bug():
     m = Ring(2, 2, 2, bug=True)
     s = spin.run(to_promela(m), "bfs", expected_states=2000)
     assert s.errors == 1 and "assertion violated" in s.output
+
+
+# ---------------------------------------------------------------- what the protocol uses
+# A shelf of K items (records: each item's tag and whether it is held), a
+# counter and a word of sticky bits whose top bit is set: every construct the
+# export prints beyond plain guards and updates, each in a step SPIN explores.
+TOP = 1 << 31
+
+
+def held_count(m, s):
+    """A loop over constants, an if whose locals merge: a guard expression."""
+    n = 0
+    for i in range(m.K):
+        if s.item_held[i] != 0:
+            n += 1
+    return n
+
+
+def first_free_below_n(m, s):
+    """A loop up to a slot, returning from inside it: a guard expression."""
+    for i in range(s.n):
+        if s.item_held[i] == 0:
+            return i
+    return -1
+
+
+def take(m, s, want):
+    """Changes the state and returns a value (or -1), from inside a loop."""
+    for i in range(m.K):
+        if s.item_held[i] == 0 and s.item_tag[i] == want:
+            s.item_held[i] = 1
+            return i
+    return -1
+
+
+def bump(m, s):
+    """A bare return."""
+    if s.n >= 2:
+        return
+    s.n += 1
+
+
+def note(m, s):
+    """changed(s) in a helper."""
+    if changed(s):
+        s.flags = s.flags | TOP
+
+
+def scan(m, s):
+    """A while loop: not one expression, so the guard using it is late."""
+    i = 0
+    while i < m.K and s.item_tag[i] != 2:
+        i += 1
+    return i
+
+
+@step("p")
+def grab(m, s, want):
+    """A guard with a loop; a writing helper's value; a late require on it."""
+    require(held_count(m, s) < 2)
+    R = take(m, s, want)
+    require(R >= 0)
+    s.taken = s.taken | (1 << R)
+
+
+@step("p")
+def put(m, s, i):
+    """A plain step over a record field."""
+    require(s.item_held[i] == 1)
+    s.item_held[i] = 0
+    s.item_tag[i] = (s.item_tag[i] + 1) % 3
+
+
+@step("p")
+def touch(m, s):
+    """Listed only when it changes something (require(changed(s)) at the end)."""
+    bump(m, s)
+    note(m, s)
+    require(changed(s))
+
+
+@step("q")
+def rotate(m, s):
+    """A guard helper up to a slot; loops with break and continue in the update."""
+    require(first_free_below_n(m, s) >= 0 and s.flags & TOP != 0)
+    s.flags = 0
+    s.n = 0
+    for i in range(m.K):
+        if s.item_held[i] != 0:
+            continue
+        if s.item_tag[i] == 2:
+            s.item_tag[i] = 0
+            break
+
+
+@step("q")
+def unmark(m, s):
+    """A guard with a while loop (printed as a late guard)."""
+    require(scan(m, s) < m.K and s.taken != 0)
+    s.taken = 0
+
+
+def settle(m, s):
+    """Its test calls a helper with a while loop (computed before the test); it
+    is inlined in several steps."""
+    if scan(m, s) < m.K and s.taken != 0:
+        s.taken = s.taken & 1
+
+
+@step("q")
+def settle_at(m, s, i):
+    """Settles when item i is free and n is i + 1."""
+    require(s.item_held[i] == 0 and s.n == i + 1)
+    settle(m, s)
+
+
+@always("few_taken")
+def few_taken(m, s):
+    """A loop in a property (violated: two items get taken)."""
+    k = 0
+    for i in range(m.K):
+        if (s.taken >> i) & 1 != 0:
+            k += 1
+    return k < 2
+
+
+@always("flags_top_only")
+def flags_top_only(m, s):
+    """Holds: only the top bit is ever set."""
+    return s.flags == 0 or s.flags == TOP
+
+
+class Shelf(StepMachine):
+    name = "shelf"
+
+    def __init__(self, K=3):
+        self.K = K
+        super().__init__()
+
+    def declare(self, st):
+        st.slot("n", 3)
+        st.records("item", self.K, {"tag": dict(values=3), "held": dict(values=2)})
+        st.slot("flags", lo=0, hi=(1 << 32) - 1)
+        st.slot("taken", 1 << self.K)
+
+    def initial(self, s):
+        s.item_tag[1] = 1
+
+    def steps(self):
+        return ([self.bind(grab, w) for w in range(3)]
+                + [self.bind(put, i) for i in range(self.K)] + [touch, rotate, unmark]
+                + [self.bind(settle_at, i) for i in range(2)])
+
+    def property_list(self):
+        return [few_taken, flags_top_only]
+
+
+def test_the_protocols_constructs_are_printed():
+    text = to_promela(Shelf())
+    assert "int flags;" in text and "(-2147483647 - 1)" in text     # the top bit
+    assert "byte item_tag[3];" in text                               # records
+    assert "goto fail" in text and "S_item_held[" in text           # late guards
+    assert "h" in text and "_ret = " in text                         # a helper's value
+    assert "break;" in text and "goto cont" in text
+
+
+@needs_spin
+@pytest.mark.parametrize("K", [2, 3])
+def test_spin_agrees_on_the_protocols_constructs(K):
+    r, s, loops = spin_agrees(Shelf(K))
+    assert loops > 0 and r.states > 20
