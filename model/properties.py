@@ -2,7 +2,12 @@
 
 Each property is a plain function ``f(model, state) -> bool`` whose docstring says
 which kernel concept it encodes; :func:`catalogue` binds them to one model instance
-for the checker. ``applies(model)`` says whether the property means anything for a
+for the checker. ``state`` is a view of the state with its slots by name
+(``s.delivered_twice``, ``s.page_id[p]``, ``s.proc_phase[i]``: model/state.py), and
+each body is written in the step subset (:mod:`rbmap.checker.stepcode`: integers,
+slots, loops over ``range``, helpers such as :func:`data_pages_ordered`), so that
+the same function runs as written, printed as Python (rbmap.checker.pygen) and
+compiled to C (rbmap.checker.native). ``applies(model)`` says whether the property means anything for a
 variant (``data_pages[]`` exists only in the seed): a property that does not apply is
 reported ``n/a``, never ``holds``.
 
@@ -15,9 +20,10 @@ violates it (tests/test_model_teeth.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Callable
 
-from . import protocol as P
+from . import state as P
 
 ALWAYS, SOMETIMES, EVENTUALLY = "always", "sometimes", "eventually"
 
@@ -47,6 +53,32 @@ def _prop(kind: str, applies=lambda m: True, flag: int = 0):
     return deco
 
 
+def data_pages_ordered(m, s) -> int:
+    """1 when the seed's ``data_pages[]`` read from ``data_page_head`` lists the
+    IDs of the ring pages in order from the real head page, else 0."""
+    p = s.head
+    dph = s.meta_data_page_head
+    for i in range(m.N):
+        if s.data_pages[(dph + i) % m.N] != s.page_id[p]:
+            return 0
+        p = s.page_next[p]
+    return 1
+
+
+def tuple_view(layout) -> Callable:
+    """The class of a read-only view of a state tuple with ``layout``'s slots as
+    attributes (``v.entries``; an array ``v.page_commit`` is the tuple of its
+    elements): a tuple itself, so ``v[index]`` reads as before."""
+    ns: dict = {"__slots__": ()}
+    for name, sl in layout.scalars.items():
+        ns[name] = property(itemgetter(sl.index))
+    for name, elems in layout.arrays.items():
+        first = elems[0].index
+        stride = elems[1].index - first if len(elems) > 1 else 1
+        ns[name] = property(itemgetter(slice(first, elems[-1].index + 1, stride)))
+    return type("StateView", (tuple,), ns)
+
+
 def _upstream_meta(m) -> bool:
     """The property is about a field of struct trace_buffer_meta (the final ABI)."""
     return m.meta_fields == "upstream"
@@ -62,7 +94,7 @@ def no_duplicate_delivery(m, s) -> bool:
     more, map and read again: the first 10 come back, because a new mapper cannot
     know how much of the reader page (``cpu_buffer->reader_page->read``) was
     already consumed."""
-    return s[P.DUPS] == 0
+    return s.delivered_twice == 0
 
 
 @_prop(ALWAYS)
@@ -73,7 +105,7 @@ def no_unaccounted_loss(m, s) -> bool:
 
     The seed's ioctl sets ``reader_page->read`` to the page size before swapping, so
     events appended after the user's last look are marked read and never delivered."""
-    return s[P.LOSTU] == 0
+    return s.lost_uncounted == 0
 
 
 @_prop(ALWAYS, flag=P.F_TORN)
@@ -81,7 +113,7 @@ def no_torn_read(m, s) -> bool:
     """A user process never reads a page the writer has started to overwrite: every
     event it loads is one the page held when the process took the page from
     ``meta->reader.id`` (a page overwritten under a reader)."""
-    return not s[P.FLAGS] & P.F_TORN
+    return not s.flags & P.F_TORN
 
 
 @_prop(ALWAYS, flag=P.F_IOCTL_META)
@@ -89,7 +121,7 @@ def meta_reader_id_after_ioctl(m, s) -> bool:
     """After each get-reader ioctl the meta page's reader page ID
     (``meta->reader_page`` in the seed, ``reader.id`` upstream) names the real
     ``cpu_buffer->reader_page`` through ``subbuf_ids``."""
-    return not s[P.FLAGS] & P.F_IOCTL_META
+    return not s.flags & P.F_IOCTL_META
 
 
 @_prop(ALWAYS)
@@ -98,9 +130,13 @@ def page_ids_bijection(m, s) -> bool:
     ring onto 0..nr_pages, so ``subbuf_ids[id]`` and the mapping's page at
     ``data + id * subbuf_size`` name exactly one page each
     (rb_setup_ids_meta_page)."""
-    if s[P.MAPPED] <= 0:
+    if s.mapped <= 0:
         return True
-    return set(s[m.IDS:m.IDS + m.N + 1]) == m.ID_SET
+    # N + 1 IDs (each in 0..N, the slot's range): all N + 1 values seen
+    seen = 0
+    for p in range(m.N + 1):
+        seen = seen | (1 << s.page_id[p])
+    return seen == (1 << (m.N + 1)) - 1
 
 
 @_prop(ALWAYS, applies=lambda m: m.has_data_pages)
@@ -116,9 +152,9 @@ def data_pages_in_ring_order(m, s) -> bool:
     update ioctl; Steven Rostedt, reply #12: "the update will race between readers
     and writers"); the seed's own promise is :func:`data_pages_order_after_update`.
     """
-    if s[P.MAPPED] <= 0:
+    if s.mapped <= 0:
         return True
-    return m.data_pages_ordered(s)
+    return data_pages_ordered(m, s) != 0
 
 
 @_prop(ALWAYS, applies=lambda m: m.has_data_pages, flag=P.F_UPDATE_ORDER)
@@ -132,7 +168,7 @@ def data_pages_order_after_update(m, s) -> bool:
     the update ioctl. A reset while mapped puts the head back at
     ``cpu_buffer->pages`` and leaves ``data_page_head``: rb_set_head_page then
     finds the cached head right and moves nothing."""
-    return not s[P.FLAGS] & P.F_UPDATE_ORDER
+    return not s.flags & P.F_UPDATE_ORDER
 
 
 @_prop(ALWAYS, applies=lambda m: m.has_data_pages, flag=P.F_DP_SLOT)
@@ -145,7 +181,7 @@ def data_pages_lists_ring(m, s) -> bool:
     head page's ID. The state records a swap that found another ID there (the
     list then lost that ID and still names the new reader page); after a reset
     while mapped, the next swap does."""
-    return not s[P.FLAGS] & P.F_DP_SLOT
+    return not s.flags & P.F_DP_SLOT
 
 
 @_prop(ALWAYS, flag=P.F_BACKWARDS)
@@ -155,7 +191,7 @@ def meta_counters_monotonic(m, s) -> bool:
     the meta page: a nested writer can publish N+2 between the outer writer's load of
     N+1 and its store (found by rbmap from the seed's code; not raised in its
     review)."""
-    return not s[P.FLAGS] & P.F_BACKWARDS
+    return not s.flags & P.F_BACKWARDS
 
 
 @_prop(ALWAYS)
@@ -163,15 +199,17 @@ def mapped_count_sane(m, s) -> bool:
     """``cpu_buffer->mapped`` is never negative and equals the number of live user
     VMAs (the kernel keeps live VMAs == user_mapped); an unmap of an unmapped buffer
     returns -ENODEV and changes nothing."""
-    mapped = s[P.MAPPED]
+    mapped = s.mapped
     if mapped < 0:
         return False
-    vmas = 1 if m.nc and s[m.NC + P.NPH] != P.NC_IDLE else 0
+    vmas = 0
+    if m.nc:
+        if s.nc_phase != P.NC_IDLE:
+            vmas = 1
     for i in range(m.P):
-        b = m.PROC + P.NPF * i
-        if P.P_MAPPED <= s[b + P.PH] <= P.P_IOCTLED:
+        if P.P_MAPPED <= s.proc_phase[i] <= P.P_IOCTLED:
             vmas += 1
-        vmas += s[b + P.CHILD]
+        vmas += s.proc_child[i]
     return mapped == vmas
 
 
@@ -179,21 +217,21 @@ def mapped_count_sane(m, s) -> bool:
 def resize_refused_while_mapped(m, s) -> bool:
     """ring_buffer_resize returns -EBUSY while the buffer is mapped
     (``resize_disabled``): the mapping's page set and IDs must not change."""
-    return not s[P.FLAGS] & P.F_RESIZED
+    return not s.flags & P.F_RESIZED
 
 
 @_prop(ALWAYS, flag=P.F_SWAPPED)
 def swap_cpu_refused_while_mapped(m, s) -> bool:
     """ring_buffer_swap_cpu returns -EBUSY while either buffer is mapped: the pages a
     process mapped stay the live per-CPU buffer."""
-    return not s[P.FLAGS] & P.F_SWAPPED
+    return not s.flags & P.F_SWAPPED
 
 
 @_prop(ALWAYS, flag=P.F_PAGE_LEFT)
 def mapped_pages_stay(m, s) -> bool:
     """While mapped, no page leaves the buffer: ring_buffer_read_page copies events out
     instead of swapping the reader page with the caller's page."""
-    return not s[P.FLAGS] & P.F_PAGE_LEFT
+    return not s.flags & P.F_PAGE_LEFT
 
 
 @_prop(ALWAYS, flag=P.F_FAULT)
@@ -201,7 +239,7 @@ def map_fault_in_bounds(m, s) -> bool:
     """Every page offset of a mapping lands on the meta area or on a page of the buffer
     (ring_buffer_map_fault: ``subbuf_ids`` has nr_pages + 1 entries, so an index above
     nr_pages is refused)."""
-    return not s[P.FLAGS] & P.F_FAULT
+    return not s.flags & P.F_FAULT
 
 
 @_prop(ALWAYS, applies=lambda m: m.nc, flag=P.F_NC_TORN)
@@ -213,7 +251,7 @@ def non_consuming_read_detects_overwrite(m, s) -> bool:
     replies #3, #7 and #17 of the seed's review). The thread's two checks are the
     writer counter (``data_index``, reply #17) and the page's commit field / time
     stamp (rule ``nc_check``, Vincent Donnefort, reply #18)."""
-    return not s[P.FLAGS] & P.F_NC_TORN
+    return not s.flags & P.F_NC_TORN
 
 
 @_prop(ALWAYS, flag=P.K_WARN_BITS)
@@ -227,7 +265,7 @@ def no_kernel_warning(m, s) -> bool:
     WARN_ON(ring_buffer_unmap()) on an unmap of an unmapped buffer;
     put_snapshot_map's WARN_ON(!tr->mapped); ring_buffer_swap_cpu's
     WARN_ON_ONCE(mapped); ring_buffer_map_dup's "Unexpected buffer stat"."""
-    return not s[P.FLAGS] & P.K_WARN_BITS
+    return not s.flags & P.K_WARN_BITS
 
 
 @_prop(ALWAYS, applies=lambda m: m.page_flags, flag=P.K_COMMIT_OVERRUN)
@@ -238,7 +276,7 @@ def no_silent_commit_overrun(m, s) -> bool:
     timestamp:%lld") and clears the count (Linux 6.12.117; the code says "TODO:
     Add missed events to the page for user space to know"): the mapped reader is
     never told, in the page or in the meta page."""
-    return not s[P.FLAGS] & P.K_COMMIT_OVERRUN
+    return not s.flags & P.K_COMMIT_OVERRUN
 
 
 @_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_LOST)
@@ -249,7 +287,7 @@ def meta_reader_lost_events(m, s) -> bool:
     equals the events lost (overrun by the writer) between the previous reader
     page and the current one, counted when rb_get_reader_page swapped the current
     one in (0 after a reset or before any swap)."""
-    return not s[P.FLAGS] & P.F_META_LOST
+    return not s.flags & P.F_META_LOST
 
 
 @_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_ENTRIES)
@@ -260,7 +298,7 @@ def meta_entries(m, s) -> bool:
     last reset, read and overwritten ones included), wherever the meta page is
     documented fresh: after the first map, after GET_READER (ring-buffer-map.rst:
     it "updates the meta-page fields"), after a reset while mapped."""
-    return not s[P.FLAGS] & P.F_META_ENTRIES
+    return not s.flags & P.F_META_ENTRIES
 
 
 @_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_OVERRUN)
@@ -268,7 +306,7 @@ def meta_overrun(m, s) -> bool:
     """``overrun``, "Number of entries lost in the ring-buffer": the events the
     writer overwrote since the last reset (rb_handle_head_page's count), wherever
     the meta page is documented fresh (see meta_entries)."""
-    return not s[P.FLAGS] & P.F_META_OVERRUN
+    return not s.flags & P.F_META_OVERRUN
 
 
 @_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_READ)
@@ -276,7 +314,7 @@ def meta_read(m, s) -> bool:
     """``read``, "Number of entries that have been read": the events any consumer
     (GET_READER, trace_pipe_raw, trace_pipe) consumed since the last reset,
     wherever the meta page is documented fresh (see meta_entries)."""
-    return not s[P.FLAGS] & P.F_META_READ
+    return not s.flags & P.F_META_READ
 
 
 @_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_RID)
@@ -285,7 +323,7 @@ def meta_reader_id(m, s) -> bool:
     - 1]": the ID of cpu_buffer->reader_page, within the range, wherever the meta
     page is documented fresh (after the first map and a reset too, not only after
     the ioctl as meta_reader_id_after_ioctl)."""
-    return not s[P.FLAGS] & P.F_META_RID
+    return not s.flags & P.F_META_RID
 
 
 @_prop(ALWAYS, applies=_upstream_meta, flag=P.F_META_RREAD)
@@ -293,7 +331,7 @@ def meta_reader_read(m, s) -> bool:
     """``reader.read``, "Number of bytes read on the reader subbuf": what the
     kernel reader consumed of the reader page (reader_page->read, never beyond its
     commit), wherever the meta page is documented fresh (see meta_entries)."""
-    return not s[P.FLAGS] & P.F_META_RREAD
+    return not s.flags & P.F_META_RREAD
 
 
 @_prop(ALWAYS, flag=P.F_LOSS_MISREPORT)
@@ -307,7 +345,7 @@ def lost_events_reported_once(m, s) -> bool:
     page with no loss before it, a second report of the same loss, or another
     count is a violation. (A loss never reported is counted in ``overrun``:
     no_unaccounted_loss.)"""
-    return not s[P.FLAGS] & P.F_LOSS_MISREPORT
+    return not s.flags & P.F_LOSS_MISREPORT
 
 
 def _refusals(m) -> bool:
@@ -325,7 +363,7 @@ def refused_call_changes_nothing(m, s) -> bool:
     IDs, the meta page and resize_disabled: its error path must undo them, and
     tracing_buffers_mmap must give tr->mapped back). Only cpu_buffer->head_page,
     a hint rb_set_head_page fixes up, may move. (--refusals)"""
-    return not s[P.FLAGS] & P.F_REFUSAL_CHANGED
+    return not s.flags & P.F_REFUSAL_CHANGED
 
 
 @_prop(ALWAYS, applies=_refusals, flag=P.F_REFUSAL_STUCK)
@@ -335,7 +373,7 @@ def refusal_lifted_after_unmap(m, s) -> bool:
     (tr->mapped) is never refused while no VMA of the buffer is left
     (Documentation/trace/ring-buffer-map.rst, Limitations: not possible "when a
     mapping is in place"). (--refusals)"""
-    return not s[P.FLAGS] & P.F_REFUSAL_STUCK
+    return not s.flags & P.F_REFUSAL_STUCK
 
 
 @_prop(ALWAYS, applies=_refusals, flag=P.F_SNAP_MAPPED)
@@ -345,70 +383,73 @@ def snapshot_excludes_mapping(m, s) -> bool:
     while tr->mapped counts a mapping (tracing_arm_snapshot_locked), so that no
     snapshot swaps the buffer a process maps (the selftest's
     snapshot.excludes_map and excluded_by_map). (--refusals)"""
-    return not s[P.FLAGS] & P.F_SNAP_MAPPED
+    return not s.flags & P.F_SNAP_MAPPED
 
 
 # ---------------------------------------------------------------------- sometimes
 @_prop(SOMETIMES)
 def event_delivered(m, s) -> bool:
     """Some event reaches a consumer."""
-    return s[P.DELIV] != 0
+    return s.delivered != 0
 
 
 @_prop(SOMETIMES)
 def reader_swap_by_ioctl(m, s) -> bool:
     """A get-reader ioctl swaps the reader page with the head page while mapped."""
-    return bool(s[P.FLAGS] & P.G_IOCTL_SWAP)
+    return bool(s.flags & P.G_IOCTL_SWAP)
 
 
 @_prop(SOMETIMES, applies=lambda m: m.config.overwrite)
 def overrun_while_mapped(m, s) -> bool:
     """The writer overruns the head page (overwrite mode) while the buffer is mapped.
     (Not applicable in producer/consumer mode: the writer never overruns.)"""
-    return bool(s[P.FLAGS] & P.G_OVERRUN_MAPPED)
+    return bool(s.flags & P.G_OVERRUN_MAPPED)
 
 
 @_prop(SOMETIMES, applies=lambda m: m.P > 1)
 def second_process_maps_after_first(m, s) -> bool:
     """A process maps the buffer after another one has exited."""
-    exited = mapped = False
+    exited = 0
+    mapped = 0
     for i in range(m.P):
-        ph = s[m.PROC + P.NPF * i + P.PH]
-        exited |= ph == P.P_EXITED
-        mapped |= P.P_MAPPED <= ph <= P.P_IOCTLED
-    return exited and mapped
+        ph = s.proc_phase[i]
+        if ph == P.P_EXITED:
+            exited = 1
+        if P.P_MAPPED <= ph <= P.P_IOCTLED:
+            mapped = 1
+    return exited != 0 and mapped != 0
 
 
 @_prop(SOMETIMES, applies=lambda m: m.D > 1)
 def nested_write(m, s) -> bool:
     """A writer is interrupted by another write on the same CPU."""
-    return s[P.WDEPTH] >= 2
+    return s.depth >= 2
 
 
 @_prop(SOMETIMES)
 def writer_on_reader_page(m, s) -> bool:
     """The reader took the page the writer is filling (tail_page == reader_page)."""
-    return s[P.TAIL] == s[P.READER] and s[P.MAPPED] > 0
+    return s.tail_page == s.reader_page and s.mapped > 0
 
 
 @_prop(SOMETIMES, applies=lambda m: m.page_flags and m.config.overwrite)
 def loss_flagged_in_page(m, s) -> bool:
     """GET_READER records a loss in the new reader page (RB_MISSED_EVENTS)."""
-    return bool(s[P.FLAGS] & P.G_LOSS_FLAGGED)
+    return bool(s.flags & P.G_LOSS_FLAGGED)
 
 
 @_prop(SOMETIMES, applies=lambda m: m.config.text_reads > 0 and m.config.overwrite)
 def text_read_leaves_loss_pending(m, s) -> bool:
     """A trace_pipe read peeks a page with a loss, the line does not fit, and the
     read returns with cpu_buffer->lost_events still set."""
-    return bool(s[P.FLAGS] & P.G_TEXT_LEFT_LOSS)
+    return bool(s.flags & P.G_TEXT_LEFT_LOSS)
 
 
 @_prop(SOMETIMES, applies=lambda m: m.nc and (m.data_index or m.nc_check != "none"))
 def non_consuming_reader_drops_page(m, s) -> bool:
     """The reader's check (the writer counter, or the commit field / time stamp)
     makes a non-consuming reader drop a page the writer changed under it."""
-    return bool(s[P.FLAGS] & P.G_NC_DISCARD)
+    return bool(s.flags & P.G_NC_DISCARD)
 
 
 # --------------------------------------------------------------------- eventually
@@ -423,7 +464,7 @@ def every_event_delivered_or_counted(m, s) -> bool:
     review (reply #17, 29 Mar 2023: the ioctl sets ``reader_page->read`` to the
     commit, and "a writer could fill the page, then the ioctl may even swap the
     page")."""
-    return s[P.SEQ] == m.E and (s[P.DELIV] | s[P.ACCT]) == m.ALL
+    return s.seq == m.E and (s.delivered | s.lost_counted) == m.ALL
 
 
 def catalogue(model) -> list[PropertySpec]:

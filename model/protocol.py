@@ -305,11 +305,22 @@ class RingBufferModel:
         """The checker's Property objects for the properties that apply here."""
         from rbmap.checker import Property
 
-        from .properties import catalogue
+        from .properties import catalogue, tuple_view
         out = []
+        # the properties read the state by slot name (model/state.py): a view of
+        # each state, made once for the several properties the checker asks
+        view = tuple_view(self.layout)
+        seen = seen_view = None
+
+        def condition(f):
+            def holds(s):
+                nonlocal seen, seen_view
+                if s is not seen:
+                    seen, seen_view = s, view(s)
+                return f(self, seen_view)
+            return holds
         for spec in catalogue(self):
-            out.append(Property(spec.name, spec.kind,
-                                lambda s, f=spec.fn, m=self: f(m, s), spec.doc))
+            out.append(Property(spec.name, spec.kind, condition(spec.fn), spec.doc))
         self._always = [p.condition for p in out if p.kind == "always"]
         # the always-properties that only test sticky FLAGS bits: (bits, index)
         specs = [spec for spec in catalogue(self) if spec.kind == "always"]

@@ -43,7 +43,9 @@ source. Each is written against what a restructuring keeps:
    last unmap's free): those mutants wrap the helper (:func:`hook`), named in
    :data:`HOOKS` with the kernel function it abstracts.
 4. **Properties, by name.** A property mutant replaces the function of one entry
-   of :data:`rbmap.model.properties.SPECS` (:func:`prop`).
+   of :data:`rbmap.model.properties.SPECS` (:func:`prop`) by another written like
+   the properties: a ``def`` over the state's named slots (``s.flags``), in the
+   step subset, so that every engine runs it as it runs the property.
 
 A restructured model keeps these mutants working when it (a) keeps the interpreted
 engine's ``successors(s)`` (a :class:`rbmap.checker.steps.StepMachine` has it; the
@@ -1153,8 +1155,6 @@ def _offers(st, step):
     return any(a == (st.a[0], step) for a, _ in _ORIG["successors"](st.m, st.s))
 
 
-
-
 def _no_lost_line(st):
     st.keep("GAP")
     st.keep_flag("F_LOSS_MISREPORT")
@@ -1345,35 +1345,70 @@ def _p(name):
     return next(sp.fn for sp in props.SPECS if sp.name == name)
 
 
+# (written in attribute form, like the properties they replace, so that every
+# engine compiles them: no lambdas)
+def _reads_flag(name):
+    """A property that holds while flag ``name`` (a sticky bit) is clear."""
+    bit = getattr(P, name)
+
+    def reads_flag(m, s):
+        return not s.flags & bit
+    return reads_flag
+
+
+def _dups_reads_lostu(m, s):
+    return s.lost_uncounted == 0
+
+
+def _loss_at_end_only(m, s):
+    return s.seq < m.E or s.lost_uncounted == 0
+
+
+def _ids_in_range_only(m, s):
+    if s.mapped <= 0:
+        return True
+    for p in range(m.N + 1):
+        if s.page_id[p] < 0 or s.page_id[p] > m.N:
+            return False
+    return True
+
+
 mutant("prop_duplicates_reads_loss_mask", "property always",
        "no_duplicate_delivery reads the lost-uncounted mask",
-       prop("no_duplicate_delivery", lambda m, s: s[P.LOSTU] == 0))
+       prop("no_duplicate_delivery", _dups_reads_lostu))
 mutant("prop_loss_judged_at_end_only", "property always",
        "no_unaccounted_loss is judged only once every event was written",
-       prop("no_unaccounted_loss", lambda m, s: s[P.SEQ] < m.E or s[P.LOSTU] == 0))
+       prop("no_unaccounted_loss", _loss_at_end_only))
 mutant("prop_torn_reads_nc_flag", "property always",
        "no_torn_read reads the non-consuming reader's flag",
-       prop("no_torn_read", lambda m, s: not s[P.FLAGS] & P.F_NC_TORN))
+       prop("no_torn_read", _reads_flag("F_NC_TORN")))
 mutant("prop_meta_reader_id_reads_enodev", "property always",
        "meta_reader_id_after_ioctl reads the -ENODEV flag",
-       prop("meta_reader_id_after_ioctl", lambda m, s: not s[P.FLAGS] & P.F_ENODEV))
+       prop("meta_reader_id_after_ioctl", _reads_flag("F_ENODEV")))
 mutant("prop_ids_subset_only", "property always",
        "page_ids_bijection checks only that the IDs are in range",
-       prop("page_ids_bijection", lambda m, s: s[P.MAPPED] <= 0 or set(
-           s[m.IDS:m.IDS + m.N + 1]) <= m.ID_SET))
+       prop("page_ids_bijection", _ids_in_range_only))
 
 
 def _dp_from_next(m, s):
-    if s[P.MAPPED] <= 0:
+    if s.mapped <= 0:
         return True
     N = m.N
-    p = s[P.HEAD]
-    dph = s[P.M_DPH] + 1
+    p = s.head
+    dph = s.meta_data_page_head + 1
     for i in range(N):
-        if s[m.DPAGES + (dph + i) % N] != s[m.IDS + p]:
+        if s.data_pages[(dph + i) % N] != s.page_id[p]:
             return False
-        p = s[m.NXT + p]
+        p = s.page_next[p]
     return True
+
+
+def _always_holds(m, s):
+    return True
+
+
+def _never_reached(m, s):
+    return False
 
 
 mutant("prop_data_pages_from_next_slot", "property always",
@@ -1381,22 +1416,25 @@ mutant("prop_data_pages_from_next_slot", "property always",
        prop("data_pages_in_ring_order", _dp_from_next))
 mutant("prop_update_order_unchecked", "property always",
        "data_pages_order_after_update always holds",
-       prop("data_pages_order_after_update", lambda m, s: True))
+       prop("data_pages_order_after_update", _always_holds))
 mutant("prop_lists_ring_reads_update_flag", "property always",
        "data_pages_lists_ring reads the update-order flag",
-       prop("data_pages_lists_ring", lambda m, s: not s[P.FLAGS] & P.F_UPDATE_ORDER))
+       prop("data_pages_lists_ring", _reads_flag("F_UPDATE_ORDER")))
 mutant("prop_monotonic_reads_resize_flag", "property always",
        "meta_counters_monotonic reads the resize flag",
-       prop("meta_counters_monotonic", lambda m, s: not s[P.FLAGS] & P.F_RESIZED))
+       prop("meta_counters_monotonic", _reads_flag("F_RESIZED")))
 
 
 def _mapped_no_children(m, s):
-    mapped = s[P.MAPPED]
+    mapped = s.mapped
     if mapped < 0:
         return False
-    vmas = 1 if m.nc and s[m.NC + P.NPH] != P.NC_IDLE else 0
+    vmas = 0
+    if m.nc:
+        if s.nc_phase != P.NC_IDLE:
+            vmas = 1
     for i in range(m.P):
-        if P.P_MAPPED <= s[m.PROC + P.NPF * i + P.PH] <= P.P_IOCTLED:
+        if P.P_MAPPED <= s.proc_phase[i] <= P.P_IOCTLED:
             vmas += 1
     return mapped == vmas
 
@@ -1406,80 +1444,115 @@ mutant("prop_mapped_count_ignores_fork", "property always",
        prop("mapped_count_sane", _mapped_no_children))
 mutant("prop_resize_reads_swap_flag", "property always",
        "resize_refused_while_mapped reads the swap_cpu flag",
-       prop("resize_refused_while_mapped", lambda m, s: not s[P.FLAGS] & P.F_SWAPPED))
+       prop("resize_refused_while_mapped", _reads_flag("F_SWAPPED")))
 mutant("prop_swap_cpu_reads_resize_flag", "property always",
        "swap_cpu_refused_while_mapped reads the resize flag",
-       prop("swap_cpu_refused_while_mapped",
-            lambda m, s: not s[P.FLAGS] & P.F_RESIZED))
+       prop("swap_cpu_refused_while_mapped", _reads_flag("F_RESIZED")))
 mutant("prop_pages_stay_unchecked", "property always",
        "mapped_pages_stay always holds",
-       prop("mapped_pages_stay", lambda m, s: True))
+       prop("mapped_pages_stay", _always_holds))
 mutant("prop_fault_reads_torn_flag", "property always",
        "map_fault_in_bounds reads the torn-read flag",
-       prop("map_fault_in_bounds", lambda m, s: not s[P.FLAGS] & P.F_TORN))
+       prop("map_fault_in_bounds", _reads_flag("F_TORN")))
 mutant("prop_nc_reads_drop_goal", "property always",
        "non_consuming_read_detects_overwrite reads the page-dropped goal flag",
-       prop("non_consuming_read_detects_overwrite",
-            lambda m, s: not s[P.FLAGS] & P.G_NC_DISCARD))
+       prop("non_consuming_read_detects_overwrite", _reads_flag("G_NC_DISCARD")))
 mutant("prop_warning_reads_reader_on_commit_only", "property always",
        "no_kernel_warning reads only the Reader-on-commit warning",
-       prop("no_kernel_warning", lambda m, s: not s[P.FLAGS] & P.K_READER_ON_COMMIT))
+       prop("no_kernel_warning", _reads_flag("K_READER_ON_COMMIT")))
 mutant("prop_commit_overrun_reads_warning", "property always",
        "no_silent_commit_overrun reads the Reader-on-commit warning",
-       prop("no_silent_commit_overrun",
-            lambda m, s: not s[P.FLAGS] & P.K_READER_ON_COMMIT))
+       prop("no_silent_commit_overrun", _reads_flag("K_READER_ON_COMMIT")))
 mutant("prop_meta_lost_unchecked", "property always",
        "meta_reader_lost_events always holds",
-       prop("meta_reader_lost_events", lambda m, s: True))
+       prop("meta_reader_lost_events", _always_holds))
 mutant("prop_meta_entries_reads_overrun_flag", "property always",
        "meta_entries reads the overrun field's flag",
-       prop("meta_entries", lambda m, s: not s[P.FLAGS] & P.F_META_OVERRUN))
+       prop("meta_entries", _reads_flag("F_META_OVERRUN")))
 mutant("prop_meta_overrun_reads_read_flag", "property always",
        "meta_overrun reads the read field's flag",
-       prop("meta_overrun", lambda m, s: not s[P.FLAGS] & P.F_META_READ))
+       prop("meta_overrun", _reads_flag("F_META_READ")))
 mutant("prop_meta_read_reads_entries_flag", "property always",
        "meta_read reads the entries field's flag",
-       prop("meta_read", lambda m, s: not s[P.FLAGS] & P.F_META_ENTRIES))
+       prop("meta_read", _reads_flag("F_META_ENTRIES")))
 mutant("prop_meta_reader_id_reads_read_flag", "property always",
        "meta_reader_id reads reader.read's flag",
-       prop("meta_reader_id", lambda m, s: not s[P.FLAGS] & P.F_META_RREAD))
+       prop("meta_reader_id", _reads_flag("F_META_RREAD")))
 mutant("prop_meta_reader_read_reads_id_flag", "property always",
        "meta_reader_read reads reader.id's flag",
-       prop("meta_reader_read", lambda m, s: not s[P.FLAGS] & P.F_META_RID))
+       prop("meta_reader_read", _reads_flag("F_META_RID")))
 mutant("prop_reported_once_reads_flagged_goal", "property always",
        "lost_events_reported_once is violated by any flagged page",
-       prop("lost_events_reported_once",
-            lambda m, s: not s[P.FLAGS] & P.G_LOSS_FLAGGED))
+       prop("lost_events_reported_once", _reads_flag("G_LOSS_FLAGGED")))
 mutant("prop_refused_change_unchecked", "property always",
        "refused_call_changes_nothing always holds",
-       prop("refused_call_changes_nothing", lambda m, s: True))
+       prop("refused_call_changes_nothing", _always_holds))
 mutant("prop_refusal_lifted_unchecked", "property always",
        "refusal_lifted_after_unmap always holds",
-       prop("refusal_lifted_after_unmap", lambda m, s: True))
+       prop("refusal_lifted_after_unmap", _always_holds))
 mutant("prop_snapshot_exclusion_unchecked", "property always",
        "snapshot_excludes_mapping always holds",
-       prop("snapshot_excludes_mapping", lambda m, s: True))
+       prop("snapshot_excludes_mapping", _always_holds))
+
+
+def _any_text_read(m, s):
+    return s.text_reads_left < m.config.text_reads
+
+
+def _delivered_reads_dups(m, s):
+    return s.delivered_twice != 0
+
+
+def _swap_reads_overrun_goal(m, s):
+    return (s.flags & P.G_OVERRUN_MAPPED) != 0
+
+
+def _any_overrun(m, s):
+    return s.overrun > 0
+
+
 mutant("goal_loss_flagged_never", "property sometimes",
        "loss_flagged_in_page is never reached",
-       prop("loss_flagged_in_page", lambda m, s: False))
+       prop("loss_flagged_in_page", _never_reached))
 mutant("goal_text_left_loss_any_read", "property sometimes",
        "text_read_leaves_loss_pending is reached by any trace_pipe read",
-       prop("text_read_leaves_loss_pending",
-            lambda m, s: s[P.TEXTB] < m.config.text_reads))
+       prop("text_read_leaves_loss_pending", _any_text_read))
 mutant("goal_delivered_reads_duplicates", "property sometimes",
        "event_delivered reads the delivered-twice mask",
-       prop("event_delivered", lambda m, s: s[P.DUPS] != 0))
+       prop("event_delivered", _delivered_reads_dups))
 mutant("goal_swap_reads_overrun_flag", "property sometimes",
        "reader_swap_by_ioctl reads the overrun goal flag",
-       prop("reader_swap_by_ioctl", lambda m, s: bool(s[P.FLAGS] & P.G_OVERRUN_MAPPED)))
+       prop("reader_swap_by_ioctl", _swap_reads_overrun_goal))
 mutant("goal_overrun_ignores_mapped", "property sometimes",
        "overrun_while_mapped is reached by any overrun, mapped or not",
-       prop("overrun_while_mapped", lambda m, s: s[P.OVERRUN] > 0))
+       prop("overrun_while_mapped", _any_overrun))
 
 
 def _second_map_any(m, s):
-    return any(P.P_MAPPED <= s[m.PROC + P.NPF * i + P.PH] <= P.P_IOCTLED
-               for i in range(m.P))
+    for i in range(m.P):
+        if P.P_MAPPED <= s.proc_phase[i] <= P.P_IOCTLED:
+            return True
+    return False
+
+
+def _any_write(m, s):
+    return s.depth >= 1
+
+
+def _writer_on_reader_any(m, s):
+    return s.tail_page == s.reader_page
+
+
+def _live_delivered_only(m, s):
+    return s.seq == m.E and s.delivered == m.ALL
+
+
+def _live_but_last(m, s):
+    return s.seq == m.E and (s.delivered | s.lost_counted | (1 << (m.E - 1))) == m.ALL
+
+
+def _live_no_writer_done(m, s):
+    return (s.delivered | s.lost_counted) == m.ALL
 
 
 mutant("goal_second_map_ignores_exit", "property sometimes",
@@ -1487,26 +1560,22 @@ mutant("goal_second_map_ignores_exit", "property sometimes",
        prop("second_process_maps_after_first", _second_map_any))
 mutant("goal_nested_any_write", "property sometimes",
        "nested_write is reached by any write in flight",
-       prop("nested_write", lambda m, s: s[P.WDEPTH] >= 1))
+       prop("nested_write", _any_write))
 mutant("goal_writer_on_reader_ignores_mapped", "property sometimes",
        "writer_on_reader_page is reached mapped or not",
-       prop("writer_on_reader_page", lambda m, s: s[P.TAIL] == s[P.READER]))
+       prop("writer_on_reader_page", _writer_on_reader_any))
 mutant("goal_nc_drop_never", "property sometimes",
        "non_consuming_reader_drops_page is never reached",
-       prop("non_consuming_reader_drops_page", lambda m, s: False))
+       prop("non_consuming_reader_drops_page", _never_reached))
 mutant("liveness_requires_delivery", "property eventually",
        "every_event_delivered_or_counted ignores the events counted lost",
-       prop("every_event_delivered_or_counted",
-            lambda m, s: s[P.SEQ] == m.E and s[P.DELIV] == m.ALL))
+       prop("every_event_delivered_or_counted", _live_delivered_only))
 mutant("liveness_ignores_last_event", "property eventually",
        "every_event_delivered_or_counted ignores the last event",
-       prop("every_event_delivered_or_counted",
-            lambda m, s: s[P.SEQ] == m.E and (s[P.DELIV] | s[P.ACCT]
-                                             | 1 << (m.E - 1)) == m.ALL))
+       prop("every_event_delivered_or_counted", _live_but_last))
 mutant("liveness_without_writer_done", "property eventually",
        "every_event_delivered_or_counted without its 'writer done' conjunct",
-       prop("every_event_delivered_or_counted",
-            lambda m, s: (s[P.DELIV] | s[P.ACCT]) == m.ALL),
+       prop("every_event_delivered_or_counted", _live_no_writer_done),
        configs=[_cfg("upstream", **SMALL), _cfg("v2", **SMALL),
                 _cfg("upstream", **dict(SMALL, crash=True))],
        equivalent="in a terminal component the writer has written everything "
@@ -1580,7 +1649,8 @@ def equivalence(mt: ModelMutant) -> dict:
             n = differ = 0
             for s in judged:
                 n += 1
-                if bool(orig(m0, s)) != bool(new(m0, s)):
+                v = m0.reader(s)
+                if bool(orig(m0, v)) != bool(new(m0, v)):
                     differ += 1
             eq = differ == 0
             rows.append({"config": label, "judged_states": n, "differ": differ,
