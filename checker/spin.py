@@ -12,7 +12,9 @@ states rbmap counts. Flag sets (:data:`MODES`) name the usual ways to run it:
 ``dfs`` and ``bfs`` store every state exactly, without partial-order
 reduction (so the count is the state space's); ``collapse`` compresses the stored states; ``bitstate``
 keeps one bit per hashed state (lossy: it may miss states; pan's hash factor
-says how well it covered).
+says how well it covered); ``swarm`` is bitstate with a hash function and a
+search order drawn from a seed (:func:`swarm` runs several). ``cores=N``
+builds any of them multi-core (``-DNCORE=N``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from time import perf_counter
 
-__all__ = ["MODES", "SpinResult", "available", "run", "violated", "SpinError"]
+__all__ = ["MODES", "SpinResult", "available", "run", "swarm", "violated", "SpinError"]
 
 #: name -> (cc -D flags, pan flags): exact modes store every state
 MODES = {
@@ -36,8 +38,10 @@ MODES = {
     "bfs": (["-DSAFETY", "-DNOREDUCE", "-DBFS"], []),
     "collapse": (["-DSAFETY", "-DNOREDUCE", "-DCOLLAPSE"], []),
     "bitstate": (["-DSAFETY", "-DNOREDUCE", "-DBITSTATE"], ["-w28"]),
+    # bitstate with a hash function and a search order drawn from -RS's seed
+    "swarm": (["-DSAFETY", "-DNOREDUCE", "-DBITSTATE", "-DPERMUTED"], ["-rhash"]),
 }
-LOSSY = ("bitstate",)
+LOSSY = ("bitstate", "swarm")
 
 
 class SpinError(RuntimeError):
@@ -66,12 +70,31 @@ class SpinResult:
         return self.stored / self.cpu if self.stored and self.cpu > 0 else 0.0
 
 
-def violated(res: SpinResult) -> set[int]:
-    """The numbers of the properties whose assertion pan found violated (the
-    export writes property k's assertion as ``assert(k == 0 || ...)``; run pan
-    with ``-c0`` to have it go on and report every one)."""
-    return {int(k) for k in re.findall(r"assertion violated \(\((\d+)==0\)\|\|",
-                                       res.output)}
+def swarm(promela: str, runs: int = 8, seed: int = 1, width: int = 27,
+          timeout: float = 1200) -> list[SpinResult]:
+    """``runs`` bitstate searches of ``promela`` (``-w`` ``width``: 2**width bits),
+    each with its own hash function and search order (pan's ``-rhash -RS``
+    seed ``seed + i``) and 1 to 4 bits a state (``-k``), going on after a
+    violation (``-c0``): a swarm, each run lossy, together covering more of
+    the state space than one of them (Holzmann's swarm verification)."""
+    out = []
+    for i in range(runs):
+        out.append(run(promela, "swarm", timeout=timeout, extra_flags=[
+            f"-w{width}", f"-k{1 + (i + 2) % 4}", f"-RS{seed + i}", "-c0"]))
+    return out
+
+
+def violated(res: SpinResult) -> dict[int, int]:
+    """The numbers of the properties whose assertion pan found violated, each
+    with the depth pan first reported it at (the export writes property k's
+    assertion as ``assert(k == 0 || ...)``; run pan with ``-c0`` to have it go
+    on and report every one; breadth-first, the depth is the shortest
+    counterexample's length)."""
+    out: dict[int, int] = {}
+    for k, d in re.findall(r"assertion violated \(\((\d+)==0\)\|\|.*\(at depth (\d+)\)",
+                           res.output):
+        out.setdefault(int(k), int(d))
+    return out
 
 
 def available() -> str | None:
@@ -86,6 +109,24 @@ def available() -> str | None:
 def _grab(pat: str, text: str, cast=float):
     m = re.search(pat, text)
     return cast(m.group(1)) if m else None
+
+
+def _allow_hidden(build: FsPath) -> None:
+    """Let pan run breadth-first and multi-core on a model with hidden variables.
+
+    pan refuses hidden variables with -DBFS and -DNCORE: it cannot carry them
+    from state to state there (they are not in the state vector). The export's
+    hidden variables are scratch (a step's locals and its saved slots, written
+    before they are read within one d_step), so they carry nothing between
+    states; the lines that refuse them (pan.h's ``#define HAS_HIDDEN`` and its
+    ``#error``) are dropped. By hand: ``sed -i '/HAS_HIDDEN/d;/#error cannot use
+    .*hidden/d' pan.h``."""
+    h = build / "pan.h"
+    lines = h.read_text().splitlines(keepends=True)
+    keep = [x for x in lines if "HAS_HIDDEN" not in x
+            and not re.search(r"#error cannot use .*hidden", x)]
+    if len(keep) != len(lines):
+        h.write_text("".join(keep))
 
 
 def _pan(promela: str, cflags: list, timeout: float) -> tuple[FsPath, float]:
@@ -112,6 +153,7 @@ def _pan(promela: str, cflags: list, timeout: float) -> tuple[FsPath, float]:
         if r.returncode != 0:
             raise SpinError("spin -a: " + " | ".join((r.stdout + r.stderr).strip()
                                                      .splitlines()[:3]))
+        _allow_hidden(build)
         r = subprocess.run([cc, "-O2", "-DMEMLIM=16000", *cflags, "-o", "pan", "pan.c"],
                            cwd=build, capture_output=True, text=True, timeout=timeout)
         if r.returncode != 0:
@@ -125,21 +167,27 @@ def _pan(promela: str, cflags: list, timeout: float) -> tuple[FsPath, float]:
 
 def run(promela: str, mode: str = "dfs", workdir: str | None = None,
         expected_states: int | None = None, extra_cflags=(), extra_flags=(),
-        timeout: float = 1200) -> SpinResult:
+        timeout: float = 1200, cores: int = 1) -> SpinResult:
     """Verify ``promela`` with SPIN in ``mode`` (see :data:`MODES`).
 
     ``expected_states`` sizes pan's hash table and depth limit (so pan's
-    up-front allocation does not dominate small runs).
+    up-front allocation does not dominate small runs). ``cores`` > 1 builds
+    pan multi-core (``-DNCORE``; its workers share the hash table, so the
+    count stays exact in an exact mode).
     """
     why = available()
     if why:
         raise SpinError(why)
     cflags, flags = MODES[mode]
+    if cores > 1:
+        cflags = list(cflags) + [f"-DNCORE={cores}"]
     own = workdir is None
     d = FsPath(tempfile.mkdtemp(prefix="rbmap-spin-") if own else workdir)
     d.mkdir(parents=True, exist_ok=True)
     try:
         pan_path, build = _pan(promela, list(cflags) + list(extra_cflags), timeout)
+        if cores > 1:   # the workers' shared memory is keyed on the source (ftok)
+            (d / "model.pml").write_text(promela)
         est = expected_states or (1 << 22)
         pan = list(flags) + list(extra_flags)
         if not any(f.startswith("-w") for f in pan):

@@ -72,13 +72,30 @@ def test_export_promela_ring(tmp_path):
 
 def test_export_unknown_model_is_bad_input():
     r = rbmap("export", "promela", "nosuchmodel")
-    assert r.returncode == 2 and "unknown model 'nosuchmodel'" in r.stderr
+    assert r.returncode == 2 and "unknown variant 'nosuchmodel'" in r.stderr
 
 
 @needs_spin
 def test_export_spin_counts_match():
     r = rbmap("export", "promela", "ring", "--ring", "2,2,2", "--bug", "--spin")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SPIN: " in r.stdout and ": the same" in r.stdout
-    assert "fifo violated, shortest counterexample 13 steps" in r.stdout
-    assert "assertion violated at depth 13" in r.stdout
+    assert "SPIN (breadth-first): 2,161 states stored" in r.stdout
+    assert "rbmap: 2,161 states" in r.stdout and "DIFFERENT" not in r.stdout
+    assert "fifo: rbmap 13 steps; SPIN depth 13" in r.stdout
+
+
+@needs_spin
+def test_export_spin_multi_core_and_swarm():
+    r = rbmap("export", "promela", "ring", "--ring", "2,2,2", "--bug", "--spin",
+              "--cores", "2", "--swarm", "2", "--width", "18")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SPIN (depth-first, -DNCORE=2): 2,161 states stored" in r.stdout
+    assert "swarm found 1 of rbmap's 1 violated properties" in r.stdout
+    assert max(len(x) for x in r.stdout.splitlines()) <= 80
+
+
+def test_export_options_outside_spin_and_models_not_in_steps():
+    r = rbmap("export", "promela", "ring", "--ring", "2,2,2", "--cores", "2")
+    assert r.returncode == 2 and "--cores and --swarm go with --spin" in r.stderr
+    r = rbmap("export", "promela", "upstream", "--bug")
+    assert r.returncode == 2 and "--bug is the ring's" in r.stderr

@@ -280,3 +280,17 @@ def test_the_protocols_constructs_are_printed():
 def test_spin_agrees_on_the_protocols_constructs(K):
     r, s, loops = spin_agrees(Shelf(K))
     assert loops > 0 and r.states > 20
+
+
+@needs_spin
+def test_spin_multi_core_and_swarm_on_the_constructs():
+    """pan built with -DNCORE=2 (the hidden scratch variables allowed) stores
+    the same states; a swarm of bitstate runs finds the violated property."""
+    m = Shelf(3)
+    r = check_bfs(m, check_deadlock=False)
+    text = to_promela(m)
+    s = spin.run(text, "dfs", cores=2, expected_states=r.states, extra_flags=["-c0"])
+    assert s.stored == r.states + extra_states(m)
+    runs = spin.swarm(text, runs=3, width=20)
+    assert all(x.stored <= r.states + 1 for x in runs)
+    assert all(set(spin.violated(x)) == {1} for x in runs)     # few_taken, not flags_top_only

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from time import perf_counter
+
 import click
 
 from rbmap.cli import Group, fail
+from rbmap.cli.options import parse_rules, workload_config, workload_options
 from rbmap.cli.ringbench import RING_NAME, _ring_size
 
 __all__ = ["export"]
@@ -15,36 +18,66 @@ def export() -> None:
     """Write a model in another tool's language (Promela for SPIN)."""
 
 
-def _machine(model: str, ring_size, bug: bool):
-    if model != RING_NAME:
-        fail(f"export promela: unknown model {model!r}; models written as steps: "
-             f"{RING_NAME} (the benchmark ring)")
-    from rbmap.checker.ring import Ring
-    return Ring(*ring_size, bug=bug)
+def _machine(model: str, ring_size, bug: bool, rules: dict, config: dict):
+    if model == RING_NAME:
+        from rbmap.checker.ring import Ring
+        return Ring(*ring_size, bug=bug)
+    if bug:
+        fail("export promela: --bug is the ring's (a variant's bugs are --rule's)")
+    from rbmap.checker.steps import StepMachine
+    from rbmap.cli.check import model_from
+    m = model_from(model, rules, config)
+    if not isinstance(m, StepMachine):
+        fail(f"export promela: {model}: this model is not written as steps "
+             "(checker/steps.py), so it has no Promela form")
+    return m
 
 
 @export.command("promela")
-@click.argument("model")
+@click.argument("model", default="upstream")
+@workload_options()
 @click.option("--ring", "ring_size", default="4,5,3", show_default=True,
               callback=_ring_size, metavar="N,V,D",
-              help="The ring's slots, tag modulus and payloads.")
+              help="The ring's slots, tag modulus and payloads (MODEL ring).")
 @click.option("--bug", is_flag=True, help="The ring's bug variant (head published early).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to FILE instead of stdout.")
 @click.option("--spin", "run_spin", is_flag=True,
-              help="Also run SPIN on it (Debian's spin) and rbmap's compiled engine, "
-                   "and compare their state counts (exit 1 when they differ).")
-def promela(model, ring_size, bug, output, run_spin):
+              help="Also run SPIN on it (Debian's spin) and rbmap, and compare their "
+                   "state counts and violated always-properties (exit 1 when they "
+                   "differ).")
+@click.option("--cores", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="With --spin: SPIN's multi-core search (pan built -DNCORE=N; "
+                   "exact, the same count).")
+@click.option("--swarm", "swarm_runs", type=click.IntRange(0, 1000), default=0,
+              show_default=True, metavar="RUNS",
+              help="With --spin: also RUNS bitstate searches, each with its own hash "
+                   "function, search order (seeds 1..RUNS) and bits per state: "
+                   "lossy, so each prints how many states it stored.")
+@click.option("--width", type=click.IntRange(10, 36), default=27, show_default=True,
+              help="--swarm's bit array: 2**WIDTH bits (2**27 = 16 MB).")
+def promela(model, ring_size, bug, output, run_spin, cores, swarm_runs, width, **kw):
     """Print MODEL as Promela: one process, one d_step per step, from the same
     step functions rbmap explores (the same states, so SPIN's count of states
-    equals rbmap's). MODEL: ``ring``, the benchmark ring. Always-properties are
-    assertions; SPIN checks them in every state.
+    equals rbmap's). MODEL: a variant (upstream, v2, ... or a .toml file; the
+    same options as rbmap check) or ``ring``, the benchmark ring.
+    Always-properties are assertions (``assert(k == 0 || ...)``, k the
+    property's number); SPIN checks them in every state.
+
+    A step that a late require disables (its guard needs the step's own
+    changes) is, in Promela, run and undone: a transition back to the same
+    state, so SPIN counts more transitions than rbmap, never more states.
 
     With --spin, runs ``spin -a``, ``cc`` and ``pan`` (exhaustive, no partial
-    order reduction) and prints both counts."""
-    from rbmap.checker.promela import PromelaError, extra_states, to_promela
+    order reduction, -c0: every violated assertion reported) and rbmap's
+    engine, and prints both counts and the violated properties."""
+    from rbmap.checker.promela import PromelaError, to_promela
 
-    m = _machine(model, ring_size, bug)
+    if (cores > 1 or swarm_runs) and not run_spin:
+        fail("--cores and --swarm go with --spin")
+    rules = parse_rules(kw.pop("rules"))
+    config = workload_config(kw)
+    m = _machine(model, ring_size, bug, rules, config)
     try:
         text = to_promela(m)
     except PromelaError as exc:
@@ -57,34 +90,73 @@ def promela(model, ring_size, bug, output, run_spin):
             fail(f"cannot write {output}: {exc.strerror or exc}")
     elif not run_spin:
         click.echo(text, nl=False)
-    if not run_spin:
-        return
-    from rbmap.checker import native, spin
+    if run_spin:
+        raise SystemExit(_compare(m, text, cores, swarm_runs, width))
+
+
+def _name(m) -> str:
+    return getattr(m, "label", None) or m.name
+
+
+def _compare(m, text: str, cores: int, swarm_runs: int, width: int) -> int:
+    from rbmap.checker import engine, spin
+    from rbmap.checker.promela import extra_states
     why = spin.available()
     if why:
         fail(f"--spin: {why}")
-    r = native.check(m, progress=False)
+    always = [p.name for p, _ in m.code.properties if p.kind == "always"]
+    t0 = perf_counter()
+    r = engine.explore(m, progress=False)
+    t_rbmap = perf_counter() - t0
+    broken = {p.name for p in r.properties if p.kind == "always"
+              and p.status == "violated" and p.name in always}
     try:
-        # the count without assertions (SPIN goes no deeper than a failed one)
-        s = spin.run(to_promela(m, assertions=False), "dfs", expected_states=r.states)
-        v = spin.run(text, "bfs", expected_states=r.states)
+        s = spin.run(text, "dfs" if cores > 1 else "bfs", expected_states=r.states,
+                     cores=cores, extra_flags=["-c0"])
     except spin.SpinError as exc:
         fail(f"--spin: {exc}")
     extra = extra_states(m)
-    same = s.stored == r.states + extra
-    engine = "compiled" if getattr(r, "engine", "") == "native" else "interpreted"
-    click.echo(f"{getattr(m, 'label', m.name)}")
-    click.echo(f"  rbmap ({engine} engine): {r.states} states")
-    click.echo(f"  SPIN: {s.stored} states stored"
-               + (f" ({extra} before the initial assignments)" if extra else "")
-               + (": the same" if same else ": DIFFERENT"))
-    broken = [p for p in r.properties if p.kind == "always" and p.status == "violated"
-              and p.name != "deadlock"]
-    for p in broken:
-        click.echo(f"  rbmap: {p.name} violated, shortest counterexample {len(p.path)} "
-                   "steps")
-    if v.errors:
-        click.echo(f"  SPIN (breadth-first): assertion violated at depth {v.depth}")
-    elif not broken:
-        click.echo("  SPIN: no assertion violated; rbmap: every always-property holds")
-    raise SystemExit(0 if same and bool(v.errors) == bool(broken) else 1)
+    depth = {always[k - 1]: d for k, d in spin.violated(s).items()}
+    found = set(depth)
+    same = s.stored == r.states + extra and found == broken
+    click.echo(_name(m))
+    click.echo(f"  rbmap: {r.states:,} states, {r.transitions:,} transitions, "
+               f"{t_rbmap:.1f} s")
+    how = f"depth-first, -DNCORE={cores}" if cores > 1 else "breadth-first"
+    click.echo(f"  SPIN ({how}): {s.stored:,} states stored"
+               + (f" (+{extra}: before the initial assignments)" if extra else "")
+               + f", {s.transitions:,} transitions, {s.elapsed or 0:.1f} s"
+               + ("" if s.stored == r.states + extra else ": DIFFERENT"))
+    if s.notes:
+        click.echo(f"  SPIN: {'; '.join(s.notes)}")
+    steps = {p.name: len(p.path) for p in r.properties if p.name in broken and p.path}
+    if not broken and not found:
+        click.echo("  no always-property violated (rbmap and SPIN)")
+    for name in sorted(broken | found):
+        a = f"{steps[name]} steps" if name in steps else ("violated" if name in broken
+                                                          else "holds")
+        b = (f"depth {depth[name]}" if cores == 1 else "violated") if name in found \
+            else "no assertion failed"
+        agree = (name in broken) == (name in found) and (
+            cores > 1 or name not in steps or steps[name] == depth.get(name))
+        same = same and agree
+        click.echo(f"  {name}: rbmap {a}; SPIN {b}" + ("" if agree else "  (DIFFERENT)"))
+    if swarm_runs:
+        union: set = set()
+        try:
+            runs = spin.swarm(text, runs=swarm_runs, width=width)
+        except spin.SpinError as exc:
+            fail(f"--swarm: {exc}")
+        click.echo(f"  swarm: {swarm_runs} bitstate runs, 2**{width} bits each")
+        for i, x in enumerate(runs):
+            got = {always[k - 1] for k in spin.violated(x)}
+            union |= got
+            cover = 100.0 * x.stored / (r.states + extra)
+            click.echo(f"    run {i + 1:>2}: {x.stored:,} states ({cover:.1f}%), "
+                       f"{x.elapsed or 0:.1f} s, {len(got)} violated")
+        missed = sorted(broken - union)
+        click.echo(f"  swarm found {len(union & broken)} of rbmap's {len(broken)} "
+                   "violated properties"
+                   + (f"; missed: {', '.join(missed)}" if missed else ""))
+        same = same and not (union - broken)
+    return 0 if same else 1
