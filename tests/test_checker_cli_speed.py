@@ -81,7 +81,7 @@ def test_export_spin_counts_match():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SPIN (breadth-first): 2,161 states stored" in r.stdout
     assert "rbmap: 2,161 states" in r.stdout and "DIFFERENT" not in r.stdout
-    assert "fifo: rbmap 13 steps; SPIN depth 13" in r.stdout
+    assert "fifo: rbmap violated in 13 steps; SPIN at depth 13" in r.stdout
 
 
 @needs_spin

@@ -104,21 +104,23 @@ def _compare(m, text: str, cores: int, swarm_runs: int, width: int) -> int:
     why = spin.available()
     if why:
         fail(f"--spin: {why}")
-    always = [p.name for p, _ in m.code.properties if p.kind == "always"]
+    props = [p for p, _ in m.code.properties]
+    kinds = {p.name: p.kind for p in props if p.kind in ("always", "sometimes")}
     t0 = perf_counter()
     r = engine.explore(m, progress=False)
     t_rbmap = perf_counter() - t0
-    broken = {p.name for p in r.properties if p.kind == "always"
-              and p.status == "violated" and p.name in always}
+    # what each finds: an always-property violated, a goal (sometimes) reached
+    hit = {p.name: (len(p.path) if p.path else None) for p in r.properties
+           if p.name in kinds and p.status in ("violated", "reached")}
+    broken = {n for n in hit if kinds[n] == "always"}
     try:
         s = spin.run(text, "dfs" if cores > 1 else "bfs", expected_states=r.states,
                      cores=cores, extra_flags=["-c0"])
     except spin.SpinError as exc:
         fail(f"--spin: {exc}")
     extra = extra_states(m)
-    depth = {always[k - 1]: d for k, d in spin.violated(s).items()}
-    found = set(depth)
-    same = s.stored == r.states + extra and found == broken
+    depth = {props[k - 1].name: d for k, d in spin.violated(s).items()}
+    same = s.stored == r.states + extra
     click.echo(_name(m))
     click.echo(f"  rbmap: {r.states:,} states, {r.transitions:,} transitions, "
                f"{t_rbmap:.1f} s")
@@ -126,21 +128,21 @@ def _compare(m, text: str, cores: int, swarm_runs: int, width: int) -> int:
     click.echo(f"  SPIN ({how}): {s.stored:,} states stored"
                + (f" (+{extra}: before the initial assignments)" if extra else "")
                + f", {s.transitions:,} transitions, {s.elapsed or 0:.1f} s"
-               + ("" if s.stored == r.states + extra else ": DIFFERENT"))
+               + ("" if same else ": DIFFERENT"))
     if s.notes:
         click.echo(f"  SPIN: {'; '.join(s.notes)}")
-    steps = {p.name: len(p.path) for p in r.properties if p.name in broken and p.path}
-    if not broken and not found:
-        click.echo("  no always-property violated (rbmap and SPIN)")
-    for name in sorted(broken | found):
-        a = f"{steps[name]} steps" if name in steps else ("violated" if name in broken
-                                                          else "holds")
-        b = (f"depth {depth[name]}" if cores == 1 else "violated") if name in found \
-            else "no assertion failed"
-        agree = (name in broken) == (name in found) and (
-            cores > 1 or name not in steps or steps[name] == depth.get(name))
+    for name in sorted(set(hit) | set(depth)):
+        what = "violated" if kinds[name] == "always" else "reached"
+        a = f"{what} in {hit[name]} steps" if hit.get(name) is not None else (
+            what if name in hit else "no")
+        b = ((f"at depth {depth[name]}" if cores == 1 else what) if name in depth
+             else "no")
+        agree = (name in hit) == (name in depth) and (
+            cores > 1 or hit.get(name) is None or hit[name] == depth.get(name))
         same = same and agree
-        click.echo(f"  {name}: rbmap {a}; SPIN {b}" + ("" if agree else "  (DIFFERENT)"))
+        click.echo(f"  {name}: rbmap {a}; SPIN {b}" + ("" if agree else " (DIFFERENT)"))
+    quiet = len(kinds) - len(set(hit) | set(depth))
+    click.echo(f"  {quiet} more always/sometimes properties: holds/unreached in both")
     if swarm_runs:
         union: set = set()
         try:
@@ -149,7 +151,8 @@ def _compare(m, text: str, cores: int, swarm_runs: int, width: int) -> int:
             fail(f"--swarm: {exc}")
         click.echo(f"  swarm: {swarm_runs} bitstate runs, 2**{width} bits each")
         for i, x in enumerate(runs):
-            got = {always[k - 1] for k in spin.violated(x)}
+            got = {props[k - 1].name for k in spin.violated(x)
+                   if props[k - 1].kind == "always"}
             union |= got
             cover = 100.0 * x.stored / (r.states + extra)
             click.echo(f"    run {i + 1:>2}: {x.stored:,} states ({cover:.1f}%), "
