@@ -251,7 +251,7 @@ class Shelf(StepMachine):
     def declare(self, st):
         st.slot("n", 3)
         st.records("item", self.K, {"tag": dict(values=3), "held": dict(values=2)})
-        st.slot("flags", lo=0, hi=(1 << 32) - 1)
+        st.slot("flags", lo=0, hi=(1 << 32) - 1, doc="sticky F_*/G_* bits")
         st.slot("taken", 1 << self.K)
 
     def initial(self, s):
