@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from time import perf_counter
 
 import click
@@ -91,14 +92,23 @@ def promela(model, ring_size, bug, output, run_spin, cores, swarm_runs, width, *
     elif not run_spin:
         click.echo(text, nl=False)
     if run_spin:
-        raise SystemExit(_compare(m, text, cores, swarm_runs, width))
+        raise SystemExit(_compare(m, _name(m, model, rules, config), text, cores,
+                                  swarm_runs, width))
 
 
-def _name(m) -> str:
-    return getattr(m, "label", None) or m.name
+def _name(m, model: str, rules: dict, config: dict) -> str:
+    """The model in one line: the ring's label, or the variant and what its
+    options change."""
+    if model == RING_NAME:
+        return getattr(m, "label", None) or m.name
+    from rbmap.model import Config
+    base = Config().to_dict()
+    opts = [f"{k}={v}" for k, v in config.items() if base.get(k) != v and v is not None]
+    opts += [f"{k}={v}" for k, v in sorted((rules or {}).items())]
+    return model + (f" ({', '.join(opts)})" if opts else " (default config)")
 
 
-def _compare(m, text: str, cores: int, swarm_runs: int, width: int) -> int:
+def _compare(m, name: str, text: str, cores: int, swarm_runs: int, width: int) -> int:
     from rbmap.checker import engine, spin
     from rbmap.checker.promela import extra_states
     why = spin.available()
@@ -121,14 +131,17 @@ def _compare(m, text: str, cores: int, swarm_runs: int, width: int) -> int:
     extra = extra_states(m)
     depth = {props[k - 1].name: d for k, d in spin.violated(s).items()}
     same = s.stored == r.states + extra
-    click.echo(_name(m))
+    click.echo(textwrap.fill(name, 80, subsequent_indent="  "))
     click.echo(f"  rbmap: {r.states:,} states, {r.transitions:,} transitions, "
                f"{t_rbmap:.1f} s")
     how = f"depth-first, -DNCORE={cores}" if cores > 1 else "breadth-first"
-    click.echo(f"  SPIN ({how}): {s.stored:,} states stored"
-               + (f" (+{extra}: before the initial assignments)" if extra else "")
-               + f", {s.transitions:,} transitions, {s.elapsed or 0:.1f} s"
-               + ("" if same else ": DIFFERENT"))
+    click.echo(f"  SPIN ({how}): {s.stored:,} states, {s.transitions:,} transitions, "
+               f"{s.elapsed or 0:.1f} s" + ("" if same else ": DIFFERENT"))
+    if extra:
+        click.echo(f"    (states: +{extra}, the one before the initial assignments)")
+    if s.transitions != r.transitions:
+        click.echo("    (transitions: also steps a late guard undoes and failed "
+                   "assertions)")
     if s.notes:
         click.echo(f"  SPIN: {'; '.join(s.notes)}")
     for name in sorted(set(hit) | set(depth)):
