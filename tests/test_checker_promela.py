@@ -69,8 +69,9 @@ class WideCompared(StepMachine):
 def spin_agrees(machine):
     """SPIN stores as many states as rbmap explores; its transitions are rbmap's,
     plus one (into the initial state), plus the self-loops of steps a late
-    require disables (counted by self_loops); and the assertions it finds
-    violated are exactly rbmap's violated always-properties."""
+    require disables (counted by self_loops), plus one failed assertion per
+    property; and the assertions it finds failed are exactly rbmap's violated
+    always-properties and reached goals."""
     r = check_bfs(machine, check_deadlock=False)
     props = [p for p, _ in machine.code.properties]
     broken = {p.name for p in r.properties if p.status in ("violated", "reached")}
@@ -78,10 +79,9 @@ def spin_agrees(machine):
                  extra_flags=["-c0"])
     assert s.stored == r.states + extra_states(machine)
     loops = self_loops(machine, r.exploration)
-    # and a failed assertion is one more transition (back to the same state)
-    asserts = sum((p.kind == "always") != p(t) for t in r.exploration
-                  for p in machine.properties() if p.kind in ("always", "sometimes"))
-    assert s.transitions == r.transitions + 1 + loops + asserts + extra_states(machine)
+    # and each property's assertion fails once: one more transition (to the
+    # same state) per violated property or reached goal
+    assert s.transitions == r.transitions + 1 + loops + len(broken) + extra_states(machine)
     assert {props[k - 1].name for k in spin.violated(s)} == broken
     return r, s, loops
 
