@@ -71,7 +71,7 @@ class SpinResult:
 
 
 def swarm(promela: str, runs: int = 8, seed: int = 1, width: int = 27,
-          timeout: float = 1200) -> list[SpinResult]:
+          timeout: float = 1200, expected_states: int | None = None) -> list[SpinResult]:
     """``runs`` bitstate searches of ``promela`` (``-w`` ``width``: 2**width bits),
     each with its own hash function and search order (pan's ``-rhash -RS``
     seed ``seed + i``) and 1 to 4 bits a state (``-k``), going on after a
@@ -79,8 +79,10 @@ def swarm(promela: str, runs: int = 8, seed: int = 1, width: int = 27,
     the state space than one of them (Holzmann's swarm verification)."""
     out = []
     for i in range(runs):
-        out.append(run(promela, "swarm", timeout=timeout, extra_flags=[
-            f"-w{width}", f"-k{1 + (i + 2) % 4}", f"-RS{seed + i}", "-c0"]))
+        out.append(run(promela, "swarm", timeout=timeout, expected_states=expected_states,
+                       extra_flags=[
+                           f"-w{width}", f"-k{1 + (i + 2) % 4}", f"-RS{seed + i}",
+                           "-c0"]))
     return out
 
 
@@ -210,7 +212,7 @@ def run(promela: str, mode: str = "dfs", workdir: str | None = None,
             elapsed=_grab(r"elapsed time ([\d.e+-]+) seconds", out),
             cpu=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
             build=build,
-            hash_factor=_grab(r"hash factor ([\d.e+-]+)", out),
+            hash_factor=_grab(r"hash factor:? ([\d.e+-]+)", out),
             output=out)
         if "max search depth too small" in out:
             res.notes.append("depth limit hit")

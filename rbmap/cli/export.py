@@ -159,7 +159,8 @@ def _compare(m, name: str, text: str, cores: int, swarm_runs: int, width: int) -
     if swarm_runs:
         union: set = set()
         try:
-            runs = spin.swarm(text, runs=swarm_runs, width=width)
+            runs = spin.swarm(text, runs=swarm_runs, width=width,
+                              expected_states=r.states + extra)
         except spin.SpinError as exc:
             fail(f"--swarm: {exc}")
         click.echo(f"  swarm: {swarm_runs} bitstate runs, 2**{width} bits each")
@@ -168,8 +169,9 @@ def _compare(m, name: str, text: str, cores: int, swarm_runs: int, width: int) -
                    if props[k - 1].kind == "always"}
             union |= got
             cover = 100.0 * x.stored / (r.states + extra)
+            hf = f", hash factor {x.hash_factor:.0f}" if x.hash_factor else ""
             click.echo(f"    run {i + 1:>2}: {x.stored:,} states ({cover:.1f}%), "
-                       f"{x.elapsed or 0:.1f} s, {len(got)} violated")
+                       f"{x.elapsed or 0:.1f} s{hf}, {len(got)} violated")
         missed = sorted(broken - union)
         click.echo(f"  swarm found {len(union & broken)} of rbmap's {len(broken)} "
                    "violated properties"
