@@ -107,9 +107,11 @@ def _drop_clock(x):
     ["check", "v2", *TINY, "--max-depth", "9", "--json"],
     ["check", "v2", *TINY, "--trace-out", "t.json"],
     ["compare", "v2", "upstream", *TINY, "--no-abi", "--no-nc", "--no-extra"],
+    ["manifest", "--only", "v2-tiny", "--only", "upstream-conform-fine"],
 ], ids=lambda a: " ".join(a[:1] + a[-2:]))
 def test_the_cli_says_the_same_under_both_engines(args, tmp_path):
-    _compiled_or_skip(_model({"variant": args[1], "config": {}}))
+    _compiled_or_skip(_model({"variant": "v2" if args[0] == "manifest" else args[1],
+                              "config": {}}))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     rc_a, out_a, err_a = _run(args, "interpreted", tmp_path / "a")
