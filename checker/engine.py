@@ -69,8 +69,11 @@ def compile_blocker(model: Any) -> str | None:
     It can explore a :class:`~rbmap.checker.steps.StepMachine` whose
     successors, initial states and end states are the ones its steps define:
     a subclass (or instance) that replaces ``successors``, ``terminal_ok``...
-    in Python (a mutant wrapping a helper, say), or has ``within_boundary``,
-    is explored interpreted.
+    in Python (a mutant wrapping a helper, say), whose ``fast()`` gives other
+    than the steps printed as Python, or has ``within_boundary``, is explored
+    interpreted; so is one whose ``properties()`` gives other
+    properties than its ``property_list()`` (the compiled ones) as printed by
+    StepMachine (an override that only adds bookkeeping is fine).
     """
     from .steps import StepMachine
     if not isinstance(model, StepMachine):
@@ -82,6 +85,15 @@ def compile_blocker(model: Any) -> str | None:
     for name in _PYTHON_HOOKS:
         if getattr(model, name, None) is not None:
             return f"{cls.__name__} has {name}(), which the compiled engine lacks"
+    if "fast" in vars(model) or cls.fast is not StepMachine.fast:
+        from .pygen import FastSteps
+        if type(model.fast()) is not FastSteps:
+            return f"{cls.__name__} runs its steps through Python hooks"
+    if "properties" in vars(model) or cls.properties is not StepMachine.properties:
+        mine = [(p.name, p.kind, p.condition) for p in model.properties()]
+        steps = [(p.name, p.kind, p.condition) for p in StepMachine.properties(model)]
+        if mine != steps:
+            return f"{cls.__name__}.properties() differs from its property_list()"
     return None
 
 

@@ -151,7 +151,44 @@ class Bounded(StepPeterson):
         return t[0] != 3
 
 
-@pytest.mark.parametrize("cls", [Hooked, Bounded])
+class FewerProperties(StepPeterson):
+    """Checks another list of properties than its steps' (the C's) in Python."""
+
+    def properties(self):
+        return super().properties()[1:]
+
+
+class Bookkeeping(StepPeterson):
+    """Keeps something of its properties, which stay the compiled ones."""
+
+    def properties(self):
+        out = super().properties()
+        self.names = [p.name for p in out]
+        return out
+
+
+class ThroughHooks(StepPeterson):
+    """Runs its steps through something else than the printed Python."""
+
+    def fast(self):
+        f = StepPeterson.fast(self)
+
+        class Hooks:
+            properties, finished = f.properties, f.finished
+
+            def successors(self, t):
+                return f.successors(t)[:1]
+
+            def successor_states(self, t):
+                return f.successor_states(t)[:1]
+        return Hooks()
+
+
+def test_a_properties_override_that_keeps_them_is_compiled():
+    assert engine.compile_blocker(Bookkeeping("ok")) is None
+
+
+@pytest.mark.parametrize("cls", [Hooked, Bounded, FewerProperties, ThroughHooks])
 def test_python_the_c_cannot_see_keeps_a_machine_interpreted(cls, monkeypatch):
     monkeypatch.delenv("RBMAP_ENGINE", raising=False)
     m = cls("ok")

@@ -3,9 +3,10 @@ give the same distinct states, transitions, depth, graph, verdicts and shortest
 counterexamples (the same paths, action for action); and every exploring command
 prints and exits the same under both.
 
-The default run takes the manifest entries the default manifest check runs (not
-slow, at most TEST_STATES states); the others are marked slow. Skipped, saying
-why, while the protocol model is not a step machine (nothing to compile) or no C
+The default run takes the manifest entries that are not slow and have at most
+TEST_STATES states (both engines on all 46 fast entries took 45 s with the
+libraries built, 105 s without); the others are marked slow. Skipped, saying why,
+while the protocol model is not a step machine (nothing to compile) or no C
 compiler works."""
 
 import json
@@ -21,9 +22,10 @@ from rbmap.checker.engine import compile_blocker
 from rbmap.manifest import graph_digest, load_entries
 from rbmap.model import build
 
-#: the largest entry both engines explore in the default run (the default manifest
-#: check's bound, tests/test_model_cli.py)
-TEST_STATES = 100_000
+#: the largest entry both engines explore in the default run (the configurations
+#: `rbmap check` answers interpreted until their library is built,
+#: rbmap.checker.engine.PROBE_STATES)
+TEST_STATES = 50_000
 
 ENTRIES = load_entries()
 
@@ -86,7 +88,8 @@ def _clockless(text):
     try:
         data = json.loads(text)
     except ValueError:
-        return _CLOCK.sub("<t>", text)
+        # a line folded after a figure of the clock folds elsewhere: unfold
+        return _CLOCK.sub("<t>", re.sub(r"\n +", " ", text))
     return json.dumps(_drop_clock(data), sort_keys=True)
 
 
