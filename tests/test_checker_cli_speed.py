@@ -89,7 +89,7 @@ def test_export_spin_multi_core_and_swarm():
     r = rbmap("export", "promela", "ring", "--ring", "2,2,2", "--bug", "--spin",
               "--cores", "2", "--swarm", "2", "--width", "18")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SPIN (depth-first, -DNCORE=2): 2,161 states, " in r.stdout
+    assert "SPIN (-DNCORE=2): 2,161 states, " in r.stdout
     assert "swarm found 1 of rbmap's 1 violated properties" in r.stdout
     assert max(len(x) for x in r.stdout.splitlines()) <= 80
 

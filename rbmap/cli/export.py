@@ -45,11 +45,10 @@ def _machine(model: str, ring_size, bug: bool, rules: dict, config: dict):
               help="Write to FILE instead of stdout.")
 @click.option("--spin", "run_spin", is_flag=True,
               help="Also run SPIN on it (Debian's spin) and rbmap, and compare their "
-                   "state counts and violated always-properties (exit 1 when they "
-                   "differ).")
+                   "state counts and verdicts (exit 1 when they differ).")
 @click.option("--cores", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="With --spin: SPIN's multi-core search (pan built -DNCORE=N; "
-                   "exact, the same count).")
+              help="With --spin: SPIN's multi-core depth-first search (pan built "
+                   "-DNCORE=N; exact, the same count).")
 @click.option("--swarm", "swarm_runs", type=click.IntRange(0, 1000), default=0,
               show_default=True, metavar="RUNS",
               help="With --spin: also RUNS bitstate searches, each with its own hash "
@@ -63,15 +62,18 @@ def promela(model, ring_size, bug, output, run_spin, cores, swarm_runs, width, *
     equals rbmap's). MODEL: a variant (upstream, v2, ... or a .toml file; the
     same options as rbmap check) or ``ring``, the benchmark ring.
     Always-properties are assertions (``assert(k == 0 || ...)``, k the
-    property's number); SPIN checks them in every state.
+    property's number), goals (sometimes) assertions that they are never
+    reached; SPIN checks them in every state and reports each once.
+    Eventually-properties stay rbmap's (they need its fairness).
 
     A step that a late require disables (its guard needs the step's own
     changes) is, in Promela, run and undone: a transition back to the same
     state, so SPIN counts more transitions than rbmap, never more states.
 
-    With --spin, runs ``spin -a``, ``cc`` and ``pan`` (exhaustive, no partial
-    order reduction, -c0: every violated assertion reported) and rbmap's
-    engine, and prints both counts and the violated properties."""
+    With --spin, runs ``spin -a``, ``cc`` and ``pan`` (exhaustive,
+    breadth-first, no partial order reduction, -c0: every property reported)
+    and rbmap's engine, and prints both counts and, for each property violated
+    or goal reached, rbmap's shortest path against the depth SPIN found it at."""
     from rbmap.checker.promela import PromelaError, to_promela
 
     if (cores > 1 or swarm_runs) and not run_spin:
@@ -134,7 +136,7 @@ def _compare(m, name: str, text: str, cores: int, swarm_runs: int, width: int) -
     click.echo(textwrap.fill(name, 80, subsequent_indent="  "))
     click.echo(f"  rbmap: {r.states:,} states, {r.transitions:,} transitions, "
                f"{t_rbmap:.1f} s")
-    how = f"depth-first, -DNCORE={cores}" if cores > 1 else "breadth-first"
+    how = f"-DNCORE={cores}" if cores > 1 else "breadth-first"
     click.echo(f"  SPIN ({how}): {s.stored:,} states, {s.transitions:,} transitions, "
                f"{s.elapsed or 0:.1f} s" + ("" if same else ": DIFFERENT"))
     if extra:
@@ -153,7 +155,11 @@ def _compare(m, name: str, text: str, cores: int, swarm_runs: int, width: int) -
         agree = (name in hit) == (name in depth) and (
             cores > 1 or hit.get(name) is None or hit[name] == depth.get(name))
         same = same and agree
-        click.echo(f"  {name}: rbmap {a}; SPIN {b}" + ("" if agree else " (DIFFERENT)"))
+        line = f"rbmap {a}; SPIN {b}" + ("" if agree else " (DIFFERENT)")
+        if len(name) + len(line) + 4 <= 80:
+            click.echo(f"  {name}: {line}")
+        else:
+            click.echo(f"  {name}:\n    {line}")
     quiet = len(kinds) - len(set(hit) | set(depth))
     click.echo(f"  {quiet} more always/sometimes properties: holds/unreached in both")
     if swarm_runs:
