@@ -99,3 +99,13 @@ def test_export_options_outside_spin_and_models_not_in_steps():
     assert r.returncode == 2 and "--cores and --swarm go with --spin" in r.stderr
     r = rbmap("export", "promela", "upstream", "--bug")
     assert r.returncode == 2 and "--bug is the ring's" in r.stderr
+
+
+def test_bench_protocol_rows_fit_80_columns_and_name_their_engine():
+    r = rbmap("bench", "v3-read", "--time-limit", "0.5", "--vs-interpreted")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = [line.split() for line in lines if line.startswith("v3-read ")]
+    assert rows and {row[1] for row in rows} <= {"compiled", "interpreted"}
+    assert rows[-1][1] == "interpreted"

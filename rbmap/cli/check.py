@@ -491,17 +491,16 @@ def bench(variants, as_json, repeat, time_limit, vs_interpreted, ring_size, vs_s
         click.echo(json.dumps(rows))
     else:
         if protocol:
-            click.echo(f"{'variant':<14} {'engine':<11} {'states':>9} {'transitions':>11} "
-                       f"{'cpu s':>6} {'wall s':>6} {'states/s':>9} {'B/state':>7}")
+            click.echo(f"{'variant':<13} {'engine':<11} {'states':>9} {'cpu s':>6} "
+                       f"{'wall s':>6} {'states/s':>9} {'B/state':>7}")
         for r in rows:
             if r["variant"] not in protocol:
                 continue
             part = ("" if r["complete"] else " interrupted"
                     if r["stopped_by"] == "interrupted" else " partial")
-            click.echo(f"{r['variant']:<14} {r['engine']:<11} {r['states']:>9} "
-                       f"{r['transitions']:>11} {r['seconds']:>6.2f} "
-                       f"{r['wall_seconds']:>6.2f} {r['states_per_second']:>9} "
-                       f"{r['bytes_per_state']:>7}{part}")
+            click.echo(f"{r['variant']:<13} {r['engine']:<11} {r['states']:>9} "
+                       f"{r['seconds']:>6.2f} {r['wall_seconds']:>6.2f} "
+                       f"{r['states_per_second']:>9} {r['bytes_per_state']:>7}{part}")
         for name in protocol:
             mine = {r["engine"]: r for r in rows if r["variant"] == name}
             fast, slow = mine.get("compiled"), mine.get("interpreted")
