@@ -12,8 +12,8 @@ states rbmap counts. Flag sets (:data:`MODES`) name the usual ways to run it:
 ``dfs`` and ``bfs`` store every state exactly, without partial-order
 reduction (so the count is the state space's); ``collapse`` compresses the stored states; ``bitstate``
 keeps one bit per hashed state (lossy: it may miss states; pan's hash factor
-says how well it covered); ``swarm`` is bitstate with a hash function and a
-search order drawn from a seed (:func:`swarm` runs several). ``cores=N``
+says how well it covered); ``swarm`` is bitstate with a hash polynomial and
+an order of transitions drawn from a seed (:func:`swarm` runs several). ``cores=N``
 builds any of them multi-core (``-DNCORE=N``).
 """
 
@@ -38,8 +38,9 @@ MODES = {
     "bfs": (["-DSAFETY", "-DNOREDUCE", "-DBFS"], []),
     "collapse": (["-DSAFETY", "-DNOREDUCE", "-DCOLLAPSE"], []),
     "bitstate": (["-DSAFETY", "-DNOREDUCE", "-DBITSTATE"], ["-w28"]),
-    # bitstate with a hash function and a search order drawn from -RS's seed
-    "swarm": (["-DSAFETY", "-DNOREDUCE", "-DBITSTATE", "-DPERMUTED"], ["-rhash"]),
+    # bitstate with a hash polynomial and an order of transitions drawn from
+    # -RS's seed (-hash, -DT_RAND): the same seed, the same run
+    "swarm": (["-DSAFETY", "-DNOREDUCE", "-DBITSTATE", "-DT_RAND"], ["-hash"]),
 }
 LOSSY = ("bitstate", "swarm")
 
@@ -73,10 +74,11 @@ class SpinResult:
 def swarm(promela: str, runs: int = 8, seed: int = 1, width: int = 27,
           timeout: float = 1200, expected_states: int | None = None) -> list[SpinResult]:
     """``runs`` bitstate searches of ``promela`` (``-w`` ``width``: 2**width bits),
-    each with its own hash function and search order (pan's ``-rhash -RS``
-    seed ``seed + i``) and 1 to 4 bits a state (``-k``), going on after a
-    violation (``-c0``): a swarm, each run lossy, together covering more of
-    the state space than one of them (Holzmann's swarm verification)."""
+    each with its own hash polynomial and order of transitions (pan's ``-hash
+    -RS`` seed ``seed + i``, built ``-DT_RAND``: the same seed, the same run)
+    and 1 to 4 bits a state (``-k``), going on after a violation (``-c0``): a
+    swarm, each run lossy, together covering more of the state space than one
+    of them (Holzmann's swarm verification)."""
     out = []
     for i in range(runs):
         out.append(run(promela, "swarm", timeout=timeout, expected_states=expected_states,

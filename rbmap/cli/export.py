@@ -52,8 +52,8 @@ def _machine(model: str, ring_size, bug: bool, rules: dict, config: dict):
 @click.option("--swarm", "swarm_runs", type=click.IntRange(0, 1000), default=0,
               show_default=True, metavar="RUNS",
               help="With --spin: also RUNS bitstate searches, each with its own hash "
-                   "function, search order (seeds 1..RUNS) and bits per state: "
-                   "lossy, so each prints how many states it stored.")
+                   "polynomial, order of transitions (seeds 1..RUNS) and bits per "
+                   "state: lossy, so each prints how many states it stored.")
 @click.option("--width", type=click.IntRange(10, 36), default=27, show_default=True,
               help="--swarm's bit array: 2**WIDTH bits (2**27 = 16 MB).")
 def promela(model, ring_size, bug, output, run_spin, cores, swarm_runs, width, **kw):
