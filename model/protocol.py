@@ -514,25 +514,11 @@ class RingBufferModel(StepMachine):
         return f
 
     def properties(self):
-        """The checker's Property objects for the properties that apply here."""
-        from rbmap.checker import Property
-
-        from .properties import catalogue, tuple_view
-        out = []
-        # the properties read the state by slot name (model/state.py): a view of
-        # each state, made once for the several properties the checker asks
-        view = tuple_view(self.layout)
-        seen = seen_view = None
-
-        def condition(f):
-            def holds(s):
-                nonlocal seen, seen_view
-                if s is not seen:
-                    seen, seen_view = s, view(s)
-                return f(self, seen_view)
-            return holds
-        for spec in catalogue(self):
-            out.append(Property(spec.name, spec.kind, condition(spec.fn), spec.doc))
+        """The checker's Property objects for the properties that apply here: the
+        catalogue (:meth:`property_list`) printed as Python over the state tuple
+        (StepMachine.properties); also what :meth:`check_state` evaluates."""
+        from .properties import catalogue
+        out = StepMachine.properties(self)
         self._always = [p.condition for p in out if p.kind == "always"]
         # the always-properties that only test sticky FLAGS bits: (bits, index)
         specs = [spec for spec in catalogue(self) if spec.kind == "always"]
@@ -542,6 +528,16 @@ class RingBufferModel(StepMachine):
         for bits, _ in self._flag_index:
             self._flag_bits |= bits
         return out
+
+    def property_list(self):
+        """The catalogue's properties that apply here (model/properties.py, in
+        attribute form): what the generated Python, the compiled engine and the
+        Promela export translate (and :meth:`properties`, as Python)."""
+        from rbmap.checker import Property
+
+        from .properties import catalogue
+        return [Property(spec.name, spec.kind, spec.fn, spec.doc)
+                for spec in catalogue(self)]
 
     def not_applicable(self) -> list[str]:
         """Names of catalogue properties that mean nothing for this variant."""
