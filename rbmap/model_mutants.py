@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import os
 import subprocess
@@ -147,20 +146,39 @@ class Slots:
         return getattr(P, name)
 
 
-#: helper name -> what it abstracts (the model method a hook wraps)
+#: helper name -> what it abstracts: a step helper (a function ``(m, s)`` of a
+#: module of :mod:`rbmap.model.steps`, wrapped wherever the steps call it) or, for
+#: ``terminal_ok``, a method of the model
 HOOKS = {
-    "_refresh_meta": "rb_update_meta_page",
-    "_swap": "rb_get_reader_page's swap with the head page",
-    "_set_head_page": "rb_set_head_page",
-    "_first_map": "ring_buffer_map's first map: rb_setup_ids_meta_page",
-    "_free_ids_meta": "the last unmap freeing subbuf_ids and the meta page",
-    "_commit_to_write": "rb_set_commit_to_write (coarse: the whole walk)",
-    "_pipe_read": "ring_buffer_read_page",
-    "_empty": "rb_per_cpu_empty",
-    "_move_tail": "rb_move_tail",
-    "_ltf_load": "libtracefs's kbuffer_load_subbuffer",
+    "refresh_meta": "rb_update_meta_page",
+    "swap": "rb_get_reader_page's swap with the head page",
+    "set_head_page": "rb_set_head_page",
+    "first_map": "ring_buffer_map's first map: rb_setup_ids_meta_page",
+    "free_ids_meta": "the last unmap freeing subbuf_ids and the meta page",
+    "empty": "rb_per_cpu_empty",
     "terminal_ok": "the model's accepted end states (deadlock detection)",
 }
+#: hooks that wrap a method of the model class, not a step helper
+_METHOD_HOOKS = ("terminal_ok",)
+
+
+def _step_modules() -> list:
+    """The modules of rbmap.model.steps (where the step helpers live)."""
+    import importlib
+    import pkgutil
+
+    from rbmap.model import steps
+    return [steps] + [importlib.import_module(f"{steps.__name__}.{i.name}")
+                      for i in pkgutil.iter_modules(steps.__path__)]
+
+
+def step_helper(name: str):
+    """The step helper ``name`` (the function a hook wraps), or None."""
+    for mod in _step_modules():
+        fn = vars(mod).get(name)
+        if callable(fn) and getattr(fn, "__module__", None) == mod.__name__:
+            return fn
+    return None
 
 
 class Step:
@@ -242,7 +260,9 @@ class Extra:
 
 @dataclass(frozen=True)
 class Hook:
-    """A wrapped model helper: ``wrap(orig)`` returns the new method."""
+    """A wrapped model helper: ``wrap(orig)`` returns the new function, written
+    like a step helper (``(m, s)``, in the step subset: every engine reads it
+    where a step calls the helper); for ``terminal_ok`` the new method."""
 
     name: str
     wrap: Callable
@@ -308,6 +328,26 @@ def as_if(change: Callable, restore: tuple = ()) -> Callable:
                     i = st.slot(name)
                     t[i] = st.s[i]
                 return (a, tuple(t))
+        return False
+    return fn
+
+
+def as_in(rules=None, **config) -> Callable:
+    """An edit that replaces a step by what the model does from the same state
+    (the same action) with rules or config keys changed (``overwrite=True``:
+    the step as in overwrite mode): a bug that makes the step ignore a choice."""
+    key = (tuple(sorted((rules or {}).items())), tuple(sorted(config.items())))
+
+    def fn(st: Step):
+        twins = st.m.__dict__.setdefault("_mutant_twins", {})
+        twin = twins.get(key)
+        if twin is None:
+            m = st.m
+            v = m.variant.with_rules(**rules) if rules else m.variant
+            twin = twins[key] = type(m)(v, dataclasses.replace(m.config, **config))
+        for a, t in _ORIG["successors"](twin, st.s):
+            if a == st.a:
+                return (a, t)
         return False
     return fn
 
@@ -403,16 +443,27 @@ def applied(mutant: ModelMutant):
     edits = [c for c in mutant.changes if isinstance(c, Edit)]
     extras = [c for c in mutant.changes if isinstance(c, Extra)]
     try:
-        if edits or extras:
-            succ, states = _successor_wrapper(edits, extras)
-            for attr, val in (("successors", succ), ("successor_states", states)):
-                saved.append((cls, attr, cls.__dict__.get(attr, _INHERITED)))
-                setattr(cls, attr, val)
+        # (always: a model whose successors are replaced in Python is explored
+        # by the interpreted engine, which runs the steps as printed from what
+        # they call while the mutant is applied)
+        succ, states = _successor_wrapper(edits, extras)
+        for attr, val in (("successors", succ), ("successor_states", states)):
+            saved.append((cls, attr, cls.__dict__.get(attr, _INHERITED)))
+            setattr(cls, attr, val)
         for c in mutant.changes:
-            if isinstance(c, Hook):
+            if isinstance(c, Hook) and c.name in _METHOD_HOOKS:
                 orig = getattr(cls, c.name)
                 saved.append((cls, c.name, cls.__dict__.get(c.name, _INHERITED)))
                 setattr(cls, c.name, c.wrap(orig))
+            elif isinstance(c, Hook):
+                # every module of the steps that calls the helper by this name
+                orig = step_helper(c.name)
+                new = c.wrap(orig)
+                for mod in _step_modules():
+                    names = vars(mod)
+                    for attr in [k for k, v in names.items() if v is orig]:
+                        saved.append((names, attr, orig))
+                        names[attr] = new
             elif isinstance(c, Prop):
                 i = next(k for k, sp in enumerate(props.SPECS) if sp.name == c.name)
                 old = props.SPECS[i]
@@ -422,7 +473,7 @@ def applied(mutant: ModelMutant):
         yield mutant
     finally:
         for owner, key, val in reversed(saved):
-            if isinstance(owner, list):
+            if isinstance(owner, (list, dict)):
                 owner[key] = val
             elif val is _INHERITED:
                 delattr(owner, key)
@@ -485,12 +536,25 @@ def _full_early(st):
     return m.K > 1 and st.before("page.write", T) == m.K - 1
 
 
+def _move_tail_early(st):
+    # rb_move_tail on the tail page with one event's room left: what move_tail
+    # does on the full page, the page itself left as it is (not padded)
+    T = st.before("TAIL")
+    s2 = list(st.s)
+    s2[st.slot("page.write", T)] = st.m.K
+    for a, t in _ORIG["successors"](st.m, tuple(s2)):
+        if a == st.a[:1] + ("move_tail",):
+            t = list(t)
+            for k in (st.slot("page.write", T), st.slot("REAL0")):
+                t[k] = st.s[k]
+            return (a, tuple(t))
+    return False
+
+
 mutant("reserve_full_one_early", "writer reserve",
        "the tail page counts as full one event early (the reserve guard is off by "
        "one: write < page_events - 1)",
-       edit("reserve", lambda st: (st.a[:1] + ("move_tail",),
-                                   st.m._move_tail(st.s, st.level)),
-            when=_full_early),
+       edit("reserve", _move_tail_early, when=_full_early),
        configs=[_cfg("upstream", **K2)])
 mutant("reserve_keeps_generation", "writer reserve",
        "the first reserve on a reused page keeps its old generation (its old bytes "
@@ -520,22 +584,9 @@ mutant("tail_move_not_touched", "writer move_tail",
        configs=[_cfg("v2", **SMALL)])
 
 
-def _overwrite_always(orig):
-    def _move_tail(self, s, top):
-        if self.config.overwrite:
-            return orig(self, s, top)
-        saved = self.config
-        self.config = dataclasses.replace(saved, overwrite=True)
-        try:
-            return orig(self, s, top)
-        finally:
-            self.config = saved
-    return _move_tail
-
-
 mutant("overwrite_flag_ignored", "writer move_tail",
        "producer/consumer mode pushes the head page like overwrite mode",
-       hook("_move_tail", _overwrite_always),
+       edit("move_tail", as_in(overwrite=True)),
        configs=[_cfg("upstream", **dict(SMALL, overwrite=False))])
 mutant("stale_writes_not_marked", "writer move_tail",
        "a tail move does not mark the interrupted writes' loaded tail_page stale",
@@ -809,63 +860,82 @@ mutant("ioctl_meta_merged", "GET_READER",
        configs=[_cfg("upstream", **FINE)])
 
 
+#: the slots a :func:`_keeping` wrap can give back (global slots of every layout)
+_KEEPABLE = ("meta_entries", "meta_overrun", "meta_read", "meta_reader_id",
+             "meta_reader_read", "meta_data_page_head", "last_overrun")
+
+
 def _keeping(*names):
-    """A wrap for a helper ``f(self, l)`` that updates the state list ``l`` in
-    place: the helper runs, then the named slots get their old values back (the
-    helper "does not update" them)."""
+    """A wrap for a step helper ``f(m, s)`` that updates the state: the helper
+    runs, then the named slots (of :data:`_KEEPABLE`) get their old values back
+    (the helper "does not update" them). In the step subset: which slots are
+    kept is a constant of the wrap."""
+    bad = set(names) - set(_KEEPABLE)
+    if bad:
+        raise ValueError(f"_keeping: {sorted(bad)} not in {_KEEPABLE}")
+    k_ent, k_ov, k_rd, k_rid, k_rrd, k_dph, k_lov = (int(n in names) for n in _KEEPABLE)
+
     def wrap(orig):
-        @functools.wraps(orig)
-        def keeping(self, l):
-            old = {n: l[getattr(P, n)] for n in names}
-            orig(self, l)
-            for n, v in old.items():
-                l[getattr(P, n)] = v
+        def keeping(m, s):
+            ent, ov, rd, rid = s.meta_entries, s.meta_overrun, s.meta_read, s.meta_reader_id
+            rrd, dph, lov = s.meta_reader_read, s.meta_data_page_head, s.last_overrun
+            orig(m, s)
+            if k_ent:
+                s.meta_entries = ent
+            if k_ov:
+                s.meta_overrun = ov
+            if k_rd:
+                s.meta_read = rd
+            if k_rid:
+                s.meta_reader_id = rid
+            if k_rrd:
+                s.meta_reader_read = rrd
+            if k_dph:
+                s.meta_data_page_head = dph
+            if k_lov:
+                s.last_overrun = lov
         return keeping
     return wrap
 
 
 mutant("meta_refresh_entries_stale", "GET_READER",
        "rb_update_meta_page does not refresh meta entries",
-       hook("_refresh_meta", _keeping("M_ENTRIES")),
+       hook("refresh_meta", _keeping("meta_entries")),
        configs=[_cfg("upstream", **SMALL)])
 mutant("meta_refresh_reader_read_stale", "GET_READER",
        "rb_update_meta_page does not refresh meta reader.read",
-       hook("_refresh_meta", _keeping("M_RREAD")),
+       hook("refresh_meta", _keeping("meta_reader_read")),
        configs=[_cfg("upstream", **SMALL)])
 mutant("meta_refresh_read_stale", "GET_READER",
        "rb_update_meta_page does not refresh meta read (events consumed)",
-       hook("_refresh_meta", _keeping("M_READ")),
+       hook("refresh_meta", _keeping("meta_read")),
        configs=[_cfg("upstream", **SMALL)])
 
 
 mutant("swap_last_overrun_kept", "GET_READER",
        "the reader swap computes lost_events but does not update last_overrun",
-       hook("_swap", _keeping("LASTOV")),
+       hook("swap", _keeping("last_overrun")),
        configs=[_cfg("upstream", **SMALL)])
 mutant("seed_swap_reader_id_stale", "GET_READER",
        "the seed's rb_meta_page_head_swap leaves meta reader_page at the old ID",
-       hook("_swap", _keeping("M_RID")),
+       hook("swap", _keeping("meta_reader_id")),
        configs=[_cfg("v2", **SMALL)])
-
-
-def _head_dph_kept(orig):
-    def _set_head_page(self, l):
-        d = l[P.M_DPH]
-        orig(self, l)
-        l[P.M_DPH] = d
-    return _set_head_page
 
 
 mutant("seed_set_head_page_dph_kept", "GET_READER",
        "the seed's rb_set_head_page does not move data_page_head",
-       hook("_set_head_page", _head_dph_kept),
+       hook("set_head_page", _keeping("meta_data_page_head")),
        configs=[_cfg("v2", **SMALL)])
 
 
 mutant("reader_buffer_always_empty", "GET_READER",
        "rb_per_cpu_empty always finds the buffer empty (the reader never swaps)",
-       hook("_empty", lambda orig: (lambda self, l: True)),
+       hook("empty", lambda orig: _always_empty),
        configs=[_cfg("upstream", **SMALL)])
+
+
+def _always_empty(m, s):
+    return 1
 
 
 def _mapped_for_ioctl(st, s2):
@@ -889,21 +959,9 @@ mutant("read_page_not_counted", "read_page",
        configs=[_cfg("upstream", **RESET)])
 
 
-def _read_page_swaps(orig):
-    def _pipe_read(self, s):
-        if self.rules["read_page_mapped"] != "copy":
-            return orig(self, s)
-        self.rules["read_page_mapped"] = "swap"
-        try:
-            return orig(self, s)
-        finally:
-            self.rules["read_page_mapped"] = "copy"
-    return _pipe_read
-
-
 mutant("read_page_swaps_while_mapped", "read_page",
        "ring_buffer_read_page swaps the reader page out while mapped (no copy)",
-       hook("_pipe_read", _read_page_swaps),
+       edit("read_page", as_in(rules={"read_page_mapped": "swap"})),
        configs=[_cfg("upstream", **PIPE)])
 mutant("read_page_budget_kept", "read_page",
        "a trace_pipe_raw read does not use up one of the reads the config allows",
@@ -973,26 +1031,22 @@ mutant("first_map_reader_id_shared", "map/IDs",
        configs=[_cfg("upstream", **SMALL)])
 
 
-def _first_map_no_meta(orig):
-    def _first_map(self, l):
-        keep = [l[k] for k in (P.M_ENTRIES, P.M_OVERRUN, P.M_READ, P.M_RREAD)]
-        orig(self, l)
-        for k, v in zip((P.M_ENTRIES, P.M_OVERRUN, P.M_READ, P.M_RREAD), keep):
-            l[k] = v
-    return _first_map
-
-
 mutant("first_map_meta_not_refreshed", "map/IDs",
        "the first map assigns IDs but leaves the meta counters and reader.read",
-       hook("_first_map", _first_map_no_meta),
+       hook("first_map", _keeping("meta_entries", "meta_overrun", "meta_read",
+                                  "meta_reader_read")),
        configs=[_cfg("upstream", **SMALL)])
 mutant("second_map_not_counted", "map/IDs",
        "a mapping made while the buffer is mapped does not increment mapped",
        edit("map", lambda st: st.keep("MAPPED"), when=lambda st: not _first(st)),
        configs=[_cfg("upstream", **dict(SMALL, consumers="concurrent", events=3))])
+def _frees_nothing(m, s):
+    return
+
+
 mutant("last_unmap_keeps_ids", "map/IDs",
        "the last unmap does not free subbuf_ids and the meta page",
-       hook("_free_ids_meta", lambda orig: (lambda self, l: None)),
+       hook("free_ids_meta", lambda orig: _frees_nothing),
        configs=[_cfg("upstream", **SMALL)])
 mutant("unmap_not_counted", "map/IDs",
        "munmap does not decrement mapped",
@@ -1615,6 +1669,7 @@ def equivalence(mt: ModelMutant) -> dict:
     mutant the graph digests (and state/transition counts) with and without it;
     for a property mutant the property's value on every judged state. Returns
     ``{"equivalent": bool, "configs": [...]}`` with the figures per config."""
+    from rbmap.checker.steps import StepError
     from rbmap.manifest import graph_digest
     rows = []
     same = True
@@ -1625,10 +1680,14 @@ def equivalence(mt: ModelMutant) -> dict:
             m0, r0 = _explore(variant, rules, config)
             d0 = (r0.states, r0.transitions, graph_digest(r0.exploration))
             with applied(mt):
-                m1, r1 = _explore(variant, rules, config,
-                                  max_states=GROWTH * r0.states + 1000)
-                d1 = (r1.states, r1.transitions,
-                      graph_digest(r1.exploration) if r1.complete else "incomplete")
+                try:
+                    m1, r1 = _explore(variant, rules, config,
+                                      max_states=GROWTH * r0.states + 1000)
+                    d1 = (r1.states, r1.transitions,
+                          graph_digest(r1.exploration) if r1.complete else "incomplete")
+                except StepError as exc:
+                    # the mutant writes a value outside its slot's range
+                    d1 = (None, None, f"StepError: {exc}")
             eq = d0 == d1
             rows.append({"config": label, "states": [d0[0], d1[0]],
                          "transitions": [d0[1], d1[1]], "graph": [d0[2], d1[2]],
@@ -1740,7 +1799,9 @@ def _applies(mt: ModelMutant) -> str | None:
     cls = _model_class()
     names = {sp.name for sp in props.SPECS}
     for c in mt.changes:
-        if isinstance(c, Hook) and not callable(getattr(cls, c.name, None)):
+        if isinstance(c, Hook) and not (
+                callable(getattr(cls, c.name, None)) if c.name in _METHOD_HOOKS
+                else step_helper(c.name) is not None):
             return f"no model helper {c.name}"
         if isinstance(c, Prop) and c.name not in names:
             return f"no property {c.name}"

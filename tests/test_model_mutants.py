@@ -13,8 +13,9 @@ from rbmap.cli import main
 from rbmap.model import build
 from rbmap.model import properties as props
 from rbmap.model.protocol import RingBufferModel
-from rbmap.model_mutants import (MUTANTS, Prop, _applies, applied, edited_steps,
-                                 equivalence, run_one)
+from rbmap.model_mutants import (_METHOD_HOOKS, MUTANTS, Hook, Prop, _applies,
+                                 _step_modules, applied, edited_steps, equivalence,
+                                 run_one)
 
 BY_NAME = {m.name: m for m in MUTANTS}
 
@@ -75,18 +76,34 @@ def test_every_step_has_a_mutant():
     assert edited - offered == set(), "mutants of steps the model does not offer"
 
 
+def _helper_names():
+    return {mod.__name__: dict(vars(mod)) for mod in _step_modules()}
+
+
 @pytest.mark.parametrize("mt", MUTANTS, ids=lambda m: m.name)
 def test_mutant_applies_and_is_undone(mt):
+    """A mutant changes what it names (the successors it edits, the step helper
+    it wraps in every module of the steps that calls it, the property it
+    replaces), the model's exploration goes interpreted, and all of it is undone."""
     assert _applies(mt) is None
     before = dict(RingBufferModel.__dict__)
     specs = list(props.SPECS)
+    helpers = _helper_names()
     with applied(mt):
-        # (successors is inherited from StepMachine: a mutant adds it to the class)
-        changed = [k for k, v in RingBufferModel.__dict__.items()
-                   if before.get(k) is not v]
-        assert changed or props.SPECS != specs
+        now = RingBufferModel.__dict__
+        assert now["successors"] is not before.get("successors")
+        for c in mt.changes:
+            if isinstance(c, Hook) and c.name not in _METHOD_HOOKS:
+                where = [mod for mod, names in _helper_names().items()
+                         if c.name in names and names[c.name] is not helpers[mod][c.name]]
+                assert where, c.name
+            elif isinstance(c, Hook):
+                assert now[c.name] is not before.get(c.name)
+            elif isinstance(c, Prop):
+                assert next(p.fn for p in props.SPECS if p.name == c.name) is c.fn
     assert dict(RingBufferModel.__dict__) == before
     assert props.SPECS == specs
+    assert _helper_names() == helpers
 
 
 def test_merged_fine_step_is_one_step():
