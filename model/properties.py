@@ -20,7 +20,6 @@ violates it (tests/test_model_teeth.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Callable
 
 from . import state as P
@@ -63,20 +62,6 @@ def data_pages_ordered(m, s) -> int:
             return 0
         p = s.page_next[p]
     return 1
-
-
-def tuple_view(layout) -> Callable:
-    """The class of a read-only view of a state tuple with ``layout``'s slots as
-    attributes (``v.entries``; an array ``v.page_commit`` is the tuple of its
-    elements): a tuple itself, so ``v[index]`` reads as before."""
-    ns: dict = {"__slots__": ()}
-    for name, sl in layout.scalars.items():
-        ns[name] = property(itemgetter(sl.index))
-    for name, elems in layout.arrays.items():
-        first = elems[0].index
-        stride = elems[1].index - first if len(elems) > 1 else 1
-        ns[name] = property(itemgetter(slice(first, elems[-1].index + 1, stride)))
-    return type("StateView", (tuple,), ns)
 
 
 def _upstream_meta(m) -> bool:
