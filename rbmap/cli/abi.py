@@ -81,8 +81,10 @@ def format_checks(name: str, history: str, checks: list, width: int = 80,
     """The text block of one variant: a header, one entry per check (its name and
     status on the entry's first line, the detail and counterexample wrapped under
     it), a summary line; every line at most ``width`` columns."""
+    # a file path in the name stays whole (a hyphen in it is not a break)
     lines = textwrap.wrap(f"{name}: {history}" if history else name, width,
-                          subsequent_indent="    ")
+                          subsequent_indent="    ", break_on_hyphens=False,
+                          break_long_words=False)
     nw = max((len(c.name) for c in checks), default=10)
     for c in checks:
         status = c.status if c.status in ("holds", "n/a") else c.status.upper()

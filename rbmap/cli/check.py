@@ -369,10 +369,11 @@ def _replay_header(file: str, fmt: str, ev) -> None:
         made += f", git {ev.desc['rbmap_git']}"
     for line in textwrap.wrap(f"trace {file} ({fmt}" + (
             f", made by rbmap {made}" if made else "") + ")", 80,
-            subsequent_indent="    "):
+            subsequent_indent="    ", break_on_hyphens=False, break_long_words=False):
         click.echo(line)
     for line in textwrap.wrap(f"variant {variant_label(ev.desc)}", 80,
-                              subsequent_indent="    "):
+                              subsequent_indent="    ", break_on_hyphens=False,
+                              break_long_words=False):
         click.echo(line)
     rules = ev.desc.get("rule_overrides", ev.desc.get("rules")) or {}
     for k, val in sorted(rules.items()):
