@@ -349,7 +349,7 @@ class RingBufferModel(StepMachine):
 
     # ------------------------------------------------------------------ helpers by hand
     # The step helpers, called on a state list ``l`` in place (rbmap/scenario_model.py
-    # drives the model through them; rbmap/model_mutants.py's HOOKS name some).
+    # and the tests drive the model through them).
     def _on(self, l):
         s = self._state_cls()
         s._v = l
@@ -359,19 +359,19 @@ class RingBufferModel(StepMachine):
 
     def _refresh_meta(self, l):
         """rb_update_meta_page (kernel.refresh_meta)."""
-        _H["refresh_meta"](self, self._on(l))
+        _kernel.refresh_meta(self, self._on(l))
 
     def _swap(self, l):
         """rb_get_reader_page's swap (kernel.swap)."""
-        _H["swap"](self, self._on(l))
+        _kernel.swap(self, self._on(l))
 
     def _set_head_page(self, l):
         """rb_set_head_page (kernel.set_head_page)."""
-        _H["set_head_page"](self, self._on(l))
+        _kernel.set_head_page(self, self._on(l))
 
     def _empty(self, l) -> bool:
         """rb_per_cpu_empty (kernel.empty)."""
-        return bool(_H["empty"](self, self._on(l)))
+        return bool(_kernel.empty(self, self._on(l)))
 
     def _clear_buffer(self, l):
         """rb_reset_cpu's work (kernel.clear_buffer)."""
@@ -411,11 +411,11 @@ class RingBufferModel(StepMachine):
 
     def _first_map(self, l):
         """ring_buffer_map's first map (procs.first_map)."""
-        _H["first_map"](self, self._on(l))
+        _procs.first_map(self, self._on(l))
 
     def _free_ids_meta(self, l):
         """The last unmap freeing subbuf_ids and the meta page (procs.free_ids_meta)."""
-        _H["free_ids_meta"](self, self._on(l))
+        _procs.free_ids_meta(self, self._on(l))
 
     def _map(self, l) -> int:
         """tracing_buffers_mmap, ring_buffer_map (procs.map_buffer): 0 or -EBUSY."""
@@ -456,22 +456,12 @@ class RingBufferModel(StepMachine):
 
     def _commit_to_write(self, l):
         """rb_set_commit_to_write, the whole walk (writer.commit_to_write)."""
-        _H["commit_to_write"](self, self._on(l))
+        _writer.commit_to_write(self, self._on(l))
 
     def _ltf_load(self, l, b, lb, page, skip):
         """libtracefs's kbuffer_load_subbuffer (libtracefs.ltf_load) for the
         process whose record starts at ``b``."""
-        _H["ltf_load"](self, self._on(l), (b - self.PROC) // NPF, page, skip)
-
-    def _pipe_read(self, s):
-        """The state after a trace_pipe_raw read (the ``read_page`` step), or None
-        (rule read_page_mapped read from ``self.rules`` at the call)."""
-        saved = self.read_page_copy
-        self.read_page_copy = self.rules["read_page_mapped"] == "copy"
-        try:
-            return self.run(self.step_of(("pipe", "read_page")), tuple(s))
-        finally:
-            self.read_page_copy = saved
+        _ltf.ltf_load(self, self._on(l), (b - self.PROC) // NPF, page, skip)
 
     def _order_change(self, s):
         """The state after an order change and back (admin.order_change_), or None
@@ -487,31 +477,6 @@ class RingBufferModel(StepMachine):
         whose record starts at ``b`` (None: not enabled)."""
         i = (b - self.PROC) // NPF
         return self.run(self.step_of((self.proc_names[i], "read_buf")), tuple(s))
-
-    def _move_tail(self, s, top):
-        """The state after rb_move_tail at level ``top`` (the ``move_tail`` step),
-        or None (``overwrite`` read from ``self.config`` at the call)."""
-        saved = self.overwrite
-        self.overwrite = bool(self.config.overwrite)
-        try:
-            return self.run(self.step_of((self.actor_names[top], "move_tail")), tuple(s))
-        finally:
-            self.overwrite = saved
-
-    # ------------------------------------------------------------------ hooked helpers
-    def fast(self):
-        """The generated-Python steps (StepMachine.fast), or, when one of the
-        helper methods above is replaced on the class (rbmap/model_mutants.py's
-        hooks) at this model's first use, the steps run as written with the step
-        helpers routed through those methods (slow; a mutant's small configs)."""
-        f = self.__dict__.get("_fast")
-        if f is None:
-            cls = type(self)
-            if any(getattr(cls, n) is not f0 for n, f0 in _HOOKABLE.items()):
-                f = self._fast = _Hooked(self, StepMachine.fast(self))
-            else:
-                f = StepMachine.fast(self)
-        return f
 
     def properties(self):
         """The checker's Property objects for the properties that apply here: the
@@ -898,84 +863,6 @@ class RingBufferModel(StepMachine):
         b = s[self.PBASE + p]
         return (f"[{b}..{b + n - 1}]" if n > 1 else f"[{b}]") + pad
 
-
-
-#: the step helpers as defined (the model's helper methods call these, so that a
-#: hooked method's original runs the helper as written)
-_H = {"refresh_meta": _kernel.refresh_meta, "swap": _kernel.swap,
-      "set_head_page": _kernel.set_head_page, "empty": _kernel.empty,
-      "first_map": _procs.first_map, "free_ids_meta": _procs.free_ids_meta,
-      "commit_to_write": _writer.commit_to_write, "ltf_load": _ltf.ltf_load}
-#: helper method -> the step helper it stands for (None: a step's own method)
-_HELPER_OF = {"_refresh_meta": "refresh_meta", "_swap": "swap",
-              "_set_head_page": "set_head_page", "_empty": "empty",
-              "_first_map": "first_map", "_free_ids_meta": "free_ids_meta",
-              "_commit_to_write": "commit_to_write", "_ltf_load": "ltf_load",
-              "_pipe_read": None, "_move_tail": None}
-#: the methods as defined, to tell a hooked one
-_HOOKABLE = {n: RingBufferModel.__dict__[n] for n in _HELPER_OF}
-_STEP_HOOKS = {_kernel.read_page: "_pipe_read", _writer.move_tail: "_move_tail"}
-
-
-def _routed(meth, helper):
-    """A step helper that calls the model's (hooked) method ``meth`` on the
-    state's list."""
-    if helper == "ltf_load":
-        def fn(m, s, i, page, skip):
-            getattr(type(m), meth)(m, s._v, m.PROC + NPF * i, m.LTF + NLF * i,
-                                   page, skip)
-    elif helper == "empty":
-        def fn(m, s):
-            return 1 if getattr(type(m), meth)(m, s._v) else 0
-    else:
-        def fn(m, s):
-            getattr(type(m), meth)(m, s._v)
-    return fn
-
-
-class _Hooked:
-    """Successors of a model whose helper methods are hooked: each step run as
-    written, with every model.steps module's binding of a hooked helper routed
-    through the model's method while it runs."""
-
-    def __init__(self, m, fast):
-        self.m = m
-        self.properties = fast.properties
-        self.finished = fast.finished
-        mods = (_writer, _kernel, _procs, _admin, _nc, _ltf)
-        cls = type(m)
-        self.patches = []
-        for meth, helper in _HELPER_OF.items():
-            if helper is None or getattr(cls, meth) is _HOOKABLE[meth]:
-                continue
-            new = _routed(meth, helper)
-            for mod in mods:
-                if getattr(mod, helper, None) is _H[helper]:
-                    self.patches.append((mod, helper, new))
-
-    def successors(self, t):
-        m = self.m
-        cls = type(m)
-        saved = [(mod, name, getattr(mod, name)) for mod, name, _ in self.patches]
-        for mod, name, new in self.patches:
-            setattr(mod, name, new)
-        try:
-            out = []
-            for inst in m.instances:
-                meth = _STEP_HOOKS.get(inst.step)
-                if meth is not None and getattr(cls, meth) is not _HOOKABLE[meth]:
-                    u = getattr(cls, meth)(m, t, *inst.params)
-                else:
-                    u = m.run(inst, t)
-                if u is not None:
-                    out.append((inst.action, u))
-            return out
-        finally:
-            for mod, name, old in saved:
-                setattr(mod, name, old)
-
-    def successor_states(self, t):
-        return [u for _, u in self.successors(t)]
 
 
 def _bits(x: int) -> list[int]:
