@@ -1743,12 +1743,15 @@ def check_manifest(all_entries: bool = False) -> str | None:
     return " | ".join(found) or None
 
 
-def check_tests() -> str | None:
-    """The default suite's model tests, in-process (the mutant applied)."""
+def check_tests(paths=MODEL_TESTS) -> str | None:
+    """The default suite's model tests (``paths``), in this process, where the
+    mutant is applied: the first test that fails, or None."""
     root = _repo_root()
     if root is None:
         return None
     import pytest
+
+    from rbmap.mutants import in_process
 
     class Collect:
         def __init__(self):
@@ -1764,9 +1767,9 @@ def check_tests() -> str | None:
     try:
         os.chdir(root)
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            rc = pytest.main(["-q", "-x", "-p", "no:cacheprovider", "-m",
-                              "not slow and not kernel and not kernelsrc",
-                              *MODEL_TESTS], plugins=[col])
+            rc = pytest.main(["-q", "-x", "-p", "no:cacheprovider", *in_process(),
+                              "-m", "not slow and not kernel and not kernelsrc",
+                              *paths], plugins=[col])
     finally:
         os.chdir(cwd)
         buf.close()

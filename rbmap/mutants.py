@@ -429,6 +429,15 @@ IMPL_TESTS = ["tests/test_impl_mapping_limits.py", "tests/test_scenario_acceptan
               "tests/test_scenario_runner.py"]
 
 
+def in_process() -> list[str]:
+    """pytest options that keep a run in this process. A mutant is applied
+    here, in memory; the worker processes of pytest-xdist (``-n auto`` in
+    pyproject.toml's addopts) would import the code afresh, without it, and
+    every mutant would pass their tests."""
+    import importlib.util
+    return ["-n", "0"] if importlib.util.find_spec("xdist") else []
+
+
 def _impl_tests(paths) -> str | None:
     import contextlib
     import io
@@ -442,7 +451,8 @@ def _impl_tests(paths) -> str | None:
         return f"impl's tests are not here: {', '.join(missing)}"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        rc = pytest.main(["-q", "-x", "-p", "no:cacheprovider", *paths])
+        rc = pytest.main(["-q", "-x", "-p", "no:cacheprovider", *in_process(),
+                          *paths])
     return None if rc == 0 else f"impl's tests failed (pytest exit {int(rc)})"
 
 

@@ -166,3 +166,15 @@ def test_full_model_mutation_run():
     from rbmap.model_mutants import run_model_mutants
     res = run_model_mutants(jobs=2)
     assert res["survived"] == [] and res["kill_rate"] == 1.0, res["survived"]
+
+
+def test_the_model_tests_run_where_the_mutant_is_applied():
+    """check_tests runs pytest in this process (pytest-xdist's workers, -n auto
+    in pyproject.toml, would import the model afresh, without the mutant): a
+    mutant the seed tests catch fails them, the model as it is passes."""
+    from rbmap.model_mutants import MUTANTS, applied, check_tests
+    mut = next(x for x in MUTANTS if x.name == "reader_buffer_always_empty")
+    with applied(mut):
+        failed = check_tests(("tests/test_model_seed.py",))
+    assert failed is not None and failed.startswith("tests/test_model_seed.py::")
+    assert check_tests(("tests/test_model_seed.py",)) is None
